@@ -1,0 +1,207 @@
+//! Access-token claims: the wire type the issuer signs and verifiers return.
+//!
+//! Parsing is two-step. [`RawClaims`] accepts any JSON object and records
+//! what is there; [`RawClaims::require`] turns it into [`AccessClaims`] or
+//! says which required claim is missing. That separation is what lets a
+//! verifier tell `missing_claim` from `malformed`.
+
+use core::fmt;
+
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer,
+    de::{self, SeqAccess, Visitor},
+};
+use uuid::Uuid;
+
+use crate::VerifyError;
+
+/// The claims of a tollgate access token (RFC 9068 profile).
+///
+/// Only the verifier can vouch for a value of this type: see
+/// [`Verified`](crate::Verified). The issuer builds one to sign it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer URL.
+    pub iss: String,
+    /// Subject: the user's UUID (never a sequential id).
+    pub sub: String,
+    /// Audience: one string or several.
+    pub aud: Audience,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Expires at, Unix seconds.
+    pub exp: i64,
+    /// Not before, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Token id: revoking it revokes this one token (RFC 7009).
+    pub jti: Uuid,
+    /// Device-session id: revoking it revokes every token of the device.
+    pub sid: Uuid,
+    /// Roles, e.g. `["USER"]`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The user's e-mail address, when the issuer includes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl AccessClaims {
+    /// Whether the claims carry `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// The `aud` claim: a single audience or a list (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// `"aud": "api"`.
+    One(String),
+    /// `"aud": ["api", "admin"]`.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `audience` is among the token's audiences.
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Audience::One(aud) => aud == audience,
+            Audience::Many(auds) => auds.iter().any(|aud| aud == audience),
+        }
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Audience::One(aud) => serializer.serialize_str(aud),
+            Audience::Many(auds) => auds.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor;
+
+        impl<'de> Visitor<'de> for AudienceVisitor {
+            type Value = Audience;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Audience, E> {
+                Ok(Audience::One(value.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, value: String) -> Result<Audience, E> {
+                Ok(Audience::One(value))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut auds = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+                while let Some(aud) = seq.next_element::<String>()? {
+                    auds.push(aud);
+                }
+                Ok(Audience::Many(auds))
+            }
+        }
+
+        deserializer.deserialize_any(AudienceVisitor)
+    }
+}
+
+/// Whatever a token's payload holds, before the required claims are checked.
+///
+/// Unknown claims are ignored; a known claim of the wrong JSON type, or any
+/// claim given twice, makes the payload malformed.
+#[derive(Deserialize)]
+pub(crate) struct RawClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    #[serde(default, deserialize_with = "numeric_date_ceil")]
+    iat: Option<i64>,
+    #[serde(default, deserialize_with = "numeric_date_floor")]
+    exp: Option<i64>,
+    #[serde(default, deserialize_with = "numeric_date_ceil")]
+    nbf: Option<i64>,
+    jti: Option<Uuid>,
+    sid: Option<Uuid>,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    email: Option<String>,
+}
+
+impl RawClaims {
+    /// Checks that every required claim is present.
+    pub(crate) fn require(self) -> Result<AccessClaims, VerifyError> {
+        fn need<T>(value: Option<T>, name: &'static str) -> Result<T, VerifyError> {
+            value.ok_or(VerifyError::MissingClaim(name))
+        }
+        Ok(AccessClaims {
+            iss: need(self.iss, "iss")?,
+            sub: need(self.sub, "sub")?,
+            aud: need(self.aud, "aud")?,
+            iat: need(self.iat, "iat")?,
+            exp: need(self.exp, "exp")?,
+            nbf: self.nbf,
+            jti: need(self.jti, "jti")?,
+            sid: need(self.sid, "sid")?,
+            roles: self.roles.unwrap_or_default(),
+            email: self.email,
+        })
+    }
+}
+
+/// Rounds a fractional `exp` down: a token never lives longer than it says.
+fn numeric_date_floor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    d.deserialize_any(NumericDate { round_up: false }).map(Some)
+}
+
+/// Rounds a fractional `iat`/`nbf` up: a token never starts earlier than it says.
+fn numeric_date_ceil<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    d.deserialize_any(NumericDate { round_up: true }).map(Some)
+}
+
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly
+/// fractional. Strings, booleans and values outside `i64` are rejected.
+struct NumericDate {
+    round_up: bool,
+}
+
+impl Visitor<'_> for NumericDate {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a NumericDate (seconds since the Unix epoch)")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<i64, E> {
+        Ok(value)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<i64, E> {
+        i64::try_from(value).map_err(|_| E::custom("NumericDate out of range"))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<i64, E> {
+        let rounded = if self.round_up {
+            value.ceil()
+        } else {
+            value.floor()
+        };
+        // `as` saturates, so check the range on the float side first. The
+        // bounds are exactly representable (-2^63 and 2^63); NaN is outside.
+        const I64_RANGE: core::ops::Range<f64> =
+            -9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0;
+        if I64_RANGE.contains(&rounded) {
+            #[allow(clippy::cast_possible_truncation)]
+            Ok(rounded as i64)
+        } else {
+            Err(E::custom("NumericDate out of range"))
+        }
+    }
+}

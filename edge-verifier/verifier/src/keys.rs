@@ -1,0 +1,353 @@
+//! Verification keys: the JWKS wire format (RFC 7517) and the parsed key set.
+//!
+//! Every key is pinned to exactly one algorithm when it is loaded, from its
+//! key type and curve. A token's `alg` header can only *select* that
+//! algorithm, never switch the key to another one: this is what makes
+//! algorithm-confusion attacks (an HS256 token "signed" with an Ed25519
+//! public key's bytes) impossible by construction.
+//!
+//! Keys come only from the configured JWKS. Header parameters that point at
+//! keys (`jku`, `x5u`, `jwk`, `x5c`) are never read.
+
+use core::fmt;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use jwt_compact::alg::Hs256Key;
+use serde::{Deserialize, Serialize};
+
+use crate::error::KeyError;
+
+/// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
+pub const MIN_HS256_SECRET_LEN: usize = 32;
+
+/// Shortest RSA modulus accepted, in bits.
+#[cfg(feature = "rs256")]
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// A signature algorithm this verifier implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// Ed25519 signatures (RFC 8037). The default.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// ECDSA over P-256 with SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// HMAC with SHA-256; only for single-party setups.
+    #[serde(rename = "HS256")]
+    Hs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, for tokens from other issuers.
+    #[cfg(feature = "rs256")]
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+impl Algorithm {
+    /// Every algorithm compiled into this build.
+    pub const ALL: &'static [Algorithm] = &[
+        Algorithm::EdDsa,
+        Algorithm::Es256,
+        Algorithm::Hs256,
+        #[cfg(feature = "rs256")]
+        Algorithm::Rs256,
+    ];
+
+    /// The JOSE name, as in a token's `alg` header.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::EdDsa => "EdDSA",
+            Algorithm::Es256 => "ES256",
+            Algorithm::Hs256 => "HS256",
+            #[cfg(feature = "rs256")]
+            Algorithm::Rs256 => "RS256",
+        }
+    }
+
+    /// Looks an algorithm up by its JOSE name; `none` and anything unknown give `None`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|alg| alg.name() == name)
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A JSON Web Key Set document, as served at `/.well-known/jwks.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<Jwk>,
+}
+
+/// One JSON Web Key. Only the members needed for verification are kept;
+/// private members (`d`, `p`, ...) are never read.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// Key type: `OKP`, `EC`, `RSA` or `oct`.
+    pub kty: String,
+    /// Key id, matched against a token's `kid` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Intended algorithm; when present it must agree with the key type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// Intended use; keys marked `enc` are skipped.
+    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
+    pub key_use: Option<String>,
+    /// Curve, for `OKP` and `EC` keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// Public point (x coordinate), base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// Public point (y coordinate) of an `EC` key, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// RSA modulus, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA public exponent, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+    /// Symmetric secret of an `oct` key, base64url. Redacted in `Debug`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<String>,
+}
+
+impl fmt::Debug for Jwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwk")
+            .field("kty", &self.kty)
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("crv", &self.crv)
+            .field("k", &self.k.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A parsed verification key, pinned to its one algorithm.
+#[derive(Clone)]
+pub(crate) enum Key {
+    EdDsa(ed25519_dalek::VerifyingKey),
+    Es256(p256::ecdsa::VerifyingKey),
+    Hs256(Hs256Key),
+    #[cfg(feature = "rs256")]
+    Rs256(rsa::RsaPublicKey),
+}
+
+impl Key {
+    pub(crate) fn algorithm(&self) -> Algorithm {
+        match self {
+            Key::EdDsa(_) => Algorithm::EdDsa,
+            Key::Es256(_) => Algorithm::Es256,
+            Key::Hs256(_) => Algorithm::Hs256,
+            #[cfg(feature = "rs256")]
+            Key::Rs256(_) => Algorithm::Rs256,
+        }
+    }
+}
+
+/// The keys a [`Verifier`](crate::Verifier) trusts, by `kid`.
+///
+/// Build it from a JWKS with [`KeySet::from_jwks`] or [`KeySet::from_json`].
+/// Keys of types this build does not implement (say P-384, X25519, or RSA
+/// without the `rs256` feature) are skipped rather than failing the whole
+/// set, as JOSE libraries do; a key of a supported type that is broken is an
+/// error.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: Vec<(String, Key)>,
+    skipped: usize,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field(
+                "keys",
+                &self
+                    .keys
+                    .iter()
+                    .map(|(kid, key)| (kid.as_str(), key.algorithm()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("skipped", &self.skipped)
+            .finish()
+    }
+}
+
+impl KeySet {
+    /// An empty key set: every token fails with `unknown_kid`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a JWKS JSON document.
+    pub fn from_json(json: &str) -> Result<Self, KeyError> {
+        let jwks: Jwks =
+            serde_json::from_str(json).map_err(|err| KeyError::Json(err.to_string()))?;
+        Self::from_jwks(&jwks)
+    }
+
+    /// Loads every supported key of a JWKS.
+    pub fn from_jwks(jwks: &Jwks) -> Result<Self, KeyError> {
+        let mut set = KeySet::new();
+        for jwk in &jwks.keys {
+            let kid = jwk.kid.as_deref().ok_or(KeyError::MissingKid)?;
+            match parse_jwk(jwk, kid)? {
+                Some(key) => set.insert(kid, key)?,
+                None => set.skipped += 1,
+            }
+        }
+        Ok(set)
+    }
+
+    /// Adds an HS256 secret under `kid` (single-party setups, where the
+    /// secret comes from configuration rather than a published JWKS).
+    pub fn insert_hs256(&mut self, kid: &str, secret: &[u8]) -> Result<(), KeyError> {
+        self.insert(kid, hs256_key(kid, secret)?)
+    }
+
+    fn insert(&mut self, kid: &str, key: Key) -> Result<(), KeyError> {
+        if self.keys.iter().any(|(existing, _)| existing == kid) {
+            return Err(KeyError::DuplicateKid(kid.to_owned()));
+        }
+        self.keys.push((kid.to_owned(), key));
+        Ok(())
+    }
+
+    /// The key for `kid`, if any. Linear: a key set holds a handful of keys.
+    pub(crate) fn get(&self, kid: &str) -> Option<&Key> {
+        self.keys
+            .iter()
+            .find(|(id, _)| id == kid)
+            .map(|(_, key)| key)
+    }
+
+    /// Whether a key with this id is loaded (to decide when to refetch a JWKS).
+    pub fn contains_kid(&self, kid: &str) -> bool {
+        self.get(kid).is_some()
+    }
+
+    /// The loaded key ids with their pinned algorithms.
+    pub fn kids(&self) -> impl Iterator<Item = (&str, Algorithm)> {
+        self.keys
+            .iter()
+            .map(|(kid, key)| (kid.as_str(), key.algorithm()))
+    }
+
+    /// How many keys are loaded.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no key is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// How many keys of the JWKS were skipped as unsupported.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+}
+
+/// The algorithm a JWK's type and curve call for, or `None` if this build
+/// does not implement it.
+fn pinned_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+        ("OKP", Some("Ed25519")) => Some(Algorithm::EdDsa),
+        ("EC", Some("P-256")) => Some(Algorithm::Es256),
+        ("oct", _) => Some(Algorithm::Hs256),
+        #[cfg(feature = "rs256")]
+        ("RSA", _) => Some(Algorithm::Rs256),
+        _ => None,
+    }
+}
+
+fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
+    if jwk.key_use.as_deref().is_some_and(|u| u != "sig") {
+        return Ok(None);
+    }
+    let Some(alg) = pinned_algorithm(jwk) else {
+        return Ok(None);
+    };
+    if let Some(declared) = jwk.alg.as_deref() {
+        if declared != alg.name() {
+            return Err(invalid(kid, "its `alg` does not match its key type"));
+        }
+    }
+    let key = match alg {
+        Algorithm::EdDsa => {
+            let x: [u8; 32] = decode_fixed(jwk.x.as_deref(), kid, "`x` must be 32 bytes")?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
+                .map_err(|_| invalid(kid, "`x` is not an Ed25519 point"))?;
+            if key.is_weak() {
+                return Err(invalid(kid, "`x` is a weak Ed25519 key"));
+            }
+            Key::EdDsa(key)
+        }
+        Algorithm::Es256 => {
+            let x: [u8; 32] = decode_fixed(jwk.x.as_deref(), kid, "`x` must be 32 bytes")?;
+            let y: [u8; 32] = decode_fixed(jwk.y.as_deref(), kid, "`y` must be 32 bytes")?;
+            let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
+            let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+                .map_err(|_| invalid(kid, "`x`,`y` is not a P-256 point"))?;
+            Key::Es256(key)
+        }
+        Algorithm::Hs256 => {
+            let k = decode(jwk.k.as_deref(), kid, "`k` must be base64url")?;
+            hs256_key(kid, &k)?
+        }
+        #[cfg(feature = "rs256")]
+        Algorithm::Rs256 => {
+            use rsa::traits::PublicKeyParts;
+            let n = decode(jwk.n.as_deref(), kid, "`n` must be base64url")?;
+            let e = decode(jwk.e.as_deref(), kid, "`e` must be base64url")?;
+            let key = rsa::RsaPublicKey::new(
+                rsa::BigUint::from_bytes_be(&n),
+                rsa::BigUint::from_bytes_be(&e),
+            )
+            .map_err(|_| invalid(kid, "`n`,`e` is not an RSA public key"))?;
+            if key.n().bits() < MIN_RSA_BITS {
+                return Err(invalid(kid, "RSA modulus shorter than 2048 bits"));
+            }
+            Key::Rs256(key)
+        }
+    };
+    Ok(Some(key))
+}
+
+fn hs256_key(kid: &str, secret: &[u8]) -> Result<Key, KeyError> {
+    if secret.len() < MIN_HS256_SECRET_LEN {
+        return Err(invalid(kid, "HS256 secret shorter than 32 bytes"));
+    }
+    Ok(Key::Hs256(Hs256Key::new(secret)))
+}
+
+fn invalid(kid: &str, reason: &'static str) -> KeyError {
+    KeyError::InvalidKey {
+        kid: kid.to_owned(),
+        reason,
+    }
+}
+
+fn decode(member: Option<&str>, kid: &str, reason: &'static str) -> Result<Vec<u8>, KeyError> {
+    let text = member.ok_or_else(|| invalid(kid, reason))?;
+    Base64UrlUnpadded::decode_vec(text).map_err(|_| invalid(kid, reason))
+}
+
+fn decode_fixed<const N: usize>(
+    member: Option<&str>,
+    kid: &str,
+    reason: &'static str,
+) -> Result<[u8; N], KeyError> {
+    decode(member, kid, reason)?
+        .try_into()
+        .map_err(|_| invalid(kid, reason))
+}

@@ -1,0 +1,55 @@
+//! Decides whether a tollgate access token is valid.
+//!
+//! This crate is the one place where token validity is decided: the issuer,
+//! the edge worker, the npm package and any Rust service behind the edge all
+//! call it. It does no I/O and reads no clock: keys, revocations and the
+//! current time are handed in, so it compiles natively and to
+//! `wasm32-unknown-unknown` alike.
+//!
+//! # Layout
+//! - [`verify`](Verifier::verify): signature, header and claim rules, the
+//!   verified-token cache ([`Verifier`], [`VerifierOptions`], [`Verified`]).
+//! - [`KeySet`], [`Jwks`], [`Jwk`]: keys from a JWKS, each pinned to one [`Algorithm`].
+//! - [`RevocationSet`]: revoked sessions and tokens, fed by [`RevocationFeed`] pages.
+//! - [`AccessClaims`], [`RevocationFeed`], [`ErrorCode`]: the wire types every
+//!   part of tollgate shares.
+//!
+//! # Example
+//! ```
+//! use tollgate_verifier::{KeySet, RevocationFeed, RevocationSet, Verifier, VerifierOptions};
+//!
+//! let keys = KeySet::from_json(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1",
+//!     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?;
+//! let verifier = Verifier::new(VerifierOptions::new("https://issuer.example", "api"), keys);
+//!
+//! let mut revocations = RevocationSet::new();
+//! let page: RevocationFeed = serde_json::from_str(
+//!     r#"{"cursor":"1:7","reset":true,"revoked":[{"sid":"6c9a1b0e-3c0f-4d4e-9a57-0f7f8f2c1d11","until":1763820330}]}"#,
+//! )?;
+//! revocations.apply(&page);
+//!
+//! let err = verifier.verify("eyJhbGciOiJub25lIn0.e30.", 1_763_820_000, &revocations).unwrap_err();
+//! assert_eq!(err.code().as_str(), "unsupported_alg");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod claims;
+mod error;
+mod feed;
+mod keys;
+mod revocation;
+mod verify;
+
+pub use claims::{AccessClaims, Audience};
+pub use error::{ErrorCode, KeyError, VerifyError};
+pub use feed::{RevocationEntry, RevocationFeed, Revoked};
+pub use keys::{Algorithm, Jwk, Jwks, KeySet, MIN_HS256_SECRET_LEN};
+pub use revocation::RevocationSet;
+pub use verify::{
+    DEFAULT_CACHE_CAPACITY, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, Verified, Verifier, VerifierOptions,
+};
+
+/// Re-exported so callers name the same UUID type as the wire types.
+pub use uuid::Uuid;

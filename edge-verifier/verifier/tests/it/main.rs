@@ -1,0 +1,11 @@
+//! Integration tests of the verifier, at a fixed clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
+
+mod attacks;
+mod cache;
+mod claims;
+mod keys;
+mod properties;
+mod revocation;
+mod shapes;
+mod support;
