@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make demo` and `make test`.
+# Longer logic lives in scripts/; this file only names the steps.
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+
+.PHONY: test demo setup lint unit wasm bench
+
+## Set up whatever is missing, then run every check and test.
+test: setup lint unit wasm
+	@echo "make test: all checks passed"
+
+## Start the whole system locally (issuer, edge worker, origin, demo page).
+demo: setup
+	@echo "make demo: not yet. The issuer, the edge worker and the demo page are still being built;"
+	@echo "see README.md for what exists today. 'make test' runs everything that does."
+	@exit 1
+
+setup:
+	@scripts/setup.sh
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(CARGO) clippy -p tollgate-verifier --target $(WASM_TARGET) -- -D warnings
+
+# --all-targets also runs each criterion benchmark once, so they cannot rot.
+unit:
+	$(CARGO) test --workspace --all-features --all-targets
+	$(CARGO) test --workspace --all-features --doc
+
+## The verifier must keep compiling for the edge.
+wasm:
+	$(CARGO) build -p tollgate-verifier --target $(WASM_TARGET) --release
+
+## Full benchmark run; results go into docs/BENCHMARKS.md by hand.
+bench:
+	$(CARGO) bench -p tollgate-verifier
