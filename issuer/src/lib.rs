@@ -1,0 +1,98 @@
+//! The tollgate issuer: users log in here; it signs access and refresh
+//! tokens per device and publishes every revocation on the feed that edge
+//! verifiers pull.
+//!
+//! So far it holds the persistent revocation log and serves its feed; users,
+//! sessions, tokens and keys come next (see the README's status table).
+//!
+//! # Layout
+//! - [`store`]: persistence behind the [`Store`](store::Store) trait, on SQLite or Postgres.
+//! - [`feed`]: the revocation feed's paging and cursor rules, over any store.
+//! - [`app`]: the HTTP routes; [`AppState`] holds the cheap handles they share.
+//! - [`error`]: the one API error type, rendered as problem+json.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod feed;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use tollgate_verifier::RevocationFeed;
+
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Tells the time in Unix seconds; tests substitute a fixed clock.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in Unix seconds.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// What every handler shares: cheap, cloneable handles.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The issuer's routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/revocations", get(revocations))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct FeedQuery {
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+async fn revocations(
+    State(state): State<AppState>,
+    Query(query): Query<FeedQuery>,
+) -> Result<Json<RevocationFeed>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => feed::DEFAULT_LIMIT,
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| (1..=feed::MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("must be a whole number from 1 to {}", feed::MAX_LIMIT),
+                )
+            })?,
+    };
+    let page = feed::page(
+        state.store.as_ref(),
+        query.since.as_deref(),
+        limit,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(page))
+}

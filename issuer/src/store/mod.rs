@@ -1,0 +1,119 @@
+//! Persistence behind one trait, with a SQLite and a Postgres implementation.
+//!
+//! Handlers and the feed logic see only [`Store`]; neither ever branches on
+//! the database. Each implementation has its own migrations folder
+//! (`issuer/migrations/{sqlite,postgres}`) with the same tables.
+
+mod postgres;
+mod sqlite;
+
+use async_trait::async_trait;
+use tollgate_verifier::{RevocationEntry, Revoked, Uuid};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// A storage failure. Its text may name the database's complaint but never
+/// a connection string or a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row does not decode (a bug or a hand-edited database).
+    #[error("corrupt row: {0}")]
+    Corrupt(&'static str),
+}
+
+/// A revocation as logged, with its position in the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedRevocation {
+    /// Position in commit order; the feed cursor points at one.
+    pub seq: i64,
+    /// What was revoked and until when.
+    pub entry: RevocationEntry,
+}
+
+/// The first page of a snapshot, read in one consistent view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPage {
+    /// Unexpired revocations in `seq` order, at most the limit asked for.
+    pub entries: Vec<LoggedRevocation>,
+    /// The highest `seq` visible in the same read (0 if none). Every lower
+    /// `seq` that will ever commit has committed, so a cursor here skips nothing.
+    pub head: i64,
+}
+
+/// What the issuer persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The random id of this database, fixed at its first start. Feed cursors
+    /// carry it, so a cursor from another database is recognised.
+    fn epoch(&self) -> &str;
+
+    /// Appends revocations to the log in one transaction. When it returns,
+    /// they are committed, and any reader that later sees a higher `seq` also
+    /// sees these.
+    async fn append_revocations(&self, entries: &[RevocationEntry]) -> Result<(), StoreError>;
+
+    /// Up to `limit` revocations with `seq > after`, in `seq` order.
+    async fn revocations_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<LoggedRevocation>, StoreError>;
+
+    /// Up to `limit` revocations with `until >= now`, in `seq` order, and the
+    /// head of the log, both from one consistent read.
+    async fn live_revocations(&self, now: i64, limit: u32) -> Result<SnapshotPage, StoreError>;
+
+    /// The highest `seq` ever assigned, even if since pruned or rolled back
+    /// (0 if none). A cursor above it cannot be ours: the database was
+    /// restored from an older backup, and the client needs a snapshot.
+    async fn high_water(&self) -> Result<i64, StoreError>;
+
+    /// Deletes revocations whose `until` is before `before`; returns how many.
+    async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// `(kind, id)` as stored.
+fn split_target(target: Revoked) -> (&'static str, Uuid) {
+    match target {
+        Revoked::Sid(id) => ("sid", id),
+        Revoked::Jti(id) => ("jti", id),
+    }
+}
+
+/// The inverse of [`split_target`].
+fn join_target(kind: &str, id: Uuid) -> Result<Revoked, StoreError> {
+    match kind {
+        "sid" => Ok(Revoked::Sid(id)),
+        "jti" => Ok(Revoked::Jti(id)),
+        _ => Err(StoreError::Corrupt(
+            "revocation kind is neither sid nor jti",
+        )),
+    }
+}
+
+/// Rows of `(seq, kind, target, until)` into logged revocations.
+fn logged(rows: Vec<(i64, String, Uuid, i64)>) -> Result<Vec<LoggedRevocation>, StoreError> {
+    rows.into_iter()
+        .map(|(seq, kind, id, until)| {
+            Ok(LoggedRevocation {
+                seq,
+                entry: RevocationEntry {
+                    target: join_target(&kind, id)?,
+                    until,
+                },
+            })
+        })
+        .collect()
+}
+
+/// A fresh epoch for a new database.
+fn new_epoch() -> String {
+    Uuid::new_v4().simple().to_string()
+}

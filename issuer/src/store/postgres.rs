@@ -1,0 +1,170 @@
+//! Postgres: for several issuer processes behind a load balancer.
+//!
+//! The feed's cursor is `seq`, and a reader that has seen `seq = n` must
+//! already be able to see every `seq < n` that will ever commit. A sequence
+//! alone does not give that: transaction B can draw 11 and commit while A,
+//! holding 10, is still open; a reader then moves its cursor past 10 and
+//! never sees it. So every append first takes one transaction-scoped
+//! advisory lock and only then draws its `seq`. The lock is released after
+//! the commit is visible, so appends draw and commit in the same order.
+//! Appends are serialised, which costs little: a revocation is a logout.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tollgate_verifier::{RevocationEntry, Uuid};
+
+use super::{LoggedRevocation, SnapshotPage, Store, StoreError, logged, new_epoch, split_target};
+
+/// The advisory lock that orders appends to the revocation log ("tollgate").
+const REVOCATION_LOG_LOCK: i64 = 0x746f_6c6c_6761_7465;
+
+/// The Postgres store.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    epoch: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    // The pool's options hold the connection string, password included.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url`, migrates (sqlx serialises concurrent migrators) and
+    /// reads or sets the epoch.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(new_epoch())
+        .execute(&pool)
+        .await?;
+        let epoch = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'")
+            .fetch_one(&pool)
+            .await?;
+        Ok(PostgresStore { pool, epoch })
+    }
+
+    /// [`Store::append_revocations`], holding the transaction open for `hold`
+    /// after its `seq` values are drawn. Only for tests that prove a late
+    /// commit is never skipped.
+    #[doc(hidden)]
+    pub async fn append_revocations_holding(
+        &self,
+        entries: &[RevocationEntry],
+        hold: Duration,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(REVOCATION_LOG_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let (kinds, ids, untils) = columns(entries);
+        sqlx::query(
+            "INSERT INTO revocations (kind, target, until) \
+             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::bigint[])",
+        )
+        .bind(kinds)
+        .bind(ids)
+        .bind(untils)
+        .execute(&mut *tx)
+        .await?;
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Entries as three parallel arrays, for one `UNNEST` insert.
+fn columns(entries: &[RevocationEntry]) -> (Vec<&'static str>, Vec<Uuid>, Vec<i64>) {
+    let mut kinds = Vec::with_capacity(entries.len());
+    let mut ids = Vec::with_capacity(entries.len());
+    let mut untils = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (kind, id) = split_target(entry.target);
+        kinds.push(kind);
+        ids.push(id);
+        untils.push(entry.until);
+    }
+    (kinds, ids, untils)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    async fn append_revocations(&self, entries: &[RevocationEntry]) -> Result<(), StoreError> {
+        self.append_revocations_holding(entries, Duration::ZERO)
+            .await
+    }
+
+    async fn revocations_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<LoggedRevocation>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT seq, kind, target, until FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        logged(rows)
+    }
+
+    async fn live_revocations(&self, now: i64, limit: u32) -> Result<SnapshotPage, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query_as(
+            "SELECT seq, kind, target, until FROM revocations WHERE until >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let head = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(SnapshotPage {
+            entries: logged(rows)?,
+            head,
+        })
+    }
+
+    async fn high_water(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM revocations_seq_seq",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revocations WHERE until < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,130 @@
+//! SQLite: the zero-setup default, one file in the data directory.
+//!
+//! SQLite lets one writer in at a time, so the order in which `seq` values
+//! are assigned is the order in which they commit: the feed needs nothing
+//! more. WAL journal with `synchronous = FULL`, so a committed revocation
+//! survives `kill -9` and power loss alike.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+use tollgate_verifier::RevocationEntry;
+
+use super::{LoggedRevocation, SnapshotPage, Store, StoreError, logged, new_epoch, split_target};
+
+/// Rows per INSERT statement, well under SQLite's bound-parameter limit.
+const INSERT_CHUNK: usize = 1000;
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    epoch: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)")
+            .bind(new_epoch())
+            .execute(&pool)
+            .await?;
+        let epoch = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'")
+            .fetch_one(&pool)
+            .await?;
+        Ok(SqliteStore { pool, epoch })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    async fn append_revocations(&self, entries: &[RevocationEntry]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in entries.chunks(INSERT_CHUNK) {
+            QueryBuilder::<Sqlite>::new("INSERT INTO revocations (kind, target, until) ")
+                .push_values(chunk, |mut row, entry| {
+                    let (kind, id) = split_target(entry.target);
+                    row.push_bind(kind).push_bind(id).push_bind(entry.until);
+                })
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revocations_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<LoggedRevocation>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT seq, kind, target, until FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        logged(rows)
+    }
+
+    async fn live_revocations(&self, now: i64, limit: u32) -> Result<SnapshotPage, StoreError> {
+        // One read transaction: in WAL mode it sees a single snapshot.
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query_as(
+            "SELECT seq, kind, target, until FROM revocations WHERE until >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let head = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(SnapshotPage {
+            entries: logged(rows)?,
+            head,
+        })
+    }
+
+    async fn high_water(&self) -> Result<i64, StoreError> {
+        // AUTOINCREMENT keeps the highest seq ever used here, pruned or not.
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revocations WHERE until < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

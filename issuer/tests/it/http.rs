@@ -1,0 +1,107 @@
+//! The feed over HTTP: through the router, and over a real socket.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tollgate_issuer::{AppState, app};
+use tollgate_verifier::RevocationFeed;
+use tower::ServiceExt;
+
+use crate::support::*;
+
+async fn state() -> (AppState, tempfile::TempDir) {
+    let (store, dir) = sqlite().await;
+    (
+        AppState {
+            store,
+            clock: Arc::new(FixedClock(NOW)),
+        },
+        dir,
+    )
+}
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, String, Vec<u8>) {
+    let response = app(state.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, content_type, body)
+}
+
+/// The feed answers JSON: a snapshot without a cursor, a delta with one.
+#[tokio::test]
+async fn feed_over_the_router() {
+    let (state, _dir) = state().await;
+    state.store.append_revocations(&[sid(1)]).await.unwrap();
+    let (status, content_type, body) = get(&state, "/v1/revocations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/json");
+    let snapshot: RevocationFeed = serde_json::from_slice(&body).unwrap();
+    assert!(snapshot.reset);
+    assert_eq!(snapshot.revoked, vec![sid(1)]);
+
+    state.store.append_revocations(&[sid(2)]).await.unwrap();
+    let (_, _, body) = get(
+        &state,
+        &format!("/v1/revocations?since={}&limit=5", snapshot.cursor),
+    )
+    .await;
+    let delta: RevocationFeed = serde_json::from_slice(&body).unwrap();
+    assert!(!delta.reset);
+    assert_eq!(delta.revoked, vec![sid(2)]);
+}
+
+/// A bad `limit` is a 400 problem+json with code `validation_failed` naming the field.
+#[tokio::test]
+async fn bad_limit_is_a_problem() {
+    let (state, _dir) = state().await;
+    for limit in ["0", "-1", "abc", "100001", "1.5"] {
+        let (status, content_type, body) =
+            get(&state, &format!("/v1/revocations?limit={limit}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{limit}");
+        assert_eq!(content_type, "application/problem+json");
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "validation_failed");
+        assert_eq!(problem["status"], 400);
+        assert_eq!(problem["errors"][0]["field"], "limit");
+    }
+}
+
+/// The app serves the feed on a real socket bound to port 0.
+#[tokio::test]
+async fn feed_over_a_real_socket() {
+    let (state, _dir) = state().await;
+    state.store.append_revocations(&[sid(7)]).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /v1/revocations HTTP/1.1\r\nHost: issuer\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let feed: RevocationFeed = serde_json::from_str(body).unwrap();
+    assert_eq!(feed.revoked, vec![sid(7)]);
+    server.abort();
+}
