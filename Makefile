@@ -25,8 +25,9 @@ lint:
 	$(CARGO) clippy -p tollgate-verifier --target $(WASM_TARGET) -- -D warnings
 
 # --all-targets also runs each criterion benchmark once, so they cannot rot.
+# Postgres tests use the server on 127.0.0.1:5432 when one answers.
 unit:
-	$(CARGO) test --workspace --all-features --all-targets
+	TOLLGATE_TEST_POSTGRES_URL="$$(scripts/postgres-url.sh)" $(CARGO) test --workspace --all-features --all-targets
 	$(CARGO) test --workspace --all-features --doc
 
 ## The verifier must keep compiling for the edge.
@@ -36,3 +37,4 @@ wasm:
 ## Full benchmark run; results go into docs/BENCHMARKS.md by hand.
 bench:
 	$(CARGO) bench -p tollgate-verifier
+	scripts/overhead.sh
