@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ed25519_dalek::Verifier as _;
-use tollgate_verifier::{RevocationEntry, RevocationFeed, RevocationSet, Revoked, Uuid};
+use tollgate_verifier::{RevocationFeed, RevocationSet, Uuid};
 
 #[allow(dead_code)]
 #[path = "../tests/it/support.rs"]
@@ -15,28 +15,6 @@ use support::*;
 
 const MILLION: u128 = 1_000_000;
 
-fn id(n: u128) -> Uuid {
-    Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
-}
-
-fn snapshot(n: u128) -> RevocationFeed {
-    RevocationFeed {
-        cursor: "bench".into(),
-        reset: true,
-        more: false,
-        revoked: (0..n)
-            .map(|i| RevocationEntry {
-                target: if i % 2 == 0 {
-                    Revoked::Sid(id(i))
-                } else {
-                    Revoked::Jti(id(i))
-                },
-                until: NOW + 330,
-            })
-            .collect(),
-    }
-}
-
 /// The full verify path (cache off) beside the bare signature check, with a
 /// million revocations held, so parsing, claims and revocation are all paid.
 fn verify(c: &mut Criterion) {
@@ -44,7 +22,7 @@ fn verify(c: &mut Criterion) {
     let uncached = keys.verifier_with(|o| o.cache_capacity = 0);
     let cached = keys.verifier();
     let mut revoked = RevocationSet::new();
-    revoked.apply(&snapshot(MILLION));
+    revoked.apply(&snapshot_page(MILLION));
 
     let eddsa = ed_token(&keys, &claims());
     let es256 = forge(&header("ES256", "es"), &claims(), Sign::Es(&keys.es));
@@ -82,22 +60,22 @@ fn verify(c: &mut Criterion) {
 /// Lookups in a set of a million, and loading a 100,000-entry snapshot.
 fn revocations(c: &mut Criterion) {
     let mut set = RevocationSet::new();
-    set.apply(&snapshot(MILLION));
+    set.apply(&snapshot_page(MILLION));
     let mut group = c.benchmark_group("revocation");
     let mut n = 0u128;
     group.bench_function("lookup_hit_in_1m", |b| {
         b.iter(|| {
             n = (n + 2) % MILLION;
-            assert!(set.is_revoked(black_box(&id(n)), &Uuid::nil()));
+            assert!(set.is_revoked(black_box(&spread_id(n)), &Uuid::nil()));
         })
     });
     group.bench_function("lookup_miss_in_1m", |b| {
         b.iter(|| {
             n += 1;
-            assert!(!set.is_revoked(black_box(&id(MILLION + n)), &id(MILLION + n)));
+            assert!(!set.is_revoked(black_box(&spread_id(MILLION + n)), &spread_id(MILLION + n)));
         })
     });
-    let page = snapshot(100_000);
+    let page = snapshot_page(100_000);
     group.bench_function("apply_100k_snapshot", |b| {
         b.iter_batched(
             RevocationSet::new,

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use ed25519_dalek::Verifier as _;
-use tollgate_verifier::{RevocationEntry, RevocationFeed, RevocationSet, Revoked, Uuid, Verifier};
+use tollgate_verifier::{RevocationSet, Verifier};
 
 #[allow(dead_code)]
 #[path = "../tests/it/support.rs"]
@@ -43,21 +43,7 @@ fn main() {
     let keys = Keys::new();
     let token = ed_token(&keys, &claims());
     let mut revoked = RevocationSet::new();
-    revoked.apply(&RevocationFeed {
-        cursor: "c".into(),
-        reset: true,
-        more: false,
-        revoked: (0..1_000_000u128)
-            .map(|i| RevocationEntry {
-                target: if i % 2 == 0 {
-                    Revoked::Sid(Uuid::from_u128(i << 64 | i))
-                } else {
-                    Revoked::Jti(Uuid::from_u128(i << 64 | i))
-                },
-                until: NOW + 330,
-            })
-            .collect(),
-    });
+    revoked.apply(&snapshot_page(1_000_000));
 
     match mode.as_str() {
         "bare" => {

@@ -6,7 +6,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use tollgate_verifier::{RevocationEntry, RevocationFeed, RevocationSet, Revoked, Uuid};
+use tollgate_verifier::{RevocationSet, Revoked};
+
+#[allow(dead_code)]
+#[path = "it/support.rs"]
+mod support;
+use support::{snapshot_page, spread_id as id};
 
 struct Counting;
 
@@ -33,10 +38,6 @@ static ALLOCATOR: Counting = Counting;
 const N: u128 = 1_000_000;
 const LIMIT: f64 = 40.0;
 
-fn id(n: u128) -> Uuid {
-    Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
-}
-
 /// Bytes per entry held by `build()`'s set once everything else it allocated is gone.
 fn bytes_per_entry(build: impl FnOnce() -> RevocationSet) -> f64 {
     let before = LIVE.load(Ordering::SeqCst);
@@ -51,21 +52,7 @@ fn bytes_per_entry(build: impl FnOnce() -> RevocationSet) -> f64 {
 #[test]
 fn a_million_entries_fit_in_40_bytes_each() {
     let snapshot = bytes_per_entry(|| {
-        let page = RevocationFeed {
-            cursor: "s".into(),
-            reset: true,
-            more: false,
-            revoked: (0..N)
-                .map(|n| RevocationEntry {
-                    target: if n % 2 == 0 {
-                        Revoked::Sid(id(n))
-                    } else {
-                        Revoked::Jti(id(n))
-                    },
-                    until: 1_763_820_000,
-                })
-                .collect(),
-        };
+        let page = snapshot_page(N);
         let mut set = RevocationSet::new();
         set.apply(&page);
         set
@@ -73,7 +60,7 @@ fn a_million_entries_fit_in_40_bytes_each() {
     let deltas = bytes_per_entry(|| {
         let mut set = RevocationSet::new();
         for n in 0..N {
-            set.insert(Revoked::Sid(id(n)), 1_763_820_000);
+            set.insert(Revoked::Sid(id(n)), support::NOW + 330);
         }
         set
     });

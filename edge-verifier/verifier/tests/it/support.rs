@@ -8,7 +8,8 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _, alg as jc};
 use serde_json::{Value, json};
 use tollgate_verifier::{
-    Jwk, Jwks, KeySet, RevocationSet, Uuid, Verified, Verifier, VerifierOptions, VerifyError,
+    Jwk, Jwks, KeySet, RevocationEntry, RevocationFeed, RevocationSet, Revoked, Uuid, Verified,
+    Verifier, VerifierOptions, VerifyError,
 };
 
 /// The instant every test stands at, unless it moves.
@@ -208,5 +209,29 @@ pub fn code_of(verifier: &Verifier, token: &str) -> &'static str {
     match verify(verifier, token) {
         Ok(_) => panic!("token unexpectedly verified"),
         Err(err) => err.code().as_str(),
+    }
+}
+
+/// A well-spread id for entry `n` of a large set (consecutive `n` land far apart).
+pub fn spread_id(n: u128) -> Uuid {
+    Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+}
+
+/// A snapshot page of `n` entries, alternately a `sid` and a `jti`.
+pub fn snapshot_page(n: u128) -> RevocationFeed {
+    RevocationFeed {
+        cursor: "snapshot".into(),
+        reset: true,
+        more: false,
+        revoked: (0..n)
+            .map(|i| RevocationEntry {
+                target: if i % 2 == 0 {
+                    Revoked::Sid(spread_id(i))
+                } else {
+                    Revoked::Jti(spread_id(i))
+                },
+                until: NOW + 330,
+            })
+            .collect(),
     }
 }
