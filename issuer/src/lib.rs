@@ -20,6 +20,7 @@ pub mod store;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -72,8 +73,10 @@ struct FeedQuery {
 
 async fn revocations(
     State(state): State<AppState>,
-    Query(query): Query<FeedQuery>,
+    query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Json<RevocationFeed>, ApiError> {
+    // Axum's own rejection is plain text; every failure here is problem+json.
+    let Query(query) = query.map_err(|err| ApiError::invalid("query", err.body_text()))?;
     let limit = match query.limit.as_deref() {
         None => feed::DEFAULT_LIMIT,
         Some(text) => text

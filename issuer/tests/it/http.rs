@@ -67,10 +67,16 @@ async fn feed_over_the_router() {
     assert_eq!(delta.revoked, vec![sid(2)]);
 }
 
-/// A bad `limit` is a 400 problem+json with code `validation_failed` naming the field.
+/// A bad `limit` or query string is a 400 problem+json with code `validation_failed` naming the field.
 #[tokio::test]
 async fn bad_limit_is_a_problem() {
     let (state, _dir) = state().await;
+    let (status, content_type, body) = get(&state, "/v1/revocations?since=a&since=b").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(content_type, "application/problem+json");
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["code"], "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "query");
     for limit in ["0", "-1", "abc", "100001", "1.5"] {
         let (status, content_type, body) =
             get(&state, &format!("/v1/revocations?limit={limit}")).await;

@@ -70,3 +70,25 @@ fn debug_output_redacts_secrets() {
     assert!(!format!("{:?}", keys.key_set()).contains(&secret));
     assert!(!format!("{:?}", keys.verifier()).contains(&secret));
 }
+
+/// `peek_kid` reads the `kid` of a readable header and nothing else, proving nothing.
+#[test]
+fn peek_kid_reads_only_readable_headers() {
+    use tollgate_verifier::Verifier;
+    let keys = Keys::new();
+    let forged = forge(
+        &header("EdDSA", "rotated-7"),
+        &claims(),
+        Sign::Ed(&Keys::attacker()),
+    );
+    assert_eq!(Verifier::peek_kid(&forged).as_deref(), Some("rotated-7"));
+    assert_eq!(
+        Verifier::peek_kid(&ed_token(&keys, &claims())).as_deref(),
+        Some("ed")
+    );
+    let no_kid = forge(&json!({"alg": "EdDSA"}), &claims(), Sign::Ed(&keys.ed));
+    assert_eq!(Verifier::peek_kid(&no_kid), None);
+    for garbage in ["", "abc", "!!.e30.x", &"a".repeat(9000)] {
+        assert_eq!(Verifier::peek_kid(garbage), None);
+    }
+}
