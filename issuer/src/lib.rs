@@ -2,12 +2,13 @@
 //! tokens per device and publishes every revocation on the feed that edge
 //! verifiers pull.
 //!
-//! So far it holds the persistent revocation log and serves its feed; users,
-//! sessions, tokens and keys come next (see the README's status table).
+//! So far it holds the persistent revocation log and serves its feed, and
+//! keeps and publishes its signing keys; users, sessions and tokens come next (see the README's status table).
 //!
 //! # Layout
 //! - [`store`]: persistence behind the [`Store`](store::Store) trait, on SQLite or Postgres.
 //! - [`feed`]: the revocation feed's paging and cursor rules, over any store.
+//! - [`keys`]: signing keys, persisted in the store, rotated with overlap; the JWKS.
 //! - [`app`]: the HTTP routes; [`AppState`] holds the cheap handles they share.
 //! - [`error`]: the one API error type, rendered as problem+json.
 
@@ -15,9 +16,10 @@
 
 pub mod error;
 pub mod feed;
+pub mod keys;
 pub mod store;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::QueryRejection;
@@ -25,9 +27,10 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use tollgate_verifier::RevocationFeed;
+use tollgate_verifier::{Jwks, RevocationFeed};
 
 use crate::error::ApiError;
+use crate::keys::KeyRing;
 use crate::store::Store;
 
 /// Tells the time in Unix seconds; tests substitute a fixed clock.
@@ -55,12 +58,22 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The signing keys (replaced whole on rotation).
+    pub keys: Arc<RwLock<Arc<KeyRing>>>,
+}
+
+impl AppState {
+    /// The keys in force now.
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 /// The issuer's routes.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/revocations", get(revocations))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
@@ -98,4 +111,8 @@ async fn revocations(
     )
     .await?;
     Ok(Json(page))
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
+    Json(state.key_ring().jwks(state.clock.now()))
 }

@@ -47,6 +47,33 @@ pub struct SnapshotPage {
     pub head: i64,
 }
 
+/// A token signing key as stored. The secret never shows in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id, as in the JWKS and token headers.
+    pub kid: String,
+    /// JOSE algorithm name, e.g. `EdDSA`.
+    pub alg: String,
+    /// The private key bytes (for Ed25519, the 32-byte seed).
+    pub secret: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When it stopped signing; `None` for the current key.
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("secret", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
+}
+
 /// What the issuer persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -77,6 +104,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes revocations whose `until` is before `before`; returns how many.
     async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Every signing key, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+
+    /// Stores `key` as the current signing key unless there already is one
+    /// (another issuer may have won the race); returns whether it was stored.
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError>;
+
+    /// Retires the current signing key at `key.created_at` and makes `key`
+    /// current, in one transaction.
+    async fn rotate_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
 }
 
 /// `(kind, id)` as stored.

@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tollgate_verifier::{RevocationEntry, Uuid};
 
-use super::{LoggedRevocation, SnapshotPage, Store, StoreError, logged, new_epoch, split_target};
+use super::{
+    LoggedRevocation, SnapshotPage, Store, StoreError, StoredKey, logged, new_epoch, split_target,
+};
 
 /// The advisory lock that orders appends to the revocation log ("tollgate").
 const REVOCATION_LOG_LOCK: i64 = 0x746f_6c6c_6761_7465;
@@ -166,5 +168,56 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows: Vec<(String, String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT kid, alg, secret, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kid, alg, secret, created_at, retired_at)| StoredKey {
+                kid,
+                alg,
+                secret,
+                created_at,
+                retired_at,
+            })
+            .collect())
+    }
+
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+        // The partial unique index on the current key makes a lost race a no-op.
+        let done = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.secret)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.secret)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -16,7 +16,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite};
 use tollgate_verifier::RevocationEntry;
 
-use super::{LoggedRevocation, SnapshotPage, Store, StoreError, logged, new_epoch, split_target};
+use super::{
+    LoggedRevocation, SnapshotPage, Store, StoreError, StoredKey, logged, new_epoch, split_target,
+};
 
 /// Rows per INSERT statement, well under SQLite's bound-parameter limit.
 const INSERT_CHUNK: usize = 1000;
@@ -126,5 +128,54 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows: Vec<(String, String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT kid, alg, secret, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kid, alg, secret, created_at, retired_at)| StoredKey {
+                kid,
+                alg,
+                secret,
+                created_at,
+                retired_at,
+            })
+            .collect())
+    }
+
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+        // The partial unique index on the current key makes a lost race a no-op.
+        let done = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.secret)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.secret)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -8,28 +8,6 @@ use tollgate_verifier::{RevocationFeed, RevocationSet, Revoked, Uuid};
 
 use crate::support::*;
 
-/// Makes a test module running `check` on SQLite, and on Postgres when available.
-macro_rules! on_both {
-    ($check:ident) => {
-        mod $check {
-            /// On SQLite.
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _dir) = crate::support::sqlite().await;
-                super::$check(store).await;
-            }
-
-            /// On Postgres.
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(server) = crate::support::postgres_url() {
-                    super::$check(crate::support::postgres(&server).await).await;
-                }
-            }
-        }
-    };
-}
-
 /// Follows the feed from `since` until caught up, applying every page.
 pub async fn follow(store: &dyn Store, set: &mut RevocationSet, limit: u32) -> Vec<RevocationFeed> {
     let mut pages = Vec::new();

@@ -1,23 +1,28 @@
 //! The feed over HTTP: through the router, and over a real socket.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tollgate_issuer::keys::KeyRing;
 use tollgate_issuer::{AppState, app};
-use tollgate_verifier::RevocationFeed;
+use tollgate_verifier::{Jwks, RevocationFeed};
 use tower::ServiceExt;
 
 use crate::support::*;
 
 async fn state() -> (AppState, tempfile::TempDir) {
     let (store, dir) = sqlite().await;
+    let ring = KeyRing::load_or_create(store.as_ref(), NOW, 330)
+        .await
+        .unwrap();
     (
         AppState {
             store,
             clock: Arc::new(FixedClock(NOW)),
+            keys: Arc::new(RwLock::new(Arc::new(ring))),
         },
         dir,
     )
@@ -110,4 +115,20 @@ async fn feed_over_a_real_socket() {
     let feed: RevocationFeed = serde_json::from_str(body).unwrap();
     assert_eq!(feed.revoked, vec![sid(7)]);
     server.abort();
+}
+
+/// The JWKS route publishes the current signing key.
+#[tokio::test]
+async fn jwks_over_the_router() {
+    let (state, _dir) = state().await;
+    let (status, content_type, body) = get(&state, "/.well-known/jwks.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/json");
+    let jwks: Jwks = serde_json::from_slice(&body).unwrap();
+    assert_eq!(jwks.keys.len(), 1);
+    assert_eq!(
+        jwks.keys[0].kid.as_deref(),
+        Some(state.key_ring().current_kid())
+    );
+    assert!(jwks.keys[0].k.is_none() && !String::from_utf8_lossy(&body).contains("\"d\""));
 }

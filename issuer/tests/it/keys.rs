@@ -1,0 +1,128 @@
+//! Signing keys: created once, persisted, published, rotated with overlap,
+//! and accepted by the verifier crate.
+
+use std::sync::Arc;
+
+use tollgate_issuer::keys::KeyRing;
+use tollgate_issuer::store::{SqliteStore, Store};
+use tollgate_verifier::{
+    AccessClaims, Audience, KeySet, RevocationSet, Uuid, Verifier, VerifierOptions,
+};
+
+use crate::support::*;
+
+const RETENTION: i64 = 330;
+
+fn claims() -> AccessClaims {
+    AccessClaims {
+        iss: "https://issuer.test".into(),
+        sub: Uuid::from_u128(5).to_string(),
+        aud: Audience::One("api".into()),
+        iat: NOW,
+        exp: NOW + 300,
+        nbf: None,
+        jti: Uuid::from_u128(6),
+        sid: Uuid::from_u128(7),
+        roles: vec!["USER".into()],
+        email: None,
+    }
+}
+
+/// The verifier crate, configured from the ring's published JWKS at `now`.
+fn verify(ring: &KeyRing, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
+    let keys = KeySet::from_jwks(&ring.jwks(now)).unwrap();
+    let verifier = Verifier::new(VerifierOptions::new("https://issuer.test", "api"), keys);
+    verifier
+        .verify(token, now, &RevocationSet::new())
+        .map(|v| v.claims().clone())
+        .map_err(|e| e.code().as_str())
+}
+
+on_both!(first_start_creates_one_key_that_the_verifier_accepts);
+/// The first start creates a key; a second load finds it rather than making another.
+async fn first_start_creates_one_key_that_the_verifier_accepts(store: Arc<dyn Store>) {
+    let ring = KeyRing::load_or_create(store.as_ref(), NOW, RETENTION)
+        .await
+        .unwrap();
+    let again = KeyRing::load_or_create(store.as_ref(), NOW + 5, RETENTION)
+        .await
+        .unwrap();
+    assert_eq!(ring.current_kid(), again.current_kid());
+    assert_eq!(store.signing_keys().await.unwrap().len(), 1);
+    let token = ring.sign(&claims()).unwrap();
+    assert_eq!(verify(&again, &token, NOW), Ok(claims()));
+}
+
+on_both!(rotation_keeps_the_old_key_published_until_its_tokens_expire);
+/// After a rotation the new key signs, and the old one stays in the JWKS for the retention only.
+async fn rotation_keeps_the_old_key_published_until_its_tokens_expire(store: Arc<dyn Store>) {
+    let old = KeyRing::load_or_create(store.as_ref(), NOW, RETENTION)
+        .await
+        .unwrap();
+    let old_token = old.sign(&claims()).unwrap();
+    let new = KeyRing::rotate(store.as_ref(), NOW + 10, RETENTION)
+        .await
+        .unwrap();
+    assert_ne!(new.current_kid(), old.current_kid());
+    assert_eq!(new.jwks(NOW + 10).keys.len(), 2);
+    assert_eq!(verify(&new, &old_token, NOW + 20), Ok(claims()));
+    let new_token = new.sign(&claims()).unwrap();
+    assert!(new_token != old_token);
+    assert_eq!(verify(&new, &new_token, NOW + 20), Ok(claims()));
+
+    let later = NOW + 10 + RETENTION;
+    let jwks = new.jwks(later);
+    assert_eq!(jwks.keys.len(), 1);
+    assert_eq!(jwks.keys[0].kid.as_deref(), Some(new.current_kid()));
+}
+
+/// Keys survive a restart of a SQLite issuer: same kid, old tokens still verify.
+#[tokio::test]
+async fn keys_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("issuer.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let ring = KeyRing::load_or_create(&store, NOW, RETENTION)
+        .await
+        .unwrap();
+    let token = ring.sign(&claims()).unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let reloaded = KeyRing::load_or_create(&store, NOW + 60, RETENTION)
+        .await
+        .unwrap();
+    assert_eq!(reloaded.current_kid(), ring.current_kid());
+    assert_eq!(verify(&reloaded, &token, NOW + 60), Ok(claims()));
+}
+
+/// Two issuers starting together on one Postgres end up with one shared key.
+#[tokio::test]
+async fn concurrent_first_starts_share_one_key() {
+    let Some(server) = postgres_url() else { return };
+    let url = fresh_postgres_database(&server).await;
+    let a = tollgate_issuer::store::PostgresStore::open(&url)
+        .await
+        .unwrap();
+    let b = tollgate_issuer::store::PostgresStore::open(&url)
+        .await
+        .unwrap();
+    let (ra, rb) = tokio::join!(
+        KeyRing::load_or_create(&a, NOW, RETENTION),
+        KeyRing::load_or_create(&b, NOW, RETENTION)
+    );
+    assert_eq!(ra.unwrap().current_kid(), rb.unwrap().current_kid());
+    assert_eq!(a.signing_keys().await.unwrap().len(), 1);
+}
+
+/// Stored keys and the ring never show a secret in `Debug`.
+#[tokio::test]
+async fn debug_output_hides_key_material() {
+    let (store, _dir) = sqlite().await;
+    let ring = KeyRing::load_or_create(store.as_ref(), NOW, RETENTION)
+        .await
+        .unwrap();
+    let stored = store.signing_keys().await.unwrap();
+    let secret = format!("{:?}", stored[0].secret);
+    assert!(!format!("{stored:?}").contains(&secret));
+    assert!(!format!("{ring:?}").contains(&secret));
+}
