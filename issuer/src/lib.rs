@@ -11,9 +11,11 @@
 //! - [`keys`]: signing keys, persisted in the store, rotated with overlap; the JWKS.
 //! - [`app`]: the HTTP routes; [`AppState`] holds the cheap handles they share.
 //! - [`error`]: the one API error type, rendered as problem+json.
+//! - [`config`]: flags and environment; [`serve`] runs the app until shutdown.
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod feed;
 pub mod keys;
@@ -76,6 +78,60 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish (at most [`DRAIN_TIMEOUT`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stopping_tx.send(());
+    });
+    let server = tokio::spawn(async move { server.await });
+    // Requests may run on after the signal; give them a bounded time.
+    tokio::select! {
+        result = server => result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+        () = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => {
+            tracing::warn!("drain timeout passed; closing open connections");
+            Ok(())
+        }
+    }
+}
+
+/// How long in-flight requests may run after a shutdown signal.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,7 @@ macro_rules! on_both {
     };
 }
 
+mod binary;
 mod feed;
 mod http;
 mod keys;
