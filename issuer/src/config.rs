@@ -80,12 +80,18 @@ impl Config {
 
     /// Opens the configured database, migrating it.
     pub async fn open_store(&self) -> Result<Arc<dyn Store>, StoreError> {
-        match &self.database_url {
-            Some(DatabaseUrl(url))
-                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
-            {
+        match self
+            .database_url
+            .as_ref()
+            .map(|DatabaseUrl(url)| url.as_str())
+        {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(Arc::new(PostgresStore::open(url).await?))
             }
+            // Anything else set is a mistake to report, not a reason to fall back to SQLite.
+            Some(url) if !url.is_empty() => Err(StoreError::Config(
+                "DATABASE_URL must be a postgres:// or postgresql:// URL; leave it unset for SQLite in --data-dir",
+            )),
             _ => {
                 std::fs::create_dir_all(&self.data_dir)
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;

@@ -10,7 +10,9 @@ use tollgate_issuer::{AppState, Clock, SystemClock, serve, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs go to stderr: stdout carries only what scripts read ("listening on ...").
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

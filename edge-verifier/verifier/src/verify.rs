@@ -141,6 +141,11 @@ impl Verifier {
         now: i64,
         revocations: &RevocationSet,
     ) -> Result<Verified, VerifyError> {
+        // Before the cache: hashing a hostile megabyte-long "token" to look it
+        // up would cost more than refusing it.
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::TokenTooLarge { len: token.len() });
+        }
         let claims = match self.cached(token) {
             Some(claims) => claims,
             None => {
@@ -185,10 +190,8 @@ impl Verifier {
     }
 
     /// Everything that does not change while the token stays the same.
+    /// The caller has checked the length.
     fn verify_uncached(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(VerifyError::TokenTooLarge { len: token.len() });
-        }
         let parts = Parts::split(token)?;
         let header: Header = serde_json::from_slice(&parts.header)
             .map_err(|_| VerifyError::Malformed("header is not a JSON object of the JWS shape"))?;

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The configuration names a database this issuer cannot use.
+    #[error("configuration error: {0}")]
+    Config(&'static str),
     /// A stored row does not decode (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(&'static str),
@@ -147,6 +150,22 @@ fn logged(rows: Vec<(i64, String, Uuid, i64)>) -> Result<Vec<LoggedRevocation>, 
                     until,
                 },
             })
+        })
+        .collect()
+}
+
+/// A `signing_keys` row: `(kid, alg, secret, created_at, retired_at)`.
+type KeyRow = (String, String, Vec<u8>, i64, Option<i64>);
+
+/// Rows of `signing_keys` into stored keys.
+fn stored_keys(rows: Vec<KeyRow>) -> Vec<StoredKey> {
+    rows.into_iter()
+        .map(|(kid, alg, secret, created_at, retired_at)| StoredKey {
+            kid,
+            alg,
+            secret,
+            created_at,
+            retired_at,
         })
         .collect()
 }

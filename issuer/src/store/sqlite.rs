@@ -18,6 +18,7 @@ use tollgate_verifier::RevocationEntry;
 
 use super::{
     LoggedRevocation, SnapshotPage, Store, StoreError, StoredKey, logged, new_epoch, split_target,
+    stored_keys,
 };
 
 /// Rows per INSERT statement, well under SQLite's bound-parameter limit.
@@ -130,21 +131,12 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows: Vec<(String, String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+        let rows = sqlx::query_as(
             "SELECT kid, alg, secret, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(kid, alg, secret, created_at, retired_at)| StoredKey {
-                kid,
-                alg,
-                secret,
-                created_at,
-                retired_at,
-            })
-            .collect())
+        Ok(stored_keys(rows))
     }
 
     async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {

@@ -106,3 +106,24 @@ fn help_names_every_setting() {
         assert!(text.contains(setting), "{setting} missing from --help");
     }
 }
+
+/// A DATABASE_URL that is not Postgres is refused with a clear message, not silently replaced by SQLite.
+#[test]
+fn a_non_postgres_database_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = issuer(dir.path(), &["keys", "rotate"])
+        .env("DATABASE_URL", "mysql://root@127.0.0.1/test")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DATABASE_URL must be a postgres://"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("mysql://root"),
+        "the URL itself is never printed: {stderr}"
+    );
+    assert!(!dir.path().join("issuer.db").exists());
+}

@@ -72,25 +72,29 @@ async fn feed_over_the_router() {
     assert_eq!(delta.revoked, vec![sid(2)]);
 }
 
-/// A bad `limit` or query string is a 400 problem+json with code `validation_failed` naming the field.
-#[tokio::test]
-async fn bad_limit_is_a_problem() {
-    let (state, _dir) = state().await;
-    let (status, content_type, body) = get(&state, "/v1/revocations?since=a&since=b").await;
+/// Asserts a 400 `validation_failed` problem naming `field`.
+fn assert_problem((status, content_type, body): (StatusCode, String, Vec<u8>), field: &str) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(content_type, "application/problem+json");
     let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(problem["code"], "validation_failed");
-    assert_eq!(problem["errors"][0]["field"], "query");
+    assert_eq!(problem["status"], 400);
+    assert_eq!(problem["errors"][0]["field"], field);
+}
+
+/// A bad `limit` or query string is a 400 problem+json with code `validation_failed` naming the field.
+#[tokio::test]
+async fn bad_limit_is_a_problem() {
+    let (state, _dir) = state().await;
+    assert_problem(
+        get(&state, "/v1/revocations?since=a&since=b").await,
+        "query",
+    );
     for limit in ["0", "-1", "abc", "100001", "1.5"] {
-        let (status, content_type, body) =
-            get(&state, &format!("/v1/revocations?limit={limit}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{limit}");
-        assert_eq!(content_type, "application/problem+json");
-        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(problem["code"], "validation_failed");
-        assert_eq!(problem["status"], 400);
-        assert_eq!(problem["errors"][0]["field"], "limit");
+        assert_problem(
+            get(&state, &format!("/v1/revocations?limit={limit}")).await,
+            "limit",
+        );
     }
 }
 

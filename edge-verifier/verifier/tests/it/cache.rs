@@ -98,12 +98,30 @@ fn cache_matches_the_exact_token() {
     assert_eq!(code_of(&verifier, &tampered), "bad_signature");
 }
 
-/// With the cache off, verification still works.
+/// Capacity 0 turns the cache off instead of panicking (an LRU of size 0 cannot exist),
+/// and every rule still applies on a repeat.
 #[test]
-fn cache_can_be_turned_off() {
+fn zero_cache_capacity_turns_the_cache_off() {
     let keys = Keys::new();
     let verifier = keys.verifier_with(|o| o.cache_capacity = 0);
     let token = ed_token(&keys, &claims());
-    assert!(verify(&verifier, &token).is_ok());
-    assert!(verify(&verifier, &token).is_ok());
+    let mut set = RevocationSet::new();
+    assert!(verifier.verify(&token, NOW, &set).is_ok());
+    set.insert(Revoked::Jti(JTI), NOW + 330);
+    assert_eq!(
+        verifier
+            .verify(&token, NOW, &set)
+            .unwrap_err()
+            .code()
+            .as_str(),
+        "revoked"
+    );
+    assert_eq!(
+        verifier
+            .verify(&token, NOW + 330, &RevocationSet::new())
+            .unwrap_err()
+            .code()
+            .as_str(),
+        "expired"
+    );
 }
