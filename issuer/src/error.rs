@@ -2,9 +2,10 @@
 //! document with a stable `code`. A 500 never says more than "internal".
 
 use axum::Json;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tollgate_verifier::ErrorCode;
 
 use crate::store::StoreError;
 
@@ -12,12 +13,57 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// The request's parameters or body do not validate.
+    /// The request's parameters or body do not validate (400).
     #[error("validation failed")]
     ValidationFailed(Vec<FieldError>),
+    /// The body could not be read as the JSON or form asked for; `status` is
+    /// 400 (syntax), 413 (too large), 415 (content type) or 422 (shape).
+    #[error("bad request body: {message}")]
+    BadBody {
+        /// The HTTP status.
+        status: StatusCode,
+        /// What is wrong, safe to show.
+        message: String,
+    },
+    /// Unknown email or wrong password: one answer for both.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The account is deactivated.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// The refresh token is unknown, spent, or its session is over.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// An already rotated refresh token came back: its session is revoked.
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    /// Signup with an email that has an account.
+    #[error("email taken")]
+    EmailTaken,
+    /// Too many attempts; try again after this many seconds.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until an attempt is allowed again.
+        retry_after: u64,
+    },
+    /// The caller lacks the role.
+    #[error("forbidden")]
+    Forbidden,
+    /// No such resource (or not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// No Bearer token was sent.
+    #[error("missing bearer token")]
+    MissingToken,
+    /// The Bearer token was refused, with the verifier's code.
+    #[error("invalid token: {0}")]
+    InvalidToken(ErrorCode),
     /// Storage failed; logged in full, answered as a bare 500.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Something else failed inside; logged, answered as a bare 500.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// One invalid field of a request.
@@ -29,13 +75,75 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    /// `field` is wrong in the way `message` says.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
 impl ApiError {
     /// One invalid field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        ApiError::ValidationFailed(vec![FieldError {
-            field,
-            message: message.into(),
-        }])
+        ApiError::ValidationFailed(vec![FieldError::new(field, message)])
+    }
+
+    /// `Ok` if no field failed.
+    pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::ValidationFailed(errors))
+        }
+    }
+
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::ValidationFailed(_) | ApiError::BadBody { .. } => "validation_failed",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::AccountDisabled => "account_disabled",
+            ApiError::InvalidRefreshToken => "invalid_refresh_token",
+            ApiError::RefreshTokenReused => "refresh_token_reused",
+            ApiError::EmailTaken => "email_taken",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Forbidden => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::MissingToken => "missing_token",
+            ApiError::InvalidToken(code) => code.as_str(),
+            ApiError::Store(_) | ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn status_and_title(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::ValidationFailed(_) => (StatusCode::BAD_REQUEST, "The request is not valid."),
+            ApiError::BadBody { status, .. } => (*status, "The request body is not valid."),
+            ApiError::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "The email or password is not right.",
+            ),
+            ApiError::AccountDisabled => (StatusCode::FORBIDDEN, "The account is disabled."),
+            ApiError::InvalidRefreshToken => {
+                (StatusCode::UNAUTHORIZED, "The refresh token is not valid.")
+            }
+            ApiError::RefreshTokenReused => (
+                StatusCode::UNAUTHORIZED,
+                "The refresh token was already used; the session is revoked.",
+            ),
+            ApiError::EmailTaken => (StatusCode::CONFLICT, "The email has an account."),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts."),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "Not allowed."),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "Not found."),
+            ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "A bearer token is required."),
+            ApiError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "The token is not valid."),
+            ApiError::Store(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
+            }
+        }
     }
 }
 
@@ -47,40 +155,57 @@ struct Problem<'a> {
     status: u16,
     code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, title, errors) = match &self {
-            ApiError::ValidationFailed(errors) => (
-                StatusCode::BAD_REQUEST,
-                "validation_failed",
-                "The request is not valid.",
-                Some(errors.as_slice()),
-            ),
-            ApiError::Store(err) => {
-                tracing::error!(error = %err, "storage failure");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal error.",
-                    None,
-                )
-            }
+        if matches!(self, ApiError::Store(_) | ApiError::Internal(_)) {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (status, title) = self.status_and_title();
+        let code = self.code();
+        let (detail, errors) = match &self {
+            ApiError::ValidationFailed(errors) => (None, Some(errors.as_slice())),
+            ApiError::BadBody { message, .. } => (Some(message.as_str()), None),
+            _ => (None, None),
         };
         let body = Problem {
             kind: "about:blank",
             title,
             status: status.as_u16(),
             code,
+            detail,
             errors,
         };
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             Json(body),
         )
-            .into_response()
+            .into_response();
+        let headers = response.headers_mut();
+        match &self {
+            // RFC 6750 §3: no error attribute when no token was sent.
+            ApiError::MissingToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::InvalidToken(code) => {
+                let challenge = format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    code.as_str()
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            ApiError::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        response
     }
 }

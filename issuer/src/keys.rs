@@ -4,16 +4,45 @@
 //! One key signs at a time. After a rotation the previous key stays in the
 //! JWKS for `retention` seconds (the longest access-token lifetime plus the
 //! verifiers' leeway), so tokens it signed keep verifying until they expire.
+//!
+//! New keys are Ed25519 (`EdDSA`) unless the issuer is configured for
+//! `ES256`; stored keys of either kind load, so switching is a rotation.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use jwt_compact::{AlgorithmExt as _, Claims, Header, alg::Ed25519};
+use jwt_compact::alg::{Ed25519, Es256};
+use jwt_compact::{AlgorithmExt as _, Claims, Header};
 use rand::RngCore as _;
-use tollgate_verifier::{AccessClaims, Jwk, Jwks, Uuid};
+use tollgate_verifier::{AccessClaims, Jwk, Jwks, KeySet, Uuid, Verifier, VerifierOptions};
 
 use crate::store::{Store, StoreError, StoredKey};
 
-/// The algorithm new keys use.
-const ALG: &str = "EdDSA";
+/// The algorithm of new signing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SigningAlg {
+    /// Ed25519: small, fast, deterministic. The default.
+    #[default]
+    #[value(name = "EdDSA")]
+    EdDsa,
+    /// ECDSA on P-256, for verifiers that cannot do Ed25519.
+    #[value(name = "ES256")]
+    Es256,
+}
+
+impl SigningAlg {
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::EdDsa => "EdDSA",
+            SigningAlg::Es256 => "ES256",
+        }
+    }
+}
+
+/// A private key that signs.
+enum Signer {
+    Ed25519(ed25519_dalek::SigningKey),
+    Es256(p256::ecdsa::SigningKey),
+}
 
 /// A signing or key-loading failure.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +64,20 @@ pub enum KeyError {
 /// The keys in force: the one that signs and those still published.
 pub struct KeyRing {
     kid: String,
-    signing: ed25519_dalek::SigningKey,
+    signer: Signer,
     /// Every loaded key's public JWK with the time it retired.
     published: Vec<(Jwk, Option<i64>)>,
     retention: i64,
+}
+
+/// What a key ring needs to know besides the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// The algorithm of keys made from now on.
+    pub alg: SigningAlg,
+    /// How long a retired key stays published: the access-token lifetime
+    /// plus the verifiers' leeway.
+    pub retention: i64,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -55,20 +94,22 @@ impl KeyRing {
     pub async fn load_or_create(
         store: &dyn Store,
         now: i64,
-        retention: i64,
+        policy: &KeyPolicy,
     ) -> Result<Self, KeyError> {
         let keys = store.signing_keys().await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
             // If another issuer got there first this inserts nothing; we load theirs.
-            store.insert_first_signing_key(&generate(now)).await?;
+            store
+                .insert_first_signing_key(&generate(policy.alg, now))
+                .await?;
         }
-        Self::load(store, retention).await
+        Self::load(store, policy.retention).await
     }
 
     /// Makes a new key current; the previous one stays published for `retention`.
-    pub async fn rotate(store: &dyn Store, now: i64, retention: i64) -> Result<Self, KeyError> {
-        store.rotate_signing_key(&generate(now)).await?;
-        Self::load(store, retention).await
+    pub async fn rotate(store: &dyn Store, now: i64, policy: &KeyPolicy) -> Result<Self, KeyError> {
+        store.rotate_signing_key(&generate(policy.alg, now)).await?;
+        Self::load(store, policy.retention).await
     }
 
     /// Loads the keys as stored.
@@ -78,14 +119,14 @@ impl KeyRing {
             .iter()
             .find(|k| k.retired_at.is_none())
             .ok_or(KeyError::NoCurrentKey)?;
-        let signing = ed25519_key(current)?;
+        let current_signer = signer(current)?;
         let published = keys
             .iter()
-            .map(|key| Ok((public_jwk(&key.kid, &ed25519_key(key)?), key.retired_at)))
+            .map(|key| Ok((public_jwk(&key.kid, &signer(key)?), key.retired_at)))
             .collect::<Result<_, KeyError>>()?;
         Ok(KeyRing {
             kid: current.kid.clone(),
-            signing,
+            signer: current_signer,
             published,
             retention,
         })
@@ -110,53 +151,92 @@ impl KeyRing {
         }
     }
 
-    /// Signs an access token: header `{"alg":"EdDSA","kid":..,"typ":"at+jwt"}`.
+    /// Signs an access token: header `{"alg":..,"kid":..,"typ":"at+jwt"}`.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
         let header = Header::empty()
             .with_key_id(&self.kid)
             .with_token_type("at+jwt");
         // jwt-compact's own time fields stay empty: `AccessClaims` carries `iat`/`exp`.
-        Ed25519
-            .token(&header, &Claims::new(claims), &self.signing)
-            .map_err(|err| KeyError::Encode(err.to_string()))
+        let claims = Claims::new(claims);
+        match &self.signer {
+            Signer::Ed25519(key) => Ed25519.token(&header, &claims, key),
+            Signer::Es256(key) => Es256.token(&header, &claims, key),
+        }
+        .map_err(|err| KeyError::Encode(err.to_string()))
+    }
+
+    /// A verifier for this issuer's own tokens, trusting every loaded key
+    /// (a token from a long-retired key has expired anyway). The issuer
+    /// checks Bearer tokens with it: the same crate as every edge.
+    pub fn verifier(&self, options: VerifierOptions) -> Result<Verifier, KeyError> {
+        let jwks = Jwks {
+            keys: self.published.iter().map(|(jwk, _)| jwk.clone()).collect(),
+        };
+        let keys = KeySet::from_jwks(&jwks).map_err(|err| KeyError::Encode(err.to_string()))?;
+        Ok(Verifier::new(options, keys))
     }
 }
 
-fn generate(now: i64) -> StoredKey {
-    let mut seed = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut seed);
+fn generate(alg: SigningAlg, now: i64) -> StoredKey {
+    let mut secret = [0u8; 32];
+    match alg {
+        SigningAlg::EdDsa => rand::rngs::OsRng.fill_bytes(&mut secret),
+        SigningAlg::Es256 => secret
+            .copy_from_slice(&p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng).to_bytes()),
+    }
     let key = StoredKey {
         kid: Uuid::new_v4().simple().to_string(),
-        alg: ALG.to_owned(),
-        secret: seed.to_vec(),
+        alg: alg.as_str().to_owned(),
+        secret: secret.to_vec(),
         created_at: now,
         retired_at: None,
     };
-    seed.fill(0);
+    secret.fill(0);
     key
 }
 
-fn ed25519_key(key: &StoredKey) -> Result<ed25519_dalek::SigningKey, KeyError> {
-    let seed: [u8; 32] = key
-        .secret
-        .as_slice()
-        .try_into()
-        .ok()
-        .filter(|_| key.alg == ALG)
-        .ok_or_else(|| KeyError::Unusable(key.kid.clone()))?;
-    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+fn signer(key: &StoredKey) -> Result<Signer, KeyError> {
+    let unusable = || KeyError::Unusable(key.kid.clone());
+    match key.alg.as_str() {
+        "EdDSA" => {
+            let seed: [u8; 32] = key.secret.as_slice().try_into().map_err(|_| unusable())?;
+            Ok(Signer::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+                &seed,
+            )))
+        }
+        "ES256" => p256::ecdsa::SigningKey::from_slice(&key.secret)
+            .map(Signer::Es256)
+            .map_err(|_| unusable()),
+        _ => Err(unusable()),
+    }
 }
 
-fn public_jwk(kid: &str, key: &ed25519_dalek::SigningKey) -> Jwk {
-    Jwk {
-        kty: "OKP".into(),
-        crv: Some("Ed25519".into()),
+fn public_jwk(kid: &str, signer: &Signer) -> Jwk {
+    let common = Jwk {
         kid: Some(kid.into()),
-        alg: Some(ALG.into()),
         key_use: Some("sig".into()),
-        x: Some(Base64UrlUnpadded::encode_string(
-            key.verifying_key().as_bytes(),
-        )),
         ..Jwk::default()
+    };
+    match signer {
+        Signer::Ed25519(key) => Jwk {
+            kty: "OKP".into(),
+            crv: Some("Ed25519".into()),
+            alg: Some("EdDSA".into()),
+            x: Some(Base64UrlUnpadded::encode_string(
+                key.verifying_key().as_bytes(),
+            )),
+            ..common
+        },
+        Signer::Es256(key) => {
+            let point = key.verifying_key().to_encoded_point(false);
+            Jwk {
+                kty: "EC".into(),
+                crv: Some("P-256".into()),
+                alg: Some("ES256".into()),
+                x: point.x().map(|x| Base64UrlUnpadded::encode_string(x)),
+                y: point.y().map(|y| Base64UrlUnpadded::encode_string(y)),
+                ..common
+            }
+        }
     }
 }

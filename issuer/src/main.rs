@@ -1,10 +1,10 @@
 //! The issuer binary: read config, start tracing, bind, serve.
 
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use clap::Parser;
-use tollgate_issuer::config::{Command, Config, KeysCommand};
+use tollgate_issuer::config::{Command, Config, KeysCommand, UserCommand};
 use tollgate_issuer::keys::KeyRing;
 use tollgate_issuer::{AppState, Clock, SystemClock, serve, shutdown_signal};
 
@@ -29,24 +29,33 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = config.open_store().await?;
     let clock = Arc::new(SystemClock);
-    let retention = config.key_retention();
-    if let Some(Command::Keys {
-        action: KeysCommand::Rotate,
-    }) = config.command
-    {
-        let ring = KeyRing::rotate(store.as_ref(), clock.now(), retention).await?;
-        println!("new signing key {}", ring.current_kid());
-        return Ok(());
+    match config.command {
+        Some(Command::Keys {
+            action: KeysCommand::Rotate,
+        }) => {
+            let ring = KeyRing::rotate(store.as_ref(), clock.now(), &config.key_policy()).await?;
+            println!("new signing key {}", ring.current_kid());
+        }
+        Some(Command::User {
+            action: UserCommand::Add { email, name, admin },
+        }) => {
+            let state = AppState::new(store, clock, config.settings).await?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().into());
+            let user = tollgate_issuer::api::create_user(&state, &email, password, &name, admin)
+                .await
+                .map_err(|err| format!("{}: {err:?}", err.code()))?;
+            println!("created user {} <{}>", user.id, user.email);
+        }
+        None | Some(Command::Serve) => {
+            let state = AppState::new(store, clock, config.settings).await?;
+            let listener = tokio::net::TcpListener::bind(config.bind).await?;
+            // Printed, not only logged, so scripts and tests can find a port-0 address.
+            println!("listening on http://{}", listener.local_addr()?);
+            serve(listener, state, shutdown_signal()).await?;
+        }
     }
-    let ring = KeyRing::load_or_create(store.as_ref(), clock.now(), retention).await?;
-    let state = AppState {
-        store,
-        clock,
-        keys: Arc::new(RwLock::new(Arc::new(ring))),
-    };
-    let listener = tokio::net::TcpListener::bind(config.bind).await?;
-    // Printed, not only logged, so scripts and tests can find a port-0 address.
-    println!("listening on http://{}", listener.local_addr()?);
-    serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

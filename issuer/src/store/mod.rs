@@ -4,12 +4,16 @@
 //! the database. Each implementation has its own migrations folder
 //! (`issuer/migrations/{sqlite,postgres}`) with the same tables.
 
+pub mod accounts;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use tollgate_verifier::{RevocationEntry, Revoked, Uuid};
 
+pub use accounts::{
+    AccountStore, NewSession, RefreshOutcome, RefreshRequest, Session, User, Which,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -26,6 +30,9 @@ pub enum StoreError {
     /// The configuration names a database this issuer cannot use.
     #[error("configuration error: {0}")]
     Config(&'static str),
+    /// A unique value is taken (the field is named).
+    #[error("{0} is taken")]
+    Conflict(&'static str),
     /// A stored row does not decode (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(&'static str),
@@ -79,7 +86,7 @@ impl std::fmt::Debug for StoredKey {
 
 /// What the issuer persists.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore + Send + Sync + 'static {
     /// The random id of this database, fixed at its first start. Feed cursors
     /// carry it, so a cursor from another database is recognised.
     fn epoch(&self) -> &str;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
 use tollgate_verifier::{RevocationEntry, Uuid};
 
 use super::{
@@ -70,10 +71,31 @@ impl PostgresStore {
         entries: &[RevocationEntry],
         hold: Duration,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
+        Self::append_in(&mut tx, entries).await?;
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Appends to the revocation log inside `tx`: takes the log's advisory
+    /// lock first, so `seq` values are drawn in the order they commit.
+    async fn append_in(
+        tx: &mut Transaction<'static, Postgres>,
+        entries: &[RevocationEntry],
+    ) -> Result<(), sqlx::Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(REVOCATION_LOG_LOCK)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let (kinds, ids, untils) = columns(entries);
         sqlx::query(
@@ -83,15 +105,16 @@ impl PostgresStore {
         .bind(kinds)
         .bind(ids)
         .bind(untils)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        if !hold.is_zero() {
-            tokio::time::sleep(hold).await;
-        }
-        tx.commit().await?;
         Ok(())
     }
 }
+
+super::accounts::account_store!(
+    PostgresStore,
+    lock_user: "SELECT 1 FROM users WHERE id = $1 FOR UPDATE"
+);
 
 /// Entries as three parallel arrays, for one `UNNEST` insert.
 fn columns(entries: &[RevocationEntry]) -> (Vec<&'static str>, Vec<Uuid>, Vec<i64>) {

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 use tollgate_verifier::RevocationEntry;
 
 use super::{
@@ -57,14 +57,20 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn epoch(&self) -> &str {
-        &self.epoch
+impl SqliteStore {
+    /// A transaction that will write. `BEGIN IMMEDIATE` takes the write lock
+    /// up front (waiting out the busy timeout), so a read-then-write
+    /// transaction never fails halfway because another writer got in first.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    async fn append_revocations(&self, entries: &[RevocationEntry]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+    /// Appends to the revocation log inside `tx`. One writer at a time means
+    /// `seq` order is commit order.
+    async fn append_in(
+        tx: &mut Transaction<'static, Sqlite>,
+        entries: &[RevocationEntry],
+    ) -> Result<(), sqlx::Error> {
         for chunk in entries.chunks(INSERT_CHUNK) {
             QueryBuilder::<Sqlite>::new("INSERT INTO revocations (kind, target, until) ")
                 .push_values(chunk, |mut row, entry| {
@@ -72,9 +78,24 @@ impl Store for SqliteStore {
                     row.push_bind(kind).push_bind(id).push_bind(entry.until);
                 })
                 .build()
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
+        Ok(())
+    }
+}
+
+super::accounts::account_store!(SqliteStore, lock_user: "SELECT 1 FROM users WHERE id = $1");
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    async fn append_revocations(&self, entries: &[RevocationEntry]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        Self::append_in(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use base64ct::Encoding as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tollgate_verifier::Jwks;
 
@@ -101,6 +102,13 @@ fn help_names_every_setting() {
         "--database-url",
         "--access-ttl-secs",
         "--leeway-secs",
+        "--issuer",
+        "--audience",
+        "--refresh-ttl-secs",
+        "--signing-alg",
+        "--argon2-memory-kib",
+        "--login-limit-per-account",
+        "--client-ip-header",
         "DATABASE_URL",
     ] {
         assert!(text.contains(setting), "{setting} missing from --help");
@@ -126,4 +134,56 @@ fn a_non_postgres_database_url_is_refused() {
         "the URL itself is never printed: {stderr}"
     );
     assert!(!dir.path().join("issuer.db").exists());
+}
+
+/// `user add --admin` reads the password from stdin, and that admin can log in to the served issuer; no password reaches the output.
+#[tokio::test]
+async fn user_add_makes_an_admin_who_can_log_in() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let password = "a secret never printed";
+    let mut add = issuer(
+        dir.path(),
+        &["user", "add", "--email", "Boss@Example.com", "--admin"],
+    )
+    .env("RUST_LOG", "debug")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+    let out = add.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("created user ") && stdout.contains("<boss@example.com>"));
+    assert!(!stdout.contains(password) && !stderr.contains(password));
+
+    let again = issuer(dir.path(), &["user", "add", "--email", "boss@example.com"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "an empty password is refused");
+
+    let (child, addr) = start(dir.path());
+    let body = format!(
+        r#"{{"email":"boss@example.com","password":"{password}","device":{{"id":"cli","type":"cli"}}}}"#
+    );
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /v1/auth/login HTTP/1.1\r\nHost: issuer\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let token = response.split("\"access_token\":\"").nth(1).unwrap();
+    let claims = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64ct::Base64UrlUnpadded::decode_vec(claims).unwrap()).unwrap();
+    assert_eq!(claims["roles"], serde_json::json!(["USER", "ADMIN"]));
+    terminate(child);
 }

@@ -1,12 +1,11 @@
 //! The feed over HTTP: through the router, and over a real socket.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tollgate_issuer::keys::KeyRing;
 use tollgate_issuer::{AppState, app};
 use tollgate_verifier::{Jwks, RevocationFeed};
 use tower::ServiceExt;
@@ -15,17 +14,10 @@ use crate::support::*;
 
 async fn state() -> (AppState, tempfile::TempDir) {
     let (store, dir) = sqlite().await;
-    let ring = KeyRing::load_or_create(store.as_ref(), NOW, 330)
+    let state = AppState::new(store, Arc::new(FixedClock(NOW)), test_settings())
         .await
         .unwrap();
-    (
-        AppState {
-            store,
-            clock: Arc::new(FixedClock(NOW)),
-            keys: Arc::new(RwLock::new(Arc::new(ring))),
-        },
-        dir,
-    )
+    (state, dir)
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String, Vec<u8>) {
@@ -132,7 +124,7 @@ async fn jwks_over_the_router() {
     assert_eq!(jwks.keys.len(), 1);
     assert_eq!(
         jwks.keys[0].kid.as_deref(),
-        Some(state.key_ring().current_kid())
+        Some(state.keys().ring.current_kid())
     );
     assert!(jwks.keys[0].k.is_none() && !String::from_utf8_lossy(&body).contains("\"d\""));
 }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use tollgate_issuer::keys::KeyRing;
+use base64ct::Encoding as _;
+use tollgate_issuer::keys::{KeyPolicy, KeyRing, SigningAlg};
 use tollgate_issuer::store::{SqliteStore, Store};
 use tollgate_verifier::{
     AccessClaims, Audience, KeySet, RevocationSet, Uuid, Verifier, VerifierOptions,
@@ -12,6 +13,10 @@ use tollgate_verifier::{
 use crate::support::*;
 
 const RETENTION: i64 = 330;
+const POLICY: KeyPolicy = KeyPolicy {
+    alg: SigningAlg::EdDsa,
+    retention: RETENTION,
+};
 
 fn claims() -> AccessClaims {
     AccessClaims {
@@ -41,10 +46,10 @@ fn verify(ring: &KeyRing, token: &str, now: i64) -> Result<AccessClaims, &'stati
 on_both!(first_start_creates_one_key_that_the_verifier_accepts);
 /// The first start creates a key; a second load finds it rather than making another.
 async fn first_start_creates_one_key_that_the_verifier_accepts(store: Arc<dyn Store>) {
-    let ring = KeyRing::load_or_create(store.as_ref(), NOW, RETENTION)
+    let ring = KeyRing::load_or_create(store.as_ref(), NOW, &POLICY)
         .await
         .unwrap();
-    let again = KeyRing::load_or_create(store.as_ref(), NOW + 5, RETENTION)
+    let again = KeyRing::load_or_create(store.as_ref(), NOW + 5, &POLICY)
         .await
         .unwrap();
     assert_eq!(ring.current_kid(), again.current_kid());
@@ -56,11 +61,11 @@ async fn first_start_creates_one_key_that_the_verifier_accepts(store: Arc<dyn St
 on_both!(rotation_keeps_the_old_key_published_until_its_tokens_expire);
 /// After a rotation the new key signs, and the old one stays in the JWKS for the retention only.
 async fn rotation_keeps_the_old_key_published_until_its_tokens_expire(store: Arc<dyn Store>) {
-    let old = KeyRing::load_or_create(store.as_ref(), NOW, RETENTION)
+    let old = KeyRing::load_or_create(store.as_ref(), NOW, &POLICY)
         .await
         .unwrap();
     let old_token = old.sign(&claims()).unwrap();
-    let new = KeyRing::rotate(store.as_ref(), NOW + 10, RETENTION)
+    let new = KeyRing::rotate(store.as_ref(), NOW + 10, &POLICY)
         .await
         .unwrap();
     assert_ne!(new.current_kid(), old.current_kid());
@@ -82,13 +87,11 @@ async fn keys_survive_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("issuer.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let ring = KeyRing::load_or_create(&store, NOW, RETENTION)
-        .await
-        .unwrap();
+    let ring = KeyRing::load_or_create(&store, NOW, &POLICY).await.unwrap();
     let token = ring.sign(&claims()).unwrap();
     drop(store);
     let store = SqliteStore::open(&path).await.unwrap();
-    let reloaded = KeyRing::load_or_create(&store, NOW + 60, RETENTION)
+    let reloaded = KeyRing::load_or_create(&store, NOW + 60, &POLICY)
         .await
         .unwrap();
     assert_eq!(reloaded.current_kid(), ring.current_kid());
@@ -107,8 +110,8 @@ async fn concurrent_first_starts_share_one_key() {
         .await
         .unwrap();
     let (ra, rb) = tokio::join!(
-        KeyRing::load_or_create(&a, NOW, RETENTION),
-        KeyRing::load_or_create(&b, NOW, RETENTION)
+        KeyRing::load_or_create(&a, NOW, &POLICY),
+        KeyRing::load_or_create(&b, NOW, &POLICY)
     );
     assert_eq!(ra.unwrap().current_kid(), rb.unwrap().current_kid());
     assert_eq!(a.signing_keys().await.unwrap().len(), 1);
@@ -118,11 +121,61 @@ async fn concurrent_first_starts_share_one_key() {
 #[tokio::test]
 async fn debug_output_hides_key_material() {
     let (store, _dir) = sqlite().await;
-    let ring = KeyRing::load_or_create(store.as_ref(), NOW, RETENTION)
+    let ring = KeyRing::load_or_create(store.as_ref(), NOW, &POLICY)
         .await
         .unwrap();
     let stored = store.signing_keys().await.unwrap();
     let secret = format!("{:?}", stored[0].secret);
     assert!(!format!("{stored:?}").contains(&secret));
     assert!(!format!("{ring:?}").contains(&secret));
+}
+
+on_both!(es256_keys_sign_tokens_the_verifier_accepts);
+/// With ES256 selected, new keys are P-256: published as EC JWKs, and tokens verify; the EdDSA key they replaced still does.
+async fn es256_keys_sign_tokens_the_verifier_accepts(store: Arc<dyn Store>) {
+    let ed = KeyRing::load_or_create(store.as_ref(), NOW, &POLICY)
+        .await
+        .unwrap();
+    let ed_token = ed.sign(&claims()).unwrap();
+    let es_policy = KeyPolicy {
+        alg: SigningAlg::Es256,
+        ..POLICY
+    };
+    let es = KeyRing::rotate(store.as_ref(), NOW + 1, &es_policy)
+        .await
+        .unwrap();
+    let jwks = es.jwks(NOW + 1);
+    let current = jwks
+        .keys
+        .iter()
+        .find(|k| k.kid.as_deref() == Some(es.current_kid()))
+        .unwrap();
+    assert_eq!(
+        (current.kty.as_str(), current.alg.as_deref()),
+        ("EC", Some("ES256"))
+    );
+    let token = es.sign(&claims()).unwrap();
+    let header = token.split('.').next().unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&base64ct::Base64UrlUnpadded::decode_vec(header).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(verify(&es, &token, NOW + 2), Ok(claims()));
+    assert_eq!(verify(&es, &ed_token, NOW + 2), Ok(claims()));
+}
+
+/// An issuer picks up a rotation made by another process when it reloads its keys.
+#[tokio::test]
+async fn a_running_issuer_picks_up_a_rotation_on_reload() {
+    let (store, _dir) = sqlite().await;
+    let issuer = Issuer::new(store.clone()).await;
+    let before = issuer.state.keys().ring.current_kid().to_owned();
+    let rotated = KeyRing::rotate(store.as_ref(), NOW + 5, &POLICY)
+        .await
+        .unwrap();
+    assert_eq!(issuer.state.keys().ring.current_kid(), before);
+    issuer.state.maintain().await;
+    assert_eq!(
+        issuer.state.keys().ring.current_kid(),
+        rotated.current_kid()
+    );
 }

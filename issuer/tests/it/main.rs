@@ -24,9 +24,12 @@ macro_rules! on_both {
     };
 }
 
+mod accounts;
 mod binary;
 mod feed;
 mod http;
 mod keys;
 mod postgres;
+mod service;
+mod sessions;
 mod support;

@@ -1,0 +1,231 @@
+//! Credentials: Argon2id password hashing, the input rules for signup and
+//! login, and refresh tokens.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use rand::RngCore as _;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::config::Settings;
+use crate::error::{ApiError, FieldError};
+
+/// Shortest password accepted (NIST SP 800-63B asks for at least 8).
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest password accepted: long enough for any passphrase, short enough
+/// that hashing it costs nothing extra.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// Passwords too common to allow, whatever their length.
+const COMMON_PASSWORDS: &[&str] = &[
+    "1234567890",
+    "12345678910",
+    "0123456789",
+    "1111111111",
+    "password12",
+    "password123",
+    "password1234",
+    "qwertyuiop",
+    "iloveyou12",
+    "letmein123",
+    "welcome123",
+    "administrator",
+];
+
+/// Hashes and checks passwords with Argon2id. Hashing runs on the blocking
+/// pool, at most one per core at a time, so a burst of logins queues
+/// instead of exhausting memory.
+pub struct Passwords {
+    argon: Argon2<'static>,
+    /// A hash of a random password, checked against when the email is
+    /// unknown, so that answer takes as long as a wrong password.
+    dummy: String,
+    permits: Semaphore,
+    /// Argon2 verifications run, known user or not (tests check both paths
+    /// pay for one).
+    verifications: AtomicU64,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("params", self.argon.params())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The password hashing parameters are invalid.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid argon2 parameters: {0}")]
+pub struct BadParams(String);
+
+impl Passwords {
+    /// Argon2id with the configured cost.
+    pub fn new(settings: &Settings) -> Result<Arc<Self>, BadParams> {
+        let params = Params::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+            None,
+        )
+        .map_err(|err| BadParams(err.to_string()))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let dummy = hash_with(&argon, &random_token()).map_err(|err| BadParams(err.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Arc::new(Passwords {
+            argon,
+            dummy,
+            permits: Semaphore::new(cores),
+            verifications: AtomicU64::new(0),
+        }))
+    }
+
+    /// A PHC string for `password` with a fresh salt.
+    pub async fn hash(self: &Arc<Self>, password: String) -> Result<String, ApiError> {
+        let this = Arc::clone(self);
+        self.blocking(move || hash_with(&this.argon, &password))
+            .await?
+            .map_err(|err| ApiError::Internal(format!("password hashing failed: {err}")))
+    }
+
+    /// Whether `password` matches `hash`; with no hash (unknown user) checks
+    /// against the dummy and answers false, taking the same time.
+    pub async fn verify(
+        self: &Arc<Self>,
+        hash: Option<String>,
+        password: String,
+    ) -> Result<bool, ApiError> {
+        let this = Arc::clone(self);
+        self.blocking(move || {
+            this.verifications.fetch_add(1, Ordering::Relaxed);
+            let known = hash.is_some();
+            let hash = hash.unwrap_or_else(|| this.dummy.clone());
+            // A stored hash keeps its own parameters, so raising the cost
+            // later does not lock anyone out.
+            let matches = PasswordHash::new(&hash)
+                .map(|parsed| {
+                    this.argon
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false);
+            known && matches
+        })
+        .await
+    }
+
+    /// How many password checks have run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Internal("password hasher closed".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|err| ApiError::Internal(format!("password task failed: {err}")))
+    }
+}
+
+fn hash_with(argon: &Argon2<'_>, password: &str) -> Result<String, argon2::password_hash::Error> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt)?;
+    Ok(argon.hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+/// A new refresh token: 256 random bits, base64url (43 characters).
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = Base64UrlUnpadded::encode_string(&bytes);
+    bytes.fill(0);
+    token
+}
+
+/// What the database keeps of a refresh token.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// An email address as stored and compared: trimmed and lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Checks a (normalised) email: one `@`, a non-empty local part, a dotted
+/// domain, no spaces or control characters, at most 254 characters.
+pub fn check_email(email: &str, errors: &mut Vec<FieldError>) {
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && local.len() <= 64
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains("..")
+        });
+    if !valid {
+        errors.push(FieldError::new("email", "is not a valid email address"));
+    }
+}
+
+/// The password policy: length, not a common password, not the email.
+pub fn check_password(password: &str, email: &str, errors: &mut Vec<FieldError>) {
+    let chars = password.chars().count();
+    let problem = if chars < MIN_PASSWORD_CHARS {
+        Some(format!("must be at least {MIN_PASSWORD_CHARS} characters"))
+    } else if chars > MAX_PASSWORD_CHARS {
+        Some(format!("must be at most {MAX_PASSWORD_CHARS} characters"))
+    } else if COMMON_PASSWORDS.contains(&password.to_lowercase().as_str()) {
+        Some("is too common".to_owned())
+    } else if password.to_lowercase() == email
+        || email
+            .split_once('@')
+            .is_some_and(|(local, _)| password.to_lowercase() == local)
+    {
+        Some("must not be your email address".to_owned())
+    } else if password.chars().all(|c| password.starts_with(c)) {
+        Some("must not be one character repeated".to_owned())
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        errors.push(FieldError::new("password", message));
+    }
+}
+
+/// A non-empty, bounded, single-line text field.
+pub fn check_text(
+    field: &'static str,
+    value: &str,
+    max_chars: usize,
+    errors: &mut Vec<FieldError>,
+) {
+    if value.trim().is_empty() {
+        errors.push(FieldError::new(field, "must not be empty"));
+    } else if value.chars().count() > max_chars {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    } else if value.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+}
