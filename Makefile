@@ -38,4 +38,4 @@ wasm:
 bench:
 	$(CARGO) bench -p tollgate-verifier
 	scripts/overhead.sh
-	scripts/bench-feed.sh
+	scripts/bench-issuer.sh

@@ -215,9 +215,10 @@ pub(super) fn sid_entries(sids: &[Uuid], until: i64) -> Vec<tollgate_verifier::R
 
 /// Implements [`AccountStore`] for `$store`, which must have:
 /// - `self.pool`;
-/// - `async fn begin_write(&self) -> Result<Transaction<'static, DB>, sqlx::Error>`,
-///   a transaction that will write (on SQLite `BEGIN IMMEDIATE`, so it never
-///   fails halfway because another writer got in first);
+/// - `async fn begin_write(&self) -> Result<WriteTx<DB>, sqlx::Error>`, a
+///   transaction that will write (on SQLite it waits its turn and says
+///   `BEGIN IMMEDIATE`, so it never fails halfway because another writer got
+///   in first);
 /// - `async fn append_in(tx, &[RevocationEntry]) -> Result<(), sqlx::Error>`,
 ///   which appends to the revocation log inside `tx`, in commit order;
 ///
@@ -285,7 +286,7 @@ macro_rules! account_store {
             ) -> Result<Vec<tollgate_verifier::Uuid>, $crate::store::StoreError> {
                 let s = &new.session;
                 let mut tx = self.begin_write().await?;
-                sqlx::query($lock_user).bind(s.user_id).execute(&mut *tx).await?;
+                sqlx::query($lock_user).bind(s.user_id).execute(&mut **tx).await?;
                 let replaced: Vec<tollgate_verifier::Uuid> = sqlx::query_scalar(
                     "UPDATE sessions SET revoked_at = $1 \
                      WHERE revoked_at IS NULL AND user_id = $2 AND device_id = $3 RETURNING id",
@@ -293,7 +294,7 @@ macro_rules! account_store {
                 .bind(s.created_at)
                 .bind(s.user_id)
                 .bind(&s.device_id)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 let entries = $crate::store::accounts::sid_entries(&replaced, new.revoke_until);
                 Self::append_in(&mut tx, &entries).await?;
@@ -309,13 +310,13 @@ macro_rules! account_store {
                 .bind(s.last_used_at)
                 .bind(s.expires_at)
                 .bind(s.refresh_count)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
                     .bind(&new.refresh_hash[..])
                     .bind(s.id)
                     .bind(s.created_at)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 tx.commit().await?;
                 Ok(replaced)
@@ -334,7 +335,7 @@ macro_rules! account_store {
                          JOIN users u ON u.id = s.user_id WHERE r.hash = $1",
                     )
                     .bind(&r.presented[..])
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
                 let Some((sid, rotated_at, revoked_at, expires_at, active)) = found else {
                     return Ok(RefreshOutcome::Invalid);
@@ -348,7 +349,7 @@ macro_rules! account_store {
                     )
                     .bind(r.now)
                     .bind(sid)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **tx)
                     .await?;
                     let entries = $crate::store::accounts::sid_entries(&revoked, r.revoke_until);
                 Self::append_in(&mut tx, &entries).await?;
@@ -365,7 +366,7 @@ macro_rules! account_store {
                 )
                 .bind(r.now)
                 .bind(&r.presented[..])
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 if claimed.rows_affected() != 1 {
                     return Ok(RefreshOutcome::Invalid);
@@ -374,7 +375,7 @@ macro_rules! account_store {
                     .bind(&r.next[..])
                     .bind(sid)
                     .bind(r.now)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 let row: $crate::store::accounts::SessionRow = sqlx::query_as(&format!(
                     "UPDATE sessions SET refresh_count = refresh_count + 1, last_used_at = $1, \
@@ -384,7 +385,7 @@ macro_rules! account_store {
                 .bind(r.now)
                 .bind(r.expires_at)
                 .bind(sid)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
                 tx.commit().await?;
                 Ok(RefreshOutcome::Rotated($crate::store::accounts::session(row)))
@@ -400,7 +401,7 @@ macro_rules! account_store {
                 let sid: Option<tollgate_verifier::Uuid> =
                     sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE hash = $1")
                         .bind(&hash[..])
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut **tx)
                         .await?;
                 let Some(sid) = sid else {
                     return Ok(false);
@@ -410,7 +411,7 @@ macro_rules! account_store {
                 )
                 .bind(now)
                 .bind(sid)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 let entries = $crate::store::accounts::sid_entries(&revoked, until);
                 Self::append_in(&mut tx, &entries).await?;
@@ -441,7 +442,7 @@ macro_rules! account_store {
                     .bind(now)
                     .bind(user),
                 }
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 let entries = $crate::store::accounts::sid_entries(&revoked, until);
                 Self::append_in(&mut tx, &entries).await?;
@@ -459,7 +460,7 @@ macro_rules! account_store {
                 let found = sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
                     .bind(false)
                     .bind(user)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 if found.rows_affected() == 0 {
                     return Ok(false);
@@ -469,7 +470,7 @@ macro_rules! account_store {
                 )
                 .bind(now)
                 .bind(user)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 let entries = $crate::store::accounts::sid_entries(&revoked, until);
                 Self::append_in(&mut tx, &entries).await?;

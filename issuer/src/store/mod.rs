@@ -127,6 +127,42 @@ pub trait Store: AccountStore + Send + Sync + 'static {
     async fn rotate_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
 }
 
+/// A transaction that writes, holding the store's turn to write if it keeps
+/// one (SQLite: one writer at a time, queued here in order rather than by
+/// SQLite's sleeping busy handler, which makes tail latency spiky).
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    fn new(
+        tx: sqlx::Transaction<'static, DB>,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Self {
+        WriteTx { tx, _turn: turn }
+    }
+
+    /// Commits, then gives up the turn.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = sqlx::Transaction<'static, DB>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
 /// `(kind, id)` as stored.
 fn split_target(target: Revoked) -> (&'static str, Uuid) {
     match target {

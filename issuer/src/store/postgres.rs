@@ -17,8 +17,8 @@ use sqlx::{Postgres, Transaction};
 use tollgate_verifier::{RevocationEntry, Uuid};
 
 use super::{
-    LoggedRevocation, SnapshotPage, Store, StoreError, StoredKey, logged, new_epoch, split_target,
-    stored_keys,
+    LoggedRevocation, SnapshotPage, Store, StoreError, StoredKey, WriteTx, logged, new_epoch,
+    split_target, stored_keys,
 };
 
 /// The advisory lock that orders appends to the revocation log ("tollgate").
@@ -80,8 +80,8 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+    async fn begin_write(&self) -> Result<WriteTx<Postgres>, sqlx::Error> {
+        Ok(WriteTx::new(self.pool.begin().await?, None))
     }
 
     /// Appends to the revocation log inside `tx`: takes the log's advisory
