@@ -49,6 +49,30 @@ async fn get(addr: &str, path: &str) -> String {
     response.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
+/// One request; returns the status and the body.
+async fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: issuer\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head[9..12].parse().unwrap(), body.to_owned())
+}
+
 fn terminate(mut child: Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -170,20 +194,43 @@ async fn user_add_makes_an_admin_who_can_log_in() {
     let body = format!(
         r#"{{"email":"boss@example.com","password":"{password}","device":{{"id":"cli","type":"cli"}}}}"#
     );
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let request = format!(
-        "POST /v1/auth/login HTTP/1.1\r\nHost: issuer\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (status, response) = send(&addr, "POST", "/v1/auth/login", None, &body).await;
+    assert_eq!(status, 200, "{response}");
     let token = response.split("\"access_token\":\"").nth(1).unwrap();
     let claims = token.split('.').nth(1).unwrap();
     let claims: serde_json::Value =
         serde_json::from_slice(&base64ct::Base64UrlUnpadded::decode_vec(claims).unwrap()).unwrap();
     assert_eq!(claims["roles"], serde_json::json!(["USER", "ADMIN"]));
+    terminate(child);
+}
+
+/// A logout survives `kill -9`: after a restart the token is still refused and the feed still carries its session.
+#[tokio::test]
+async fn a_logout_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start(dir.path());
+    let signup = r#"{"email":"k@example.com","password":"kill nine survives","name":"K"}"#;
+    assert_eq!(
+        send(&addr, "POST", "/v1/auth/signup", None, signup).await.0,
+        201
+    );
+    let login = r#"{"email":"k@example.com","password":"kill nine survives","device":{"id":"d","type":"cli"}}"#;
+    let (_, body) = send(&addr, "POST", "/v1/auth/login", None, login).await;
+    let tokens: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, _) = send(&addr, "POST", "/v1/auth/logout", Some(access), "").await;
+    assert_eq!(status, 204);
+    child.kill().unwrap(); // SIGKILL: no shutdown path runs.
+    child.wait().unwrap();
+
+    let (child, addr) = start(dir.path());
+    let (status, body) = send(&addr, "GET", "/v1/users/me", Some(access), "").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("\"revoked\""), "{body}");
+    let feed = get(&addr, "/v1/revocations").await;
+    assert!(
+        feed.contains(tokens["session_id"].as_str().unwrap()),
+        "{feed}"
+    );
     terminate(child);
 }
