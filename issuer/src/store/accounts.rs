@@ -213,7 +213,7 @@ pub(super) fn sid_entries(sids: &[Uuid], until: i64) -> Vec<tollgate_verifier::R
         .collect()
 }
 
-/// Implements [`AccountStore`] for `$store`, which must have:
+/// Implements [`AccountStore`] for `$store` on database `$db`; the store must have:
 /// - `self.pool`;
 /// - `async fn begin_write(&self) -> Result<WriteTx<DB>, sqlx::Error>`, a
 ///   transaction that will write (on SQLite it waits its turn and says
@@ -226,7 +226,35 @@ pub(super) fn sid_entries(sids: &[Uuid], until: i64) -> Vec<tollgate_verifier::R
 /// commit, so two logins from one device take turns (SQLite's write lock
 /// already does that).
 macro_rules! account_store {
-    ($store:ty, lock_user: $lock_user:literal) => {
+    ($store:ty, $db:ty, lock_user: $lock_user:literal) => {
+        impl $store {
+            /// Revokes `user`'s live sessions (only `only`, if given) inside
+            /// `tx` and logs each revocation; returns the ids revoked.
+            async fn revoke_in(
+                tx: &mut $crate::store::WriteTx<$db>,
+                user: tollgate_verifier::Uuid,
+                only: Option<tollgate_verifier::Uuid>,
+                now: i64,
+                until: i64,
+            ) -> Result<Vec<tollgate_verifier::Uuid>, sqlx::Error> {
+                let sql = if only.is_some() {
+                    "UPDATE sessions SET revoked_at = $1 \
+                     WHERE revoked_at IS NULL AND user_id = $2 AND id = $3 RETURNING id"
+                } else {
+                    "UPDATE sessions SET revoked_at = $1 \
+                     WHERE revoked_at IS NULL AND user_id = $2 RETURNING id"
+                };
+                let mut query = sqlx::query_scalar(sql).bind(now).bind(user);
+                if let Some(sid) = only {
+                    query = query.bind(sid);
+                }
+                let revoked: Vec<tollgate_verifier::Uuid> = query.fetch_all(&mut ***tx).await?;
+                let entries = $crate::store::accounts::sid_entries(&revoked, until);
+                Self::append_in(tx, &entries).await?;
+                Ok(revoked)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::AccountStore for $store {
             async fn create_user(
@@ -328,31 +356,24 @@ macro_rules! account_store {
             ) -> Result<$crate::store::RefreshOutcome, $crate::store::StoreError> {
                 use $crate::store::RefreshOutcome;
                 let mut tx = self.begin_write().await?;
-                let found: Option<(tollgate_verifier::Uuid, Option<i64>, Option<i64>, i64, bool)> =
+                type Found = (tollgate_verifier::Uuid, tollgate_verifier::Uuid, Option<i64>, Option<i64>, i64, bool);
+                let found: Option<Found> =
                     sqlx::query_as(
-                        "SELECT s.id, r.rotated_at, s.revoked_at, s.expires_at, u.active \
+                        "SELECT s.id, s.user_id, r.rotated_at, s.revoked_at, s.expires_at, u.active \
                          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
                          JOIN users u ON u.id = s.user_id WHERE r.hash = $1",
                     )
                     .bind(&r.presented[..])
                     .fetch_optional(&mut **tx)
                     .await?;
-                let Some((sid, rotated_at, revoked_at, expires_at, active)) = found else {
+                let Some((sid, user, rotated_at, revoked_at, expires_at, active)) = found else {
                     return Ok(RefreshOutcome::Invalid);
                 };
                 if let Some(rotated_at) = rotated_at {
                     if revoked_at.is_none() && r.now - rotated_at <= r.reuse_grace_secs {
                         return Ok(RefreshOutcome::Invalid);
                     }
-                    let revoked: Vec<tollgate_verifier::Uuid> = sqlx::query_scalar(
-                        "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id",
-                    )
-                    .bind(r.now)
-                    .bind(sid)
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    let entries = $crate::store::accounts::sid_entries(&revoked, r.revoke_until);
-                Self::append_in(&mut tx, &entries).await?;
+                    Self::revoke_in(&mut tx, user, Some(sid), r.now, r.revoke_until).await?;
                     tx.commit().await?;
                     return Ok(RefreshOutcome::Reused);
                 }
@@ -398,23 +419,17 @@ macro_rules! account_store {
                 until: i64,
             ) -> Result<bool, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
-                let sid: Option<tollgate_verifier::Uuid> =
-                    sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE hash = $1")
-                        .bind(&hash[..])
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                let Some(sid) = sid else {
+                let found: Option<(tollgate_verifier::Uuid, tollgate_verifier::Uuid)> = sqlx::query_as(
+                    "SELECT s.id, s.user_id FROM refresh_tokens r \
+                     JOIN sessions s ON s.id = r.session_id WHERE r.hash = $1",
+                )
+                .bind(&hash[..])
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((sid, user)) = found else {
                     return Ok(false);
                 };
-                let revoked: Vec<tollgate_verifier::Uuid> = sqlx::query_scalar(
-                    "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id",
-                )
-                .bind(now)
-                .bind(sid)
-                .fetch_all(&mut **tx)
-                .await?;
-                let entries = $crate::store::accounts::sid_entries(&revoked, until);
-                Self::append_in(&mut tx, &entries).await?;
+                Self::revoke_in(&mut tx, user, Some(sid), now, until).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -426,26 +441,12 @@ macro_rules! account_store {
                 now: i64,
                 until: i64,
             ) -> Result<Vec<tollgate_verifier::Uuid>, $crate::store::StoreError> {
+                let only = match which {
+                    $crate::store::Which::One(sid) => Some(sid),
+                    $crate::store::Which::All => None,
+                };
                 let mut tx = self.begin_write().await?;
-                let revoked: Vec<tollgate_verifier::Uuid> = match which {
-                    $crate::store::Which::One(sid) => sqlx::query_scalar(
-                        "UPDATE sessions SET revoked_at = $1 \
-                         WHERE revoked_at IS NULL AND user_id = $2 AND id = $3 RETURNING id",
-                    )
-                    .bind(now)
-                    .bind(user)
-                    .bind(sid),
-                    $crate::store::Which::All => sqlx::query_scalar(
-                        "UPDATE sessions SET revoked_at = $1 \
-                         WHERE revoked_at IS NULL AND user_id = $2 RETURNING id",
-                    )
-                    .bind(now)
-                    .bind(user),
-                }
-                .fetch_all(&mut **tx)
-                .await?;
-                let entries = $crate::store::accounts::sid_entries(&revoked, until);
-                Self::append_in(&mut tx, &entries).await?;
+                let revoked = Self::revoke_in(&mut tx, user, only, now, until).await?;
                 tx.commit().await?;
                 Ok(revoked)
             }
@@ -465,15 +466,7 @@ macro_rules! account_store {
                 if found.rows_affected() == 0 {
                     return Ok(false);
                 }
-                let revoked: Vec<tollgate_verifier::Uuid> = sqlx::query_scalar(
-                    "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id = $2 RETURNING id",
-                )
-                .bind(now)
-                .bind(user)
-                .fetch_all(&mut **tx)
-                .await?;
-                let entries = $crate::store::accounts::sid_entries(&revoked, until);
-                Self::append_in(&mut tx, &entries).await?;
+                Self::revoke_in(&mut tx, user, None, now, until).await?;
                 tx.commit().await?;
                 Ok(true)
             }

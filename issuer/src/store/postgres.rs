@@ -113,6 +113,7 @@ impl PostgresStore {
 
 super::accounts::account_store!(
     PostgresStore,
+    Postgres,
     lock_user: "SELECT 1 FROM users WHERE id = $1 FOR UPDATE"
 );
 

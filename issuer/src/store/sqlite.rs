@@ -96,7 +96,7 @@ impl SqliteStore {
     }
 }
 
-super::accounts::account_store!(SqliteStore, lock_user: "SELECT 1 FROM users WHERE id = $1");
+super::accounts::account_store!(SqliteStore, Sqlite, lock_user: "SELECT 1 FROM users WHERE id = $1");
 
 /// Revocation rows of `(seq, kind, target, until)`, decoded without sqlx's
 /// per-value type check: the columns are fixed by our own query, and on a

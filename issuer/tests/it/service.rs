@@ -5,14 +5,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tollgate_issuer::serve;
 use tollgate_issuer::store::{SqliteStore, Store};
 use tollgate_verifier::{RevocationSet, Revoked, Uuid};
 
 use crate::support::*;
 
-/// One HTTP/1.1 request over a real connection; returns status, head and body.
+/// One request with an optional JSON body; the response body parsed as JSON.
 async fn http(
     addr: std::net::SocketAddr,
     method: &str,
@@ -20,25 +19,12 @@ async fn http(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, String, Value) {
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: issuer\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head[9..12].parse().unwrap();
+    let (status, head, body) = raw_http(addr, method, path, token, &body).await;
     (
         status,
-        head.to_owned(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
+        head,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
     )
 }
 

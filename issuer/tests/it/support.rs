@@ -286,3 +286,32 @@ pub fn revokes_sid(feed: &RevocationFeed, sid: &str) -> bool {
     let sid: Uuid = sid.parse().unwrap();
     feed.revoked.iter().any(|e| e.target == Revoked::Sid(sid))
 }
+
+/// One HTTP/1.1 request over a real connection: status, head, body.
+pub async fn raw_http(
+    addr: impl tokio::net::ToSocketAddrs,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: issuer\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (
+        head[9..12].parse().unwrap(),
+        head.to_owned(),
+        body.to_owned(),
+    )
+}
