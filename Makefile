@@ -4,10 +4,10 @@
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: test demo setup lint unit wasm bench
+.PHONY: test demo setup lint unit wasm npm bench
 
 ## Set up whatever is missing, then run every check and test.
-test: setup lint unit wasm
+test: setup lint unit wasm npm
 	@echo "make test: all checks passed"
 
 ## Start the whole system locally (issuer, edge worker, origin, demo page).
@@ -22,7 +22,7 @@ setup:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
-	$(CARGO) clippy -p tollgate-verifier --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p tollgate-verifier -p tollgate-verifier-wasm --target $(WASM_TARGET) -- -D warnings
 
 # --all-targets also runs each criterion benchmark once, so they cannot rot.
 # Postgres tests use the server on 127.0.0.1:5432 when one answers.
@@ -33,6 +33,13 @@ unit:
 ## The verifier must keep compiling for the edge.
 wasm:
 	$(CARGO) build -p tollgate-verifier --target $(WASM_TARGET) --release
+
+## The npm package: build it, then test it in Node against a live issuer,
+## against jose, and as a packed tarball.
+npm:
+	scripts/build-npm.sh
+	$(CARGO) build -p tollgate-issuer
+	node --test edge-verifier/wasm/tests/
 
 ## Full benchmark run; results go into docs/BENCHMARKS.md by hand.
 bench:

@@ -2,6 +2,7 @@
 # Installs what `make test` and `make demo` need and a fresh machine lacks.
 # Idempotent: each step checks before it installs. Only registries are used.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
 
@@ -26,3 +27,17 @@ elif ! rustc --print target-libdir --target wasm32-unknown-unknown >/dev/null 2>
   say "no rustup and no wasm32-unknown-unknown target; install the target" >&2
   exit 1
 fi
+
+# Node tooling (wasm-opt from npm binaryen, jose for interop tests), from the
+# lockfile. Node 20+ and npm come with the machine.
+if ! command -v npm >/dev/null 2>&1; then
+  say "npm not found; install Node.js 20 or later" >&2
+  exit 1
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing JavaScript tooling from package-lock.json"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The wasm-bindgen CLI must match the crate version in Cargo.lock exactly.
+scripts/setup-wasm-bindgen.sh

@@ -1,0 +1,79 @@
+// Verifications per second: the npm package (wasm) against jose, in one run.
+// For each algorithm: tollgate-verifier with its token cache off (every call
+// checks the signature), jose's awaited jwtVerify, and jose with 64
+// verifications in flight. Then a cache hit. Prints a markdown table.
+//   node edge-verifier/wasm/bench/verify.js [seconds per case, default 2]
+import * as jose from 'jose';
+import { Verifier } from '../pkg/node.js';
+import { AUD, ISS, keys, mint } from '../tests/support.js';
+
+const seconds = Number(process.argv[2] ?? 2);
+const keySet = await keys();
+const options = { issuer: ISS, audience: AUD, typ: 'at+jwt' };
+
+async function rate(fn) {
+  for (let i = 0; i < 200; i++) await fn(); // warm up
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    for (let i = 0; i < 50; i++) await fn();
+    n += 50;
+  }
+  return n / seconds;
+}
+
+function syncRate(fn) {
+  for (let i = 0; i < 200; i++) fn();
+  let n = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  while (performance.now() < end) {
+    for (let i = 0; i < 50; i++) fn();
+    n += 50;
+  }
+  return n / ((performance.now() - start) / 1000);
+}
+
+async function inFlight(fn, width = 64) {
+  let n = 0;
+  let stop = false;
+  const end = performance.now() + seconds * 1000;
+  const lane = async () => {
+    while (!stop) {
+      await fn();
+      n += 1;
+      if (performance.now() >= end) stop = true;
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: width }, lane));
+  return n / ((performance.now() - start) / 1000);
+}
+
+const fmt = (x) => Math.round(x).toLocaleString('en-US');
+const rows = [];
+for (const [kid, alg] of [['ed', 'EdDSA'], ['es', 'ES256'], ['hs', 'HS256']]) {
+  const token = await mint(keySet, { kid });
+  const ours = new Verifier({ issuer: ISS, audience: AUD, jwks: keySet.jwks, cacheCapacity: 0 });
+  ours.verify(token);
+  const jwk = keySet.jwks.keys.find((k) => k.kid === kid);
+  const key = await jose.importJWK(jwk, alg);
+  await jose.jwtVerify(token, key, options);
+  const wasm = syncRate(() => ours.verify(token));
+  const awaited = await rate(() => jose.jwtVerify(token, key, options));
+  const parallel = await inFlight(() => jose.jwtVerify(token, key, options));
+  rows.push([alg, wasm, awaited, parallel]);
+}
+const cached = new Verifier({ issuer: ISS, audience: AUD, jwks: keySet.jwks });
+const token = await mint(keySet);
+cached.verify(token);
+const hit = syncRate(() => cached.verify(token));
+const edJose = rows[0];
+
+console.log(`node ${process.version}, ${seconds} s per case, ${new Date().toISOString()}`);
+console.log('| algorithm | tollgate-verifier (wasm) /s | jose awaited /s | jose 64 in flight /s | ratio vs awaited | ratio vs 64 in flight |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const [alg, wasm, awaited, parallel] of rows) {
+  console.log(`| ${alg} | ${fmt(wasm)} | ${fmt(awaited)} | ${fmt(parallel)} | ${(wasm / awaited).toFixed(2)}x | ${(wasm / parallel).toFixed(2)}x |`);
+}
+console.log(`| EdDSA, cache hit | ${fmt(hit)} | ${fmt(edJose[2])} | ${fmt(edJose[3])} | ${(hit / edJose[2]).toFixed(1)}x | ${(hit / edJose[3]).toFixed(1)}x |`);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Makes sure `wasm-bindgen` on PATH is the version of the wasm-bindgen crate
+# in Cargo.lock (they must match exactly). Installs it from crates.io if not;
+# without --locked, because its own lockfile names a crate release the
+# registry lacks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "installing wasm-bindgen-cli $want (found: ${have:-none}); takes a few minutes"
+  cargo install -q wasm-bindgen-cli --version "$want"
+fi
