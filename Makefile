@@ -46,3 +46,5 @@ bench:
 	$(CARGO) bench -p tollgate-verifier
 	scripts/overhead.sh
 	scripts/bench-issuer.sh
+	scripts/build-npm.sh
+	node edge-verifier/wasm/bench/verify.js 3
