@@ -4,10 +4,10 @@
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: test demo setup lint unit wasm npm bench
+.PHONY: test demo setup lint unit wasm npm worker bench
 
 ## Set up whatever is missing, then run every check and test.
-test: setup lint unit wasm npm
+test: setup lint unit wasm npm worker
 	@echo "make test: all checks passed"
 
 ## Start the whole system locally (issuer, edge worker, origin, demo page).
@@ -21,14 +21,14 @@ setup:
 
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
-	$(CARGO) clippy -p tollgate-verifier -p tollgate-verifier-wasm --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy --workspace --exclude tollgate-worker --all-targets --all-features -- -D warnings
+	$(CARGO) clippy -p tollgate-verifier -p tollgate-verifier-wasm -p tollgate-worker --target $(WASM_TARGET) -- -D warnings
 
 # --all-targets also runs each criterion benchmark once, so they cannot rot.
 # Postgres tests use the server on 127.0.0.1:5432 when one answers.
 unit:
-	TOLLGATE_TEST_POSTGRES_URL="$$(scripts/postgres-url.sh)" $(CARGO) test --workspace --all-features --all-targets
-	$(CARGO) test --workspace --all-features --doc
+	TOLLGATE_TEST_POSTGRES_URL="$$(scripts/postgres-url.sh)" $(CARGO) test --workspace --exclude tollgate-worker --all-features --all-targets
+	$(CARGO) test --workspace --exclude tollgate-worker --all-features --doc
 
 ## The verifier must keep compiling for the edge.
 wasm:
@@ -40,6 +40,13 @@ npm:
 	scripts/build-npm.sh
 	$(CARGO) build -p tollgate-issuer
 	node --test edge-verifier/wasm/tests/
+
+## The edge worker: build it with worker-build, then run it in workerd
+## (Miniflare) between a live issuer and a counting origin.
+worker:
+	scripts/build-worker.sh
+	$(CARGO) build -p tollgate-issuer --bins --examples
+	node --test edge-verifier/worker/tests/
 
 ## Full benchmark run; results go into docs/BENCHMARKS.md by hand.
 bench:

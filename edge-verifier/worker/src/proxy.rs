@@ -1,0 +1,103 @@
+//! Forwarding to the upstream, and the answers the edge gives itself.
+
+use tollgate_verifier::{AccessClaims, VerifyError};
+use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
+
+/// Headers the edge sets; anything a client sends under this prefix is dropped.
+const IDENTITY_PREFIX: &str = "x-tollgate-";
+
+/// The access token: `Authorization: Bearer ...`, else the `access_token` cookie.
+pub fn token(req: &Request) -> Option<String> {
+    let headers = req.headers();
+    if let Ok(Some(value)) = headers.get("authorization") {
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
+    }
+    let cookies = headers.get("cookie").ok().flatten()?;
+    cookies.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == "access_token").then(|| value.to_owned())
+    })
+}
+
+/// Sends `req` on to `upstream` (same path, query, method, headers and
+/// body), minus client-sent identity headers, plus the verified identity.
+pub async fn forward(
+    mut req: Request,
+    upstream: &str,
+    identity: Option<&AccessClaims>,
+) -> Result<Response> {
+    let url = req.url()?;
+    let mut target = format!("{upstream}{}", url.path());
+    if let Some(query) = url.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if name.starts_with(IDENTITY_PREFIX) || name == "host" {
+            continue;
+        }
+        headers.append(&name, &value)?;
+    }
+    if let Some(claims) = identity {
+        headers.set("x-tollgate-sub", &claims.sub)?;
+        headers.set("x-tollgate-sid", &claims.sid.to_string())?;
+        headers.set("x-tollgate-roles", &claims.roles.join(","))?;
+    }
+    let method = req.method();
+    let mut init = RequestInit::new();
+    init.with_method(method.clone())
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
+    if !matches!(method, Method::Get | Method::Head) {
+        let body = req.bytes().await?;
+        if !body.is_empty() {
+            init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+        }
+    }
+    match Fetch::Request(Request::new_with_init(&target, &init)?)
+        .send()
+        .await
+    {
+        Ok(response) => Ok(response),
+        Err(err) => problem(
+            502,
+            "upstream_unreachable",
+            &format!("The upstream did not answer: {err}"),
+            None,
+        ),
+    }
+}
+
+/// A problem+json answer (RFC 9457), with an optional `WWW-Authenticate`.
+pub fn problem(status: u16, code: &str, detail: &str, challenge: Option<&str>) -> Result<Response> {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": if status == 401 { "The token is not valid." } else { "The edge cannot serve this request." },
+        "status": status,
+        "code": code,
+        "detail": detail,
+    });
+    let mut response = Response::from_json(&body)?.with_status(status);
+    let headers = response.headers_mut();
+    headers.set("content-type", "application/problem+json")?;
+    headers.set("cache-control", "no-store")?;
+    if let Some(challenge) = challenge {
+        headers.set("www-authenticate", challenge)?;
+    }
+    Ok(response)
+}
+
+/// The answer for a refused token: 401 with its code, or 503 when the edge
+/// cannot vouch for its revocation state.
+pub fn reject(err: &VerifyError, detail: &str) -> Result<Response> {
+    let code = err.code().as_str();
+    if matches!(err, VerifyError::RevocationStateStale) {
+        return problem(503, code, detail, None);
+    }
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{code}\"");
+    problem(401, code, detail, Some(&challenge))
+}
