@@ -1,0 +1,158 @@
+//! The extractor on its own, against a real issuer on a socket: a valid
+//! token passes, a revoked one is refused once the feed says so, a missing
+//! one is refused, and an unreachable issuer turns into 503 after fail_after.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use tollgate_axum::{Claims, Tollgate, TollgateConfig};
+use tollgate_issuer::config::Settings;
+use tollgate_issuer::store::SqliteStore;
+use tollgate_issuer::{AppState, SystemClock, serve};
+use tollgate_verifier::{AccessClaims, Audience, RevocationEntry, Revoked, Uuid};
+use tower::ServiceExt;
+
+struct Issuer {
+    url: String,
+    state: AppState,
+    stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn issuer() -> Issuer {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("i.db")).await.unwrap());
+    let settings = Settings {
+        argon2_memory_kib: 256,
+        argon2_iterations: 1,
+        ..Settings::default()
+    };
+    let state = AppState::new(store, Arc::new(SystemClock), settings)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, state.clone(), async {
+        let _ = stopped.await;
+    }));
+    Issuer {
+        url,
+        state,
+        stop,
+        _dir: dir,
+    }
+}
+
+fn token(issuer: &Issuer) -> (String, Uuid) {
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let sid = Uuid::new_v4();
+    let claims = AccessClaims {
+        iss: "tollgate".into(),
+        sub: Uuid::new_v4().to_string(),
+        aud: Audience::One("tollgate-api".into()),
+        iat: now,
+        exp: now + 300,
+        nbf: None,
+        jti: Uuid::new_v4(),
+        sid,
+        roles: vec!["USER".into()],
+        email: None,
+    };
+    (issuer.state.keys().ring.sign(&claims).unwrap(), sid)
+}
+
+fn app(tollgate: Tollgate) -> Router {
+    Router::new()
+        .route(
+            "/me",
+            get(|Claims(claims): Claims| async move { claims.sub }),
+        )
+        .with_state(tollgate)
+}
+
+async fn call(app: &Router, token: Option<&str>) -> (StatusCode, String, Option<String>) {
+    let mut request = Request::get("/me");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap(), challenge)
+}
+
+/// Valid passes; revoked (after a sync) and missing are refused with coded 401s.
+#[tokio::test]
+async fn valid_revoked_and_missing_tokens() {
+    let issuer = issuer().await;
+    let mut config = TollgateConfig::new(&issuer.url, "tollgate", "tollgate-api");
+    config.max_age = Duration::ZERO;
+    let app = app(Tollgate::connect(config).await.unwrap());
+    let (good, sid) = token(&issuer);
+
+    let (status, body, _) = call(&app, Some(&good)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    issuer
+        .state
+        .store
+        .append_revocations(&[RevocationEntry {
+            target: Revoked::Sid(sid),
+            until: i64::MAX,
+        }])
+        .await
+        .unwrap();
+    let (status, body, challenge) = call(&app, Some(&good)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("\"code\":\"revoked\""), "{body}");
+    assert!(challenge.unwrap().contains("invalid_token"));
+
+    let (status, body, challenge) = call(&app, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("missing_token"), "{body}");
+    assert_eq!(challenge.as_deref(), Some("Bearer"));
+
+    let (status, body, _) = call(&app, Some("garbage")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("malformed"), "{body}");
+}
+
+/// With the issuer gone the last state serves until fail_after, then 503.
+#[tokio::test]
+async fn an_unreachable_issuer_fails_closed_after_fail_after() {
+    let issuer = issuer().await;
+    let mut config = TollgateConfig::new(&issuer.url, "tollgate", "tollgate-api");
+    config.max_age = Duration::ZERO;
+    config.fail_after = Duration::from_millis(300);
+    let app = app(Tollgate::connect(config).await.unwrap());
+    let (good, _) = token(&issuer);
+    issuer.stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(call(&app, Some(&good)).await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body, _) = call(&app, Some(&good)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("revocation_state_stale"));
+}

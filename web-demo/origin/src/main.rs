@@ -1,0 +1,175 @@
+//! The demo's to-do API. It sits behind the edge, but trusts no header
+//! alone: every `/api` request carries the access token, which
+//! `tollgate-axum` verifies here too, against its own revocation state.
+//! It also serves the demo page's files (`--static-dir`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use axum::extract::{FromRef, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteConnectOptions;
+use tollgate_axum::{Claims, Tollgate, TollgateConfig};
+
+/// The tollgate demo origin: a to-do list per user.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Config {
+    /// Address to listen on (port 0 picks one; printed at start).
+    #[arg(long, env = "ORIGIN_BIND", default_value = "127.0.0.1:8081")]
+    bind: SocketAddr,
+    /// SQLite file for the to-dos.
+    #[arg(long, env = "ORIGIN_DB", default_value = "origin.db")]
+    db: PathBuf,
+    /// The issuer's base URL (JWKS and revocation feed).
+    #[arg(long, env = "ISSUER_URL", default_value = "http://127.0.0.1:8080")]
+    issuer_url: String,
+    /// The `iss` of tokens.
+    #[arg(long, env = "ISSUER", default_value = "tollgate")]
+    issuer: String,
+    /// The `aud` tokens must carry.
+    #[arg(long, env = "AUDIENCE", default_value = "tollgate-api")]
+    audience: String,
+    /// A directory of static files served for every other path (the demo page).
+    #[arg(long, env = "STATIC_DIR")]
+    static_dir: Option<PathBuf>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    tollgate: Tollgate,
+    db: SqlitePool,
+}
+
+impl FromRef<AppState> for Tollgate {
+    fn from_ref(state: &AppState) -> Tollgate {
+        state.tollgate.clone()
+    }
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct Todo {
+    id: i64,
+    title: String,
+    done: bool,
+    created_at: i64,
+}
+
+#[derive(Deserialize)]
+struct NewTodo {
+    title: String,
+}
+
+type ApiResult<T> = Result<T, (StatusCode, Json<serde_json::Value>)>;
+
+fn problem(status: StatusCode, code: &str) -> (StatusCode, Json<serde_json::Value>) {
+    (
+        status,
+        Json(
+            serde_json::json!({"type": "about:blank", "status": status.as_u16(), "code": code, "title": code}),
+        ),
+    )
+}
+
+fn internal(err: sqlx::Error) -> (StatusCode, Json<serde_json::Value>) {
+    tracing::error!(error = %err, "database failure");
+    problem(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+}
+
+async fn list(State(state): State<AppState>, Claims(claims): Claims) -> ApiResult<Json<Vec<Todo>>> {
+    let todos =
+        sqlx::query_as("SELECT id, title, done, created_at FROM todos WHERE owner = ? ORDER BY id")
+            .bind(&claims.sub)
+            .fetch_all(&state.db)
+            .await
+            .map_err(internal)?;
+    Ok(Json(todos))
+}
+
+async fn add(
+    State(state): State<AppState>,
+    Claims(claims): Claims,
+    Json(new): Json<NewTodo>,
+) -> ApiResult<(StatusCode, Json<Todo>)> {
+    let title = new.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(problem(StatusCode::BAD_REQUEST, "validation_failed"));
+    }
+    let todo = sqlx::query_as(
+        "INSERT INTO todos (owner, title, done, created_at) VALUES (?, ?, 0, unixepoch()) \
+         RETURNING id, title, done, created_at",
+    )
+    .bind(&claims.sub)
+    .bind(title)
+    .fetch_one(&state.db)
+    .await
+    .map_err(internal)?;
+    Ok((StatusCode::CREATED, Json(todo)))
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    Claims(claims): Claims,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Todo>> {
+    sqlx::query_as(
+        "UPDATE todos SET done = 1 WHERE id = ? AND owner = ? RETURNING id, title, done, created_at",
+    )
+    .bind(id)
+    .bind(&claims.sub)
+    .fetch_optional(&state.db)
+    .await
+    .map_err(internal)?
+    .map(Json)
+    .ok_or_else(|| problem(StatusCode::NOT_FOUND, "not_found"))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = Config::parse();
+    let db = SqlitePool::connect_with(
+        SqliteConnectOptions::from_str("sqlite:")?
+            .filename(&config.db)
+            .create_if_missing(true),
+    )
+    .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS todos (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+         owner TEXT NOT NULL, title TEXT NOT NULL, done INTEGER NOT NULL, created_at INTEGER NOT NULL)",
+    )
+    .execute(&db)
+    .await?;
+    let tollgate = Tollgate::connect(TollgateConfig::new(
+        config.issuer_url.clone(),
+        config.issuer.clone(),
+        config.audience.clone(),
+    ))
+    .await?;
+    let mut app = Router::new()
+        .route("/api/todos", get(list).post(add))
+        .route("/api/todos/{id}/complete", post(complete))
+        .route("/healthz", get(|| async { "ok" }));
+    if let Some(dir) = &config.static_dir {
+        app = app.fallback_service(tower_http::services::ServeDir::new(dir));
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app.with_state(AppState { tollgate, db }))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
