@@ -5,8 +5,11 @@
 //!   snapshot of the revocation feed.
 //! - Before a token is accepted the state must be younger than
 //!   `REVOCATION_MAX_AGE_MS`; if it is older, the request syncs first. One
-//!   sync runs per isolate and every request that needs it awaits the same
-//!   one.
+//!   sync runs per isolate; other requests that need it wait for it to end,
+//!   each on its own timer. They must not await the syncing request's
+//!   future: workerd refuses to resume a request from another request's
+//!   context ("promise resolved from a different request context"), and the
+//!   waiter then never answers.
 //! - If a sync fails, the last state serves until `FAIL_AFTER_MS` after the
 //!   last good sync; then requests get 503 `revocation_state_stale`.
 //! - An unknown `kid` refetches the JWKS, at most once per
@@ -17,17 +20,18 @@
 
 use std::cell::RefCell;
 
-use futures_util::FutureExt as _;
-use futures_util::future::{LocalBoxFuture, Shared};
+use std::time::Duration;
+
 use serde::Serialize;
 use tollgate_verifier::{
     AccessClaims, KeySet, RevocationFeed, RevocationSet, Verifier, VerifierOptions, VerifyError,
 };
-use worker::{Date, Fetch, Url};
+use worker::{Date, Delay, Fetch, Url};
 
 use crate::config::Config;
 
-type SyncFuture = Shared<LocalBoxFuture<'static, Result<(), String>>>;
+/// How often a request waiting for another's sync looks again.
+const WAIT_STEP: Duration = Duration::from_millis(5);
 
 #[derive(Default)]
 struct Edge {
@@ -36,7 +40,8 @@ struct Edge {
     /// When the last complete sync started (ms); `None` until the first.
     synced_at: Option<f64>,
     last_error: Option<String>,
-    syncing: Option<SyncFuture>,
+    /// A sync is running (in some request).
+    syncing: bool,
     jwks_at: f64,
 }
 
@@ -75,35 +80,51 @@ pub async fn ensure_fresh(config: &Config) -> Result<(), String> {
     }
 }
 
-/// The sync in flight, or a new one.
-fn sync(config: &Config) -> SyncFuture {
+/// Clears the `syncing` flag when the sync ends, however it ends (a
+/// cancelled request drops its future halfway).
+struct SyncTurn;
+
+impl Drop for SyncTurn {
+    fn drop(&mut self) {
+        EDGE.with(|edge| edge.borrow_mut().syncing = false);
+    }
+}
+
+/// Runs a sync, or waits for the one in flight to end; either way returns
+/// how the last sync went.
+async fn sync(config: &Config) -> Result<(), String> {
+    let started_here = EDGE.with(|edge| {
+        let mut edge = edge.borrow_mut();
+        !std::mem::replace(&mut edge.syncing, true)
+    });
+    if !started_here {
+        let deadline = now_ms() + config.fail_after_ms.max(1000.0);
+        while EDGE.with(|edge| edge.borrow().syncing) && now_ms() < deadline {
+            Delay::from(WAIT_STEP).await;
+        }
+        return EDGE.with(|edge| {
+            let edge = edge.borrow();
+            match (&edge.last_error, edge.syncing) {
+                (_, true) => Err("the sync in flight has not finished".to_owned()),
+                (Some(error), false) => Err(error.clone()),
+                (None, false) => Ok(()),
+            }
+        });
+    }
+    let _turn = SyncTurn;
+    let started = now_ms();
+    let result = pull(config).await;
     EDGE.with(|edge| {
         let mut edge = edge.borrow_mut();
-        if let Some(running) = &edge.syncing {
-            return running.clone();
+        match &result {
+            Ok(()) => {
+                edge.synced_at = Some(started);
+                edge.last_error = None;
+            }
+            Err(error) => edge.last_error = Some(error.clone()),
         }
-        let config = config.clone();
-        let future = async move {
-            let started = now_ms();
-            let result = pull(&config).await;
-            EDGE.with(|edge| {
-                let mut edge = edge.borrow_mut();
-                edge.syncing = None;
-                match &result {
-                    Ok(()) => {
-                        edge.synced_at = Some(started);
-                        edge.last_error = None;
-                    }
-                    Err(error) => edge.last_error = Some(error.clone()),
-                }
-            });
-            result
-        }
-        .boxed_local()
-        .shared();
-        edge.syncing = Some(future.clone());
-        future
-    })
+    });
+    result
 }
 
 /// Loads the JWKS if none is loaded, then follows the feed until caught up.

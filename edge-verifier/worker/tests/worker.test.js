@@ -89,6 +89,13 @@ test('after logout the next request past REVOCATION_MAX_AGE_MS is refused as rev
   assert.equal(origin.seen.length, count, 'the origin never saw the refused request');
 });
 
+test('twenty concurrent requests on stale state share one sync and all pass', async () => {
+  const tokens = await login(issuer.url, 'burst@example.com');
+  await sleep(250); // past REVOCATION_MAX_AGE_MS: the next requests must sync
+  const replies = await Promise.all(Array.from({ length: 20 }, () => edge.send('/api/todos', { token: tokens.access_token })));
+  assert.deepEqual(replies.map((r) => r.status), Array(20).fill(200));
+});
+
 test('logout-all and a relogin from the same device are refused at the edge too', async () => {
   const a = await login(issuer.url, 'all@example.com', 'a');
   const b = await login(issuer.url, 'all@example.com', 'b');
