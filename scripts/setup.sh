@@ -39,5 +39,13 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# Headless Chromium for the demo's browser tests, from Debian (Playwright's
+# own browser download cannot work without internet).
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium from Debian"
+  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  apt_get update -qq && apt_get install -y -qq chromium >/dev/null
+fi
+
 # The wasm-bindgen CLI must match the crate version in Cargo.lock exactly.
 scripts/setup-wasm-bindgen.sh

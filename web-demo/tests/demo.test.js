@@ -1,0 +1,101 @@
+// The demo in headless Chromium: two browser contexts are two devices.
+// Screenshots of the key states go to target/demo-screenshots/.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { DEMO_PASSWORD, startStack } from '../stack.js';
+
+const shots = fileURLToPath(new URL('../../target/demo-screenshots/', import.meta.url));
+let stack;
+let browser;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  stack = await startStack();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** A device: its own context (profile), with a different screen and browser build so FingerprintJS tells them apart. */
+async function device(name, { width, userAgent, timezoneId }) {
+  const context = await browser.newContext({ viewport: { width, height: 900 }, userAgent, timezoneId, locale: name === 'one' ? 'en-US' : 'de-DE' });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`[${name}] ${error}`));
+  await page.goto(`${stack.edgeUrl}/demo/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('#login');
+  await page.waitForSelector('#app:not([hidden])');
+  await page.waitForFunction(() => document.getElementById('verify-result').textContent.startsWith('valid'));
+  return { page, context, id: await page.textContent('#device') };
+}
+
+const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+test('device 2 logs device 1 out; the edge refuses device 1 within a second; log out everywhere ends device 2', async () => {
+  const one = await device('one', { width: 1280, userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36 DeviceOne', timezoneId: 'Europe/London' });
+  const two = await device('two', { width: 1024, userAgent: 'Mozilla/5.0 (Macintosh) Chrome/155.0 Safari/537.36 DeviceTwo', timezoneId: 'America/New_York' });
+  assert.notEqual(one.id, two.id, 'the two devices have different fingerprints');
+
+  // Device 1 uses the to-do API through the edge.
+  await one.page.fill('#todo-title', 'buy milk');
+  await one.page.click('#todo-add');
+  await one.page.waitForSelector('#todos li >> text=buy milk');
+  await one.page.click('#todos li .complete');
+  await one.page.waitForSelector('#todos li.done');
+  await shot(one.page, '1-device-one-logged-in');
+
+  // Device 2 sees both sessions, and logs device 1 out.
+  await two.page.reload();
+  await two.page.fill('#password', DEMO_PASSWORD);
+  await two.page.click('#login');
+  await two.page.waitForFunction(() => document.querySelectorAll('#sessions li').length === 2);
+  assert.equal(await two.page.locator('#sessions li.current').count(), 1);
+  await shot(two.page, '2-device-two-sees-both-sessions');
+  await two.page.click('#sessions li:not(.current) .logout-session');
+  const loggedOut = Date.now();
+  await two.page.waitForFunction(() => document.querySelectorAll('#sessions li').length === 1);
+
+  // Device 1's next to-do call is refused by the edge, and the page says so.
+  let refusedAt;
+  for (;;) {
+    await one.page.fill('#todo-title', `try ${Date.now()}`);
+    await one.page.click('#todo-add');
+    await one.page.waitForTimeout(100);
+    const error = await one.page.textContent('#api-error');
+    if (error.includes('revoked')) {
+      refusedAt = Date.now();
+      break;
+    }
+    assert.ok(Date.now() - loggedOut < 1500, 'device 1 still accepted well past the 1 s max age');
+  }
+  assert.ok(refusedAt - loggedOut < 1500, `refused after ${refusedAt - loggedOut} ms`);
+  assert.match(await one.page.textContent('#api-error'), /The edge refused the request: 401 revoked/);
+  await one.page.waitForFunction(() => document.getElementById('verify-result').dataset.code === 'revoked');
+  await shot(one.page, '3-device-one-refused-by-the-edge');
+
+  // Device 2 still works.
+  await two.page.fill('#todo-title', 'still here');
+  await two.page.click('#todo-add');
+  await two.page.waitForSelector('#todos li >> text=still here');
+
+  // Log out everywhere ends device 2 too; the page shows how long the edge took.
+  await two.page.click('#logout-all');
+  await two.page.waitForFunction(() => document.getElementById('revocation-time').textContent.includes('refused the old token'));
+  const message = await two.page.textContent('#revocation-time');
+  const ms = Number(message.match(/(\d+) ms after/)[1]);
+  assert.ok(ms <= 1500, message);
+  await shot(two.page, '4-device-two-logged-out-everywhere');
+  await one.context.close();
+  await two.context.close();
+});
