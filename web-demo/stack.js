@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
+import { workerOptions } from '../edge-verifier/worker/miniflare.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const bin = (name) => join(root, 'target/debug', name);
@@ -60,28 +61,15 @@ export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0,
     STATIC_DIR: assemblePage(base),
   });
   const originUrl = await origin.url;
-  const build = join(root, 'edge-verifier/worker/build/');
-  const edge = new Miniflare({
-    modules: true,
-    scriptPath: `${build}index.js`,
-    modulesRoot: build,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-09-01',
-    host: '127.0.0.1',
-    port: edgePort,
-    bindings: {
-      ISSUER_URL: issuerUrl,
-      ORIGIN_URL: originUrl,
-      ISSUER: 'tollgate',
-      AUDIENCE: 'tollgate-api',
-      PUBLIC_PATHS: '/v1/auth/signup,/v1/auth/login,/v1/auth/refresh,/.well-known/,/v1/revocations,/demo/,/favicon.ico',
-      ISSUER_PATHS: '/v1/auth/,/v1/sessions,/v1/users/,/.well-known/,/v1/revocations',
-      REVOCATION_MAX_AGE_MS: String(maxAgeMs),
-    },
-  });
+  const edge = new Miniflare(workerOptions({
+    ISSUER_URL: issuerUrl,
+    ORIGIN_URL: originUrl,
+    ISSUER: 'tollgate',
+    AUDIENCE: 'tollgate-api',
+    PUBLIC_PATHS: '/v1/auth/signup,/v1/auth/login,/v1/auth/refresh,/.well-known/,/v1/revocations,/demo/,/favicon.ico',
+    ISSUER_PATHS: '/v1/auth/,/v1/sessions,/v1/users/,/.well-known/,/v1/revocations',
+    REVOCATION_MAX_AGE_MS: String(maxAgeMs),
+  }, { host: '127.0.0.1', port: edgePort }));
   const edgeUrl = String(await edge.ready).replace(/\/$/, '');
   const stop = async () => {
     await edge.dispose();

@@ -210,10 +210,7 @@ impl Tollgate {
         let result: Result<(), SyncError> = async {
             loop {
                 let cursor = self.read().revocations.cursor().map(str::to_owned);
-                let path = match cursor {
-                    Some(cursor) => format!("/v1/revocations?since={}", percent_encode(&cursor)),
-                    None => "/v1/revocations".to_owned(),
-                };
+                let path = RevocationFeed::request_path(cursor.as_deref());
                 let body = get(&self.0.client, &self.0.config, &path).await?;
                 let page: RevocationFeed = serde_json::from_slice(&body)
                     .map_err(|err| SyncError(format!("feed page does not parse: {err}")))?;
@@ -284,19 +281,6 @@ async fn fetch_keys(
     let body = get(client, config, "/.well-known/jwks.json").await?;
     let text = std::str::from_utf8(&body).map_err(|err| SyncError(err.to_string()))?;
     KeySet::from_json(text).map_err(|err| SyncError(format!("JWKS does not parse: {err}")))
-}
-
-fn percent_encode(text: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
 }
 
 /// The verified claims of the request's access token (`Authorization:

@@ -28,6 +28,36 @@ pub struct RevocationFeed {
     pub revoked: Vec<RevocationEntry>,
 }
 
+impl RevocationFeed {
+    /// The path and query of the next feed request: after `cursor`, or a
+    /// snapshot with none. Every adapter that polls the feed builds its URL
+    /// here, so the cursor is always escaped the same way.
+    ///
+    /// ```
+    /// use tollgate_verifier::RevocationFeed;
+    /// assert_eq!(RevocationFeed::request_path(None), "/v1/revocations");
+    /// assert_eq!(RevocationFeed::request_path(Some("ab:12")), "/v1/revocations?since=ab%3A12");
+    /// ```
+    pub fn request_path(cursor: Option<&str>) -> String {
+        let Some(cursor) = cursor else {
+            return "/v1/revocations".into();
+        };
+        let mut path = String::from("/v1/revocations?since=");
+        // Percent-encode all but RFC 3986's unreserved characters.
+        for byte in cursor.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                path.push(char::from(byte));
+            } else {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                path.push('%');
+                path.push(char::from(HEX[usize::from(byte >> 4)]));
+                path.push(char::from(HEX[usize::from(byte & 15)]));
+            }
+        }
+        path
+    }
+}
+
 /// What a revocation entry revokes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Revoked {

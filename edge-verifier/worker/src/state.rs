@@ -134,14 +134,11 @@ async fn pull(config: &Config) -> Result<(), String> {
     }
     loop {
         let cursor = EDGE.with(|edge| edge.borrow().revocations.cursor().map(str::to_owned));
-        let url = match cursor {
-            Some(cursor) => format!(
-                "{}/v1/revocations?since={}",
-                config.issuer_url,
-                percent_encode(&cursor)
-            ),
-            None => format!("{}/v1/revocations", config.issuer_url),
-        };
+        let url = format!(
+            "{}{}",
+            config.issuer_url,
+            RevocationFeed::request_path(cursor.as_deref())
+        );
         let page: RevocationFeed = serde_json::from_str(&get(&url).await?)
             .map_err(|err| format!("feed page does not parse: {err}"))?;
         EDGE.with(|edge| edge.borrow_mut().revocations.apply(&page));
@@ -234,17 +231,4 @@ pub fn status() -> Status {
             last_sync_error: edge.last_error.clone(),
         }
     })
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

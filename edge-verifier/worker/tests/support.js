@@ -1,33 +1,21 @@
 // Test support for the edge: the built worker in workerd (Miniflare), and a
 // small origin that counts what reaches it.
 import { createServer } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
-
-const build = fileURLToPath(new URL('../build/', import.meta.url));
+import { workerOptions } from '../miniflare.js';
 
 /** The worker as wrangler.toml configures it, with these vars on top. */
 export async function startEdge(vars) {
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: `${build}index.js`,
-    modulesRoot: build,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-09-01',
-    bindings: {
-      ISSUER: 'tollgate',
-      AUDIENCE: 'tollgate-api',
-      PUBLIC_PATHS: '/v1/auth/signup,/v1/auth/login,/v1/auth/refresh,/.well-known/,/v1/revocations,/public/',
-      ISSUER_PATHS: '/v1/auth/,/v1/sessions,/v1/users/,/.well-known/,/v1/revocations',
-      REVOCATION_MAX_AGE_MS: '200',
-      FAIL_AFTER_MS: '1500',
-      JWKS_COOLDOWN_MS: '0',
-      ...vars,
-    },
-  });
+  const mf = new Miniflare(workerOptions({
+    ISSUER: 'tollgate',
+    AUDIENCE: 'tollgate-api',
+    PUBLIC_PATHS: '/v1/auth/signup,/v1/auth/login,/v1/auth/refresh,/.well-known/,/v1/revocations,/public/',
+    ISSUER_PATHS: '/v1/auth/,/v1/sessions,/v1/users/,/.well-known/,/v1/revocations',
+    REVOCATION_MAX_AGE_MS: '200',
+    FAIL_AFTER_MS: '1500',
+    JWKS_COOLDOWN_MS: '0',
+    ...vars,
+  }));
   await mf.ready;
   /** Sends a request through the edge; resolves with { status, headers, body }. */
   const send = async (path, { token, method = 'GET', headers = {}, body } = {}) => {
