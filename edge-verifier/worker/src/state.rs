@@ -22,13 +22,17 @@ use std::cell::RefCell;
 
 use std::time::Duration;
 
+use futures_util::future::Either;
 use serde::Serialize;
 use tollgate_verifier::{
     AccessClaims, KeySet, RevocationFeed, RevocationSet, Verifier, VerifierOptions, VerifyError,
 };
-use worker::{Date, Delay, Fetch, Url};
+use worker::{AbortController, Date, Delay, Fetch, Url};
 
 use crate::config::Config;
+
+/// How long one request to the issuer may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often a request waiting for another's sync looks again.
 const WAIT_STEP: Duration = Duration::from_millis(5);
@@ -169,12 +173,23 @@ async fn load_jwks(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// GETs `url` and returns its body, giving up after [`FETCH_TIMEOUT`]: a
+/// hanging issuer must not hold the syncing request (and with it every
+/// waiter) for ever.
 async fn get(url: &str) -> Result<String, String> {
     let parsed = Url::parse(url).map_err(|err| format!("bad URL {url}: {err}"))?;
-    let mut response = Fetch::Url(parsed)
-        .send()
-        .await
-        .map_err(|err| format!("GET {url}: {err}"))?;
+    let controller = AbortController::default();
+    let request = Fetch::Url(parsed);
+    let signal = controller.signal();
+    let fetch = std::pin::pin!(request.send_with_signal(&signal));
+    let timeout = std::pin::pin!(Delay::from(FETCH_TIMEOUT));
+    let mut response = match futures_util::future::select(fetch, timeout).await {
+        Either::Left((response, _)) => response.map_err(|err| format!("GET {url}: {err}"))?,
+        Either::Right(((), _)) => {
+            controller.abort();
+            return Err(format!("GET {url}: no answer in {FETCH_TIMEOUT:?}"));
+        }
+    };
     if response.status_code() != 200 {
         return Err(format!("GET {url}: HTTP {}", response.status_code()));
     }

@@ -2,6 +2,7 @@
 // origin that counts what reaches it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
@@ -181,4 +182,21 @@ test('with the issuer down it serves from the last state until FAIL_AFTER_MS, th
   issuer = await startIssuer({ TOLLGATE_BIND: `127.0.0.1:${port}`, TOLLGATE_ACCESS_TTL_SECS: '4', TOLLGATE_LEEWAY_SECS: '0' }, issuer.dataDir);
   const again = await login(issuer.url, 'down@example.com', 'node2');
   assert.equal((await edge.send('/api/todos', { token: again.access_token })).status, 200, 'recovered by itself');
+});
+
+test('an issuer that accepts but never answers does not hang the edge: 503 after the fetch timeout', async () => {
+  const sockets = [];
+  const silent = createServer((socket) => sockets.push(socket));
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const cold = await startEdge({ ISSUER_URL: `http://127.0.0.1:${silent.address().port}`, ORIGIN_URL: origin.url });
+  try {
+    const started = Date.now();
+    refused(await cold.send('/api/todos', { token: 'whatever' }), 503, 'revocation_state_stale');
+    const took = Date.now() - started;
+    assert.ok(took >= 4900 && took < 8000, `answered after ${took} ms`);
+  } finally {
+    await cold.close();
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
 });
