@@ -61,4 +61,4 @@ bench:
 	scripts/overhead.sh
 	scripts/bench-issuer.sh
 	scripts/build-npm.sh
-	node edge-verifier/wasm/bench/verify.js 3
+	node edge-verifier/wasm/bench/verify.js

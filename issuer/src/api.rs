@@ -431,15 +431,12 @@ pub async fn deactivate(
     }
     let user: Uuid = id.parse().map_err(|_| ApiError::NotFound)?;
     let now = state.clock.now();
-    let before = state.store.live_sessions(user, now).await?.len();
-    if !state
+    let revoked = state
         .store
         .deactivate_user(user, now, state.settings.revoke_until(now))
         .await?
-    {
-        return Err(ApiError::NotFound);
-    }
-    state.metrics.revoked(before);
+        .ok_or(ApiError::NotFound)?;
+    state.metrics.revoked(revoked.len());
     tracing::info!(admin = %caller.user, %user, "user deactivated");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -477,13 +474,11 @@ pub async fn oauth_revoke(
         }
     } else {
         let until = state.settings.revoke_until(now);
-        if state
+        let revoked = state
             .store
             .revoke_by_refresh(&token_hash(&form.token), now, until)
-            .await?
-        {
-            state.metrics.revoked(1);
-        }
+            .await?;
+        state.metrics.revoked(revoked.len());
     }
     Ok(StatusCode::OK)
 }

@@ -102,18 +102,16 @@ impl Passwords {
         let this = Arc::clone(self);
         self.blocking(move || {
             this.verifications.fetch_add(1, Ordering::Relaxed);
-            let known = hash.is_some();
-            let hash = hash.unwrap_or_else(|| this.dummy.clone());
             // A stored hash keeps its own parameters, so raising the cost
             // later does not lock anyone out.
-            let matches = PasswordHash::new(&hash)
+            let matches = PasswordHash::new(hash.as_deref().unwrap_or(&this.dummy))
                 .map(|parsed| {
                     this.argon
                         .verify_password(password.as_bytes(), &parsed)
                         .is_ok()
                 })
                 .unwrap_or(false);
-            known && matches
+            hash.is_some() && matches
         })
         .await
     }

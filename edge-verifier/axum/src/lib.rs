@@ -343,21 +343,10 @@ impl IntoResponse for Rejection {
     }
 }
 
+/// The access token, where [`Verifier::token_from_headers`] finds it.
 fn token(parts: &Parts) -> Option<&str> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-        let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
-    }
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == "access_token").then_some(value)
-        })
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    Verifier::token_from_headers(header(header::AUTHORIZATION), header(header::COOKIE))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Claims

@@ -161,6 +161,31 @@ impl Verifier {
         Ok(Verified { claims })
     }
 
+    /// Where a tollgate access token travels in a request: `Authorization:
+    /// Bearer <token>`, else the `access_token` cookie (for pages that cannot
+    /// set headers). An `Authorization` header with another scheme means no
+    /// token. The edge and the axum extractor both ask this.
+    ///
+    /// ```
+    /// use tollgate_verifier::Verifier;
+    /// assert_eq!(Verifier::token_from_headers(Some("Bearer abc"), None), Some("abc"));
+    /// assert_eq!(Verifier::token_from_headers(None, Some("a=1; access_token=xyz")), Some("xyz"));
+    /// assert_eq!(Verifier::token_from_headers(Some("Basic dXNlcg=="), Some("access_token=xyz")), None);
+    /// ```
+    pub fn token_from_headers<'a>(
+        authorization: Option<&'a str>,
+        cookie: Option<&'a str>,
+    ) -> Option<&'a str> {
+        if let Some(value) = authorization {
+            let (scheme, token) = value.split_once(' ')?;
+            return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
+        }
+        cookie?.split(';').find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == "access_token").then_some(value)
+        })
+    }
+
     /// The key id a token names, if its header can be read at all. For
     /// adapters that refetch the JWKS on an unknown `kid`; it proves nothing.
     pub fn peek_kid(token: &str) -> Option<String> {

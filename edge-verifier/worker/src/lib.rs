@@ -47,7 +47,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return reject(&VerifyError::RevocationStateStale, &stale);
     }
     match state::verify(&config, &token).await {
-        Ok(claims) => forward(req, upstream, Some(&claims)).await,
+        Ok(verified) => forward(req, upstream, Some(verified.claims())).await,
         Err(err) => reject(&err, &err.to_string()),
     }
 }

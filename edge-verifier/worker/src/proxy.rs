@@ -1,25 +1,17 @@
 //! Forwarding to the upstream, and the answers the edge gives itself.
 
-use tollgate_verifier::{AccessClaims, VerifyError};
+use tollgate_verifier::{AccessClaims, Verifier, VerifyError};
 use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
 
 /// Headers the edge sets; anything a client sends under this prefix is dropped.
 const IDENTITY_PREFIX: &str = "x-tollgate-";
 
-/// The access token: `Authorization: Bearer ...`, else the `access_token` cookie.
+/// The access token, where [`Verifier::token_from_headers`] finds it.
 pub fn token(req: &Request) -> Option<String> {
     let headers = req.headers();
-    if let Ok(Some(value)) = headers.get("authorization") {
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned());
-    }
-    let cookies = headers.get("cookie").ok().flatten()?;
-    cookies.split(';').find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == "access_token").then(|| value.to_owned())
-    })
+    let authorization = headers.get("authorization").ok().flatten();
+    let cookie = headers.get("cookie").ok().flatten();
+    Verifier::token_from_headers(authorization.as_deref(), cookie.as_deref()).map(str::to_owned)
 }
 
 /// Sends `req` on to `upstream` (same path, query, method, headers and

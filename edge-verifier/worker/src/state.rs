@@ -25,7 +25,7 @@ use std::time::Duration;
 use futures_util::future::Either;
 use serde::Serialize;
 use tollgate_verifier::{
-    AccessClaims, KeySet, RevocationFeed, RevocationSet, Verifier, VerifierOptions, VerifyError,
+    KeySet, RevocationFeed, RevocationSet, Verified, Verifier, VerifierOptions, VerifyError,
 };
 use worker::{AbortController, Date, Delay, Fetch, Url};
 
@@ -201,7 +201,7 @@ async fn get(url: &str) -> Result<String, String> {
 
 /// Verifies `token` against the state; on an unknown `kid`, refetches the
 /// JWKS (at most once per cooldown) and tries once more.
-pub async fn verify(config: &Config, token: &str) -> Result<AccessClaims, VerifyError> {
+pub async fn verify(config: &Config, token: &str) -> Result<Verified, VerifyError> {
     let attempt = || {
         EDGE.with(|edge| {
             let edge = edge.borrow();
@@ -209,9 +209,7 @@ pub async fn verify(config: &Config, token: &str) -> Result<AccessClaims, Verify
                 .verifier
                 .as_ref()
                 .ok_or(VerifyError::RevocationStateStale)?;
-            verifier
-                .verify(token, now_secs(), &edge.revocations)
-                .map(|verified| verified.claims().clone())
+            verifier.verify(token, now_secs(), &edge.revocations)
         })
     };
     match attempt() {

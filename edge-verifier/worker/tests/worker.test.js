@@ -93,8 +93,14 @@ test('after logout the next request past REVOCATION_MAX_AGE_MS is refused as rev
 test('twenty concurrent requests on stale state share one sync and all pass', async () => {
   const tokens = await login(issuer.url, 'burst@example.com');
   await sleep(250); // past REVOCATION_MAX_AGE_MS: the next requests must sync
+  const deltaPolls = async () => {
+    const text = await (await fetch(`${issuer.url}/metrics`)).text();
+    return Number(text.match(/tollgate_feed_polls_total\{kind="delta"\} (\d+)/)[1]);
+  };
+  const before_ = await deltaPolls();
   const replies = await Promise.all(Array.from({ length: 20 }, () => edge.send('/api/todos', { token: tokens.access_token })));
   assert.deepEqual(replies.map((r) => r.status), Array(20).fill(200));
+  assert.equal(await deltaPolls() - before_, 1, 'one feed request served all twenty');
 });
 
 test('logout-all and a relogin from the same device are refused at the edge too', async () => {

@@ -6,7 +6,8 @@
 //! the feed, and one that failed left nothing behind.
 //!
 //! The SQL is the same on both databases (`$n` placeholders work on SQLite
-//! too), so [`account_store!`] writes the implementation once and each store
+//! too), so [`shared_store!`] writes the implementation once (of this and
+//! of the signing-key store) and each store
 //! instantiates it with what differs: how a write transaction starts, how a
 //! user's row is locked, and how the revocation log is appended to.
 
@@ -138,13 +139,14 @@ pub trait AccountStore: Send + Sync {
     -> Result<RefreshOutcome, StoreError>;
 
     /// Revokes the session a refresh token (current or rotated) belongs to;
-    /// returns whether the token was known.
+    /// returns the ids revoked (none if the token is unknown or its session
+    /// was already over).
     async fn revoke_by_refresh(
         &self,
         hash: &[u8; 32],
         now: i64,
         until: i64,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Vec<Uuid>, StoreError>;
 
     /// Revokes `which` of `user`'s live sessions; returns the ids revoked.
     async fn revoke_sessions(
@@ -155,9 +157,14 @@ pub trait AccountStore: Send + Sync {
         until: i64,
     ) -> Result<Vec<Uuid>, StoreError>;
 
-    /// Deactivates a user and revokes all their sessions; returns whether
-    /// the user exists.
-    async fn deactivate_user(&self, user: Uuid, now: i64, until: i64) -> Result<bool, StoreError>;
+    /// Deactivates a user and revokes all their sessions; returns the ids
+    /// revoked, or `None` if there is no such user.
+    async fn deactivate_user(
+        &self,
+        user: Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
 
     /// The user's sessions that are neither revoked nor expired, oldest first.
     async fn live_sessions(&self, user: Uuid, now: i64) -> Result<Vec<Session>, StoreError>;
@@ -213,7 +220,8 @@ pub(super) fn sid_entries(sids: &[Uuid], until: i64) -> Vec<tollgate_verifier::R
         .collect()
 }
 
-/// Implements [`AccountStore`] for `$store` on database `$db`; the store must have:
+/// Implements [`AccountStore`] and [`KeyStore`](super::KeyStore) for `$store`
+/// on database `$db`; the store must have:
 /// - `self.pool`;
 /// - `async fn begin_write(&self) -> Result<WriteTx<DB>, sqlx::Error>`, a
 ///   transaction that will write (on SQLite it waits its turn and says
@@ -225,7 +233,7 @@ pub(super) fn sid_entries(sids: &[Uuid], until: i64) -> Vec<tollgate_verifier::R
 /// and `$lock_user` is a statement that locks a user's row (`$1`) until
 /// commit, so two logins from one device take turns (SQLite's write lock
 /// already does that).
-macro_rules! account_store {
+macro_rules! shared_store {
     ($store:ty, $db:ty, lock_user: $lock_user:literal) => {
         impl $store {
             /// Revokes `user`'s live sessions (only `only`, if given) inside
@@ -417,7 +425,7 @@ macro_rules! account_store {
                 hash: &[u8; 32],
                 now: i64,
                 until: i64,
-            ) -> Result<bool, $crate::store::StoreError> {
+            ) -> Result<Vec<tollgate_verifier::Uuid>, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
                 let found: Option<(tollgate_verifier::Uuid, tollgate_verifier::Uuid)> = sqlx::query_as(
                     "SELECT s.id, s.user_id FROM refresh_tokens r \
@@ -427,11 +435,11 @@ macro_rules! account_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 let Some((sid, user)) = found else {
-                    return Ok(false);
+                    return Ok(Vec::new());
                 };
-                Self::revoke_in(&mut tx, user, Some(sid), now, until).await?;
+                let revoked = Self::revoke_in(&mut tx, user, Some(sid), now, until).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(revoked)
             }
 
             async fn revoke_sessions(
@@ -456,7 +464,7 @@ macro_rules! account_store {
                 user: tollgate_verifier::Uuid,
                 now: i64,
                 until: i64,
-            ) -> Result<bool, $crate::store::StoreError> {
+            ) -> Result<Option<Vec<tollgate_verifier::Uuid>>, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
                 let found = sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
                     .bind(false)
@@ -464,11 +472,11 @@ macro_rules! account_store {
                     .execute(&mut **tx)
                     .await?;
                 if found.rows_affected() == 0 {
-                    return Ok(false);
+                    return Ok(None);
                 }
-                Self::revoke_in(&mut tx, user, None, now, until).await?;
+                let revoked = Self::revoke_in(&mut tx, user, None, now, until).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(Some(revoked))
             }
 
             async fn live_sessions(
@@ -502,7 +510,62 @@ macro_rules! account_store {
                 Ok(count > 0)
             }
         }
+
+        #[async_trait::async_trait]
+        impl $crate::store::KeyStore for $store {
+            async fn signing_keys(
+                &self,
+            ) -> Result<Vec<$crate::store::StoredKey>, $crate::store::StoreError> {
+                let rows = sqlx::query_as(
+                    "SELECT kid, alg, secret, created_at, retired_at FROM signing_keys \
+                     ORDER BY created_at, kid",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok($crate::store::stored_keys(rows))
+            }
+
+            async fn insert_first_signing_key(
+                &self,
+                key: &$crate::store::StoredKey,
+            ) -> Result<bool, $crate::store::StoreError> {
+                // The partial unique index on the current key makes a lost race a no-op.
+                let done = sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.secret)
+                .bind(key.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn rotate_signing_key(
+                &self,
+                key: &$crate::store::StoredKey,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                    .bind(key.created_at)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.secret)
+                .bind(key.created_at)
+                .execute(&mut **tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
     };
 }
 
-pub(super) use account_store;
+pub(super) use shared_store;

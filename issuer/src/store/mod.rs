@@ -86,7 +86,7 @@ impl std::fmt::Debug for StoredKey {
 
 /// What the issuer persists.
 #[async_trait]
-pub trait Store: AccountStore + Send + Sync + 'static {
+pub trait Store: AccountStore + KeyStore + Send + Sync + 'static {
     /// The random id of this database, fixed at its first start. Feed cursors
     /// carry it, so a cursor from another database is recognised.
     fn epoch(&self) -> &str;
@@ -114,7 +114,11 @@ pub trait Store: AccountStore + Send + Sync + 'static {
 
     /// Deletes revocations whose `until` is before `before`; returns how many.
     async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError>;
+}
 
+/// Token signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     /// Every signing key, oldest first.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
 
@@ -198,10 +202,10 @@ fn logged(rows: Vec<(i64, String, Uuid, i64)>) -> Result<Vec<LoggedRevocation>, 
 }
 
 /// A `signing_keys` row: `(kid, alg, secret, created_at, retired_at)`.
-type KeyRow = (String, String, Vec<u8>, i64, Option<i64>);
+pub(crate) type KeyRow = (String, String, Vec<u8>, i64, Option<i64>);
 
 /// Rows of `signing_keys` into stored keys.
-fn stored_keys(rows: Vec<KeyRow>) -> Vec<StoredKey> {
+pub(crate) fn stored_keys(rows: Vec<KeyRow>) -> Vec<StoredKey> {
     rows.into_iter()
         .map(|(kid, alg, secret, created_at, retired_at)| StoredKey {
             kid,

@@ -17,8 +17,7 @@ use sqlx::{Postgres, Transaction};
 use tollgate_verifier::{RevocationEntry, Uuid};
 
 use super::{
-    LoggedRevocation, SnapshotPage, Store, StoreError, StoredKey, WriteTx, logged, new_epoch,
-    split_target, stored_keys,
+    LoggedRevocation, SnapshotPage, Store, StoreError, WriteTx, logged, new_epoch, split_target,
 };
 
 /// The advisory lock that orders appends to the revocation log ("tollgate").
@@ -111,7 +110,7 @@ impl PostgresStore {
     }
 }
 
-super::accounts::account_store!(
+super::accounts::shared_store!(
     PostgresStore,
     Postgres,
     lock_user: "SELECT 1 FROM users WHERE id = $1 FOR UPDATE"
@@ -193,47 +192,5 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
-    }
-    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query_as(
-            "SELECT kid, alg, secret, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(stored_keys(rows))
-    }
-
-    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
-        // The partial unique index on the current key makes a lost race a no-op.
-        let done = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.secret)
-        .bind(key.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn rotate_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.secret)
-        .bind(key.created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 }

@@ -19,8 +19,8 @@ use sqlx::{QueryBuilder, Row as _, Sqlite, Transaction};
 use tollgate_verifier::RevocationEntry;
 
 use super::{
-    LoggedRevocation, SnapshotPage, Store, StoreError, StoredKey, WriteTx, join_target, new_epoch,
-    split_target, stored_keys,
+    LoggedRevocation, SnapshotPage, Store, StoreError, WriteTx, join_target, new_epoch,
+    split_target,
 };
 
 /// Rows per INSERT statement, well under SQLite's bound-parameter limit.
@@ -96,12 +96,12 @@ impl SqliteStore {
     }
 }
 
-super::accounts::account_store!(SqliteStore, Sqlite, lock_user: "SELECT 1 FROM users WHERE id = $1");
+super::accounts::shared_store!(SqliteStore, Sqlite, lock_user: "SELECT 1 FROM users WHERE id = $1");
 
 /// Revocation rows of `(seq, kind, target, until)`, decoded without sqlx's
-/// per-value type check: the columns are fixed by our own query, and on a
-/// 100,000-entry snapshot the checked decode took 145 ms against 70 ms.
-/// Each value is still decoded (and refused) if it is not what we expect.
+/// per-value type check: the columns are fixed by our own query, and the
+/// check was most of a large snapshot's cost (docs/BENCHMARKS.md). Each
+/// value is still decoded (and refused) if it is not what we expect.
 fn log_rows(rows: &[SqliteRow]) -> Result<Vec<LoggedRevocation>, StoreError> {
     rows.iter()
         .map(|row| {
@@ -180,45 +180,5 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
-    }
-    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query_as(
-            "SELECT kid, alg, secret, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(stored_keys(rows))
-    }
-
-    async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
-        // The partial unique index on the current key makes a lost race a no-op.
-        let done = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.secret)
-        .bind(key.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn rotate_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(&key.secret)
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use base64ct::Encoding as _;
 use tollgate_issuer::keys::{KeyPolicy, KeyRing, SigningAlg};
-use tollgate_issuer::store::{SqliteStore, Store};
+use tollgate_issuer::store::{KeyStore as _, SqliteStore, Store};
 use tollgate_verifier::{
     AccessClaims, Audience, KeySet, RevocationSet, Uuid, Verifier, VerifierOptions,
 };
