@@ -206,7 +206,13 @@ pub fn verify(verifier: &Verifier, token: &str) -> Result<Verified, VerifyError>
 
 /// The code of the error verifying `token` at [`NOW`] gives; panics if it verifies.
 pub fn code_of(verifier: &Verifier, token: &str) -> &'static str {
-    match verify(verifier, token) {
+    refusal(verifier, token, NOW, &RevocationSet::new())
+}
+
+/// The code of the error verifying `token` at `now` against `set` gives;
+/// panics if it verifies.
+pub fn refusal(verifier: &Verifier, token: &str, now: i64, set: &RevocationSet) -> &'static str {
+    match verifier.verify(token, now, set) {
         Ok(_) => panic!("token unexpectedly verified"),
         Err(err) => err.code().as_str(),
     }
