@@ -44,6 +44,17 @@ pub struct AccessClaims {
     /// The user's e-mail address, when the issuer includes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The key the token is bound to (RFC 9449 DPoP), if it is bound: it is
+    /// then accepted only with a proof made by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim (RFC 7800) of a DPoP-bound token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the bound key, base64url.
+    pub jkt: String,
 }
 
 impl AccessClaims {
@@ -133,6 +144,15 @@ pub(crate) struct RawClaims {
     #[serde(default)]
     roles: Option<Vec<String>>,
     email: Option<String>,
+    cnf: Option<RawConfirmation>,
+}
+
+/// A `cnf` as sent. A confirmation method other than `jkt` (say mTLS's
+/// `x5t#S256`) cannot be checked here, so such a token is refused rather
+/// than treated as unbound.
+#[derive(Deserialize)]
+struct RawConfirmation {
+    jkt: Option<String>,
 }
 
 impl RawClaims {
@@ -152,6 +172,15 @@ impl RawClaims {
             sid: need(self.sid, "sid")?,
             roles: self.roles.unwrap_or_default(),
             email: self.email,
+            cnf: match self.cnf {
+                None => None,
+                Some(RawConfirmation { jkt: Some(jkt) }) => Some(Confirmation { jkt }),
+                Some(RawConfirmation { jkt: None }) => {
+                    return Err(VerifyError::Malformed(
+                        "cnf names a confirmation method other than jkt",
+                    ));
+                }
+            },
         })
     }
 }
@@ -162,7 +191,7 @@ fn numeric_date_floor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
 }
 
 /// Rounds a fractional `iat`/`nbf` up: a token never starts earlier than it says.
-fn numeric_date_ceil<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn numeric_date_ceil<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     d.deserialize_any(NumericDate { round_up: true }).map(Some)
 }
 

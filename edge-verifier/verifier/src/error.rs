@@ -41,11 +41,17 @@ pub enum ErrorCode {
     Revoked,
     /// The revocation state is too old to trust (the issuer has been unreachable too long).
     RevocationStateStale,
+    /// A DPoP-bound token came without a valid proof of its key (or as
+    /// Bearer), or a proof is wrong (RFC 9449).
+    InvalidDpopProof,
+    /// The server wants a DPoP proof with a nonce it issued; the answer
+    /// carries one in `DPoP-Nonce` (RFC 9449 §8).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Malformed,
         ErrorCode::TokenTooLarge,
         ErrorCode::UnsupportedAlg,
@@ -59,6 +65,8 @@ impl ErrorCode {
         ErrorCode::MissingClaim,
         ErrorCode::Revoked,
         ErrorCode::RevocationStateStale,
+        ErrorCode::InvalidDpopProof,
+        ErrorCode::UseDpopNonce,
     ];
 
     /// The code as it appears on the wire, e.g. `"bad_signature"`.
@@ -77,6 +85,29 @@ impl ErrorCode {
             ErrorCode::MissingClaim => "missing_claim",
             ErrorCode::Revoked => "revoked",
             ErrorCode::RevocationStateStale => "revocation_state_stale",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The `WWW-Authenticate` challenge for a 401 with this code: a `DPoP`
+    /// challenge naming the proof algorithms for the DPoP codes (RFC 9449
+    /// §7.1), otherwise RFC 6750's `Bearer error="invalid_token"` with the
+    /// code as its description. Every adapter answers with this one.
+    pub fn challenge(self) -> String {
+        match self {
+            ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => {
+                format!(
+                    "DPoP algs=\"ES256 EdDSA Ed25519\", error=\"{}\"",
+                    self.as_str()
+                )
+            }
+            _ => format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                self.as_str()
+            ),
         }
     }
 }
@@ -123,6 +154,12 @@ pub enum VerifyError {
     Revoked,
     /// The revocation state is older than the caller's `fail_after`.
     RevocationStateStale,
+    /// A DPoP proof is missing, wrong, replayed, or not of the token's key;
+    /// the text says which, without echoing it.
+    InvalidDpopProof(&'static str),
+    /// The proof lacks a nonce the server issued (or its nonce is no
+    /// longer accepted).
+    UseDpopNonce,
 }
 
 impl VerifyError {
@@ -142,6 +179,8 @@ impl VerifyError {
             VerifyError::MissingClaim(_) => ErrorCode::MissingClaim,
             VerifyError::Revoked => ErrorCode::Revoked,
             VerifyError::RevocationStateStale => ErrorCode::RevocationStateStale,
+            VerifyError::InvalidDpopProof(_) => ErrorCode::InvalidDpopProof,
+            VerifyError::UseDpopNonce => ErrorCode::UseDpopNonce,
         }
     }
 }
@@ -169,6 +208,10 @@ impl fmt::Display for VerifyError {
             VerifyError::Revoked => f.write_str("token has been revoked"),
             VerifyError::RevocationStateStale => {
                 f.write_str("revocation state is stale; cannot check tokens")
+            }
+            VerifyError::InvalidDpopProof(what) => write!(f, "invalid DPoP proof: {what}"),
+            VerifyError::UseDpopNonce => {
+                f.write_str("a DPoP proof with the server's nonce is required")
             }
         }
     }

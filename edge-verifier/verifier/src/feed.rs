@@ -1,13 +1,14 @@
 //! The revocation feed's wire types (`GET /v1/revocations?since=<cursor>`).
 //!
 //! ```json
-//! {"cursor":"<opaque>","reset":false,"more":false,
+//! {"cursor":"<opaque>","reset":false,"more":false,"keys":"<opaque>",
 //!  "revoked":[{"sid":"<uuid>","until":1763820000},{"jti":"<uuid>","until":1763820300}]}
 //! ```
 //!
 //! `more` is tollgate's addition to the DESIGN.md shape: it says the page was
 //! cut at the server's limit, so the client should ask again at once rather
-//! than infer "caught up" from a short page. It defaults to `false`.
+//! than infer "caught up" from a short page. It defaults to `false`. `keys`
+//! names the key-set version (DESIGN.md); it is optional on the wire.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,6 +25,11 @@ pub struct RevocationFeed {
     /// More entries are waiting after `cursor`.
     #[serde(default)]
     pub more: bool,
+    /// The issuer's key-set version: it changes whenever a key is added or
+    /// withdrawn, and a verifier that sees a new one refetches the JWKS
+    /// before it accepts another token. Opaque; absent from older issuers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<String>,
     /// The entries, in commit order.
     pub revoked: Vec<RevocationEntry>,
 }

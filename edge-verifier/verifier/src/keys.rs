@@ -12,7 +12,6 @@
 use core::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use jwt_compact::alg::Hs256Key;
 use serde::{Deserialize, Serialize};
 
 use crate::error::KeyError;
@@ -81,6 +80,16 @@ impl fmt::Display for Algorithm {
 pub struct Jwks {
     /// The keys.
     pub keys: Vec<Jwk>,
+    /// The tollgate issuer's key-set version these keys are at (member
+    /// `keys_version`; RFC 7517 §5 lets a set carry members others ignore).
+    /// A verifier compares it with the version the feed announced, so a
+    /// stale copy of the JWKS (a cache, a lagging replica) is noticed.
+    #[serde(
+        default,
+        rename = "keys_version",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub version: Option<String>,
 }
 
 /// One JSON Web Key. Only the members needed for verification are kept;
@@ -130,25 +139,56 @@ impl fmt::Debug for Jwk {
     }
 }
 
-/// A parsed verification key, pinned to its one algorithm.
+/// A parsed verification key, pinned to its one algorithm. It keeps the
+/// members of its JWK that verification needs, so a caller can check a
+/// signature with the platform's crypto ([`SignatureCheck`](crate::SignatureCheck));
+/// with the `native` feature it also holds the crate's own parsed key.
 #[derive(Clone)]
-pub(crate) enum Key {
+pub(crate) struct Key {
+    alg: Algorithm,
+    jwk: Jwk,
+    #[cfg(feature = "native")]
+    native: NativeKey,
+}
+
+/// The key as the crate's own signature code takes it.
+#[cfg(feature = "native")]
+#[derive(Clone)]
+pub(crate) enum NativeKey {
     EdDsa(ed25519_dalek::VerifyingKey),
     Es256(p256::ecdsa::VerifyingKey),
-    Hs256(Hs256Key),
+    Hs256(jwt_compact::alg::Hs256Key),
     #[cfg(feature = "rs256")]
     Rs256(rsa::RsaPublicKey),
 }
 
 impl Key {
     pub(crate) fn algorithm(&self) -> Algorithm {
-        match self {
-            Key::EdDsa(_) => Algorithm::EdDsa,
-            Key::Es256(_) => Algorithm::Es256,
-            Key::Hs256(_) => Algorithm::Hs256,
-            #[cfg(feature = "rs256")]
-            Key::Rs256(_) => Algorithm::Rs256,
-        }
+        self.alg
+    }
+
+    /// The JWK members verification needs (no `kid`, `use` or `alg`).
+    pub(crate) fn jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    #[cfg(feature = "native")]
+    pub(crate) fn native(&self) -> &NativeKey {
+        &self.native
+    }
+}
+
+/// Only the members that identify the key, for [`Key::jwk`].
+fn key_members(jwk: &Jwk) -> Jwk {
+    Jwk {
+        kty: jwk.kty.clone(),
+        crv: jwk.crv.clone(),
+        x: jwk.x.clone(),
+        y: jwk.y.clone(),
+        n: jwk.n.clone(),
+        e: jwk.e.clone(),
+        k: jwk.k.clone(),
+        ..Jwk::default()
     }
 }
 
@@ -210,7 +250,15 @@ impl KeySet {
     /// Adds an HS256 secret under `kid` (single-party setups, where the
     /// secret comes from configuration rather than a published JWKS).
     pub fn insert_hs256(&mut self, kid: &str, secret: &[u8]) -> Result<(), KeyError> {
-        self.insert(kid, hs256_key(kid, secret)?)
+        let jwk = Jwk {
+            kty: "oct".into(),
+            k: Some(Base64UrlUnpadded::encode_string(secret)),
+            ..Jwk::default()
+        };
+        match parse_jwk(&jwk, kid)? {
+            Some(key) => self.insert(kid, key),
+            None => Err(invalid(kid, "not an HS256 secret")),
+        }
     }
 
     fn insert(&mut self, kid: &str, key: Key) -> Result<(), KeyError> {
@@ -270,7 +318,7 @@ fn pinned_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     }
 }
 
-fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
+pub(crate) fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
     if jwk.key_use.as_deref().is_some_and(|u| u != "sig") {
         return Ok(None);
     }
@@ -282,7 +330,22 @@ fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
             return Err(invalid(kid, "its `alg` does not match its key type"));
         }
     }
-    let key = match alg {
+    #[cfg(feature = "native")]
+    let native = native_key(alg, jwk, kid)?;
+    #[cfg(not(feature = "native"))]
+    check_lengths(alg, jwk, kid)?;
+    Ok(Some(Key {
+        alg,
+        jwk: key_members(jwk),
+        #[cfg(feature = "native")]
+        native,
+    }))
+}
+
+/// The crate's own parsed key; every point and secret checked.
+#[cfg(feature = "native")]
+fn native_key(alg: Algorithm, jwk: &Jwk, kid: &str) -> Result<NativeKey, KeyError> {
+    Ok(match alg {
         Algorithm::EdDsa => {
             let x: [u8; 32] = decode_fixed(jwk.x.as_deref(), kid, "`x` must be 32 bytes")?;
             let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
@@ -290,7 +353,7 @@ fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
             if key.is_weak() {
                 return Err(invalid(kid, "`x` is a weak Ed25519 key"));
             }
-            Key::EdDsa(key)
+            NativeKey::EdDsa(key)
         }
         Algorithm::Es256 => {
             let x: [u8; 32] = decode_fixed(jwk.x.as_deref(), kid, "`x` must be 32 bytes")?;
@@ -298,11 +361,14 @@ fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
             let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
             let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
                 .map_err(|_| invalid(kid, "`x`,`y` is not a P-256 point"))?;
-            Key::Es256(key)
+            NativeKey::Es256(key)
         }
         Algorithm::Hs256 => {
             let k = decode(jwk.k.as_deref(), kid, "`k` must be base64url")?;
-            hs256_key(kid, &k)?
+            if k.len() < MIN_HS256_SECRET_LEN {
+                return Err(invalid(kid, "HS256 secret shorter than 32 bytes"));
+            }
+            NativeKey::Hs256(jwt_compact::alg::Hs256Key::new(&k))
         }
         #[cfg(feature = "rs256")]
         Algorithm::Rs256 => {
@@ -317,17 +383,32 @@ fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
             if key.n().bits() < MIN_RSA_BITS {
                 return Err(invalid(kid, "RSA modulus shorter than 2048 bits"));
             }
-            Key::Rs256(key)
+            NativeKey::Rs256(key)
         }
-    };
-    Ok(Some(key))
+    })
 }
 
-fn hs256_key(kid: &str, secret: &[u8]) -> Result<Key, KeyError> {
-    if secret.len() < MIN_HS256_SECRET_LEN {
-        return Err(invalid(kid, "HS256 secret shorter than 32 bytes"));
+/// Without the crate's own crypto, a key is checked for shape only; the
+/// platform's crypto refuses a point off its curve when it imports it,
+/// which makes every signature by it fail.
+#[cfg(not(feature = "native"))]
+fn check_lengths(alg: Algorithm, jwk: &Jwk, kid: &str) -> Result<(), KeyError> {
+    match alg {
+        Algorithm::EdDsa => {
+            decode_fixed::<32>(jwk.x.as_deref(), kid, "`x` must be 32 bytes")?;
+        }
+        Algorithm::Es256 => {
+            decode_fixed::<32>(jwk.x.as_deref(), kid, "`x` must be 32 bytes")?;
+            decode_fixed::<32>(jwk.y.as_deref(), kid, "`y` must be 32 bytes")?;
+        }
+        Algorithm::Hs256 => {
+            let k = decode(jwk.k.as_deref(), kid, "`k` must be base64url")?;
+            if k.len() < MIN_HS256_SECRET_LEN {
+                return Err(invalid(kid, "HS256 secret shorter than 32 bytes"));
+            }
+        }
     }
-    Ok(Key::Hs256(Hs256Key::new(secret)))
+    Ok(())
 }
 
 fn invalid(kid: &str, reason: &'static str) -> KeyError {

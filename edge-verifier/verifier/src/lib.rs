@@ -11,6 +11,11 @@
 //!   verified-token cache ([`Verifier`], [`VerifierOptions`], [`Verified`]).
 //! - [`KeySet`], [`Jwks`], [`Jwk`]: keys from a JWKS, each pinned to one [`Algorithm`].
 //! - [`RevocationSet`]: revoked sessions and tokens, fed by [`RevocationFeed`] pages.
+//! - [`dpop`]: DPoP proofs (RFC 9449) and their replay cache;
+//!   [`Verifier::verify_request`] checks a token together with its proof.
+//! - [`Syncer`]: the sync policy every adapter follows, as a state machine
+//!   without I/O: when to fetch the feed or the JWKS, when to serve, when to
+//!   fail closed.
 //! - [`AccessClaims`], [`RevocationFeed`], [`ErrorCode`]: the wire types every
 //!   part of tollgate shares.
 //!
@@ -36,19 +41,26 @@
 #![warn(missing_docs)]
 
 mod claims;
+pub mod dpop;
 mod error;
 mod feed;
 mod keys;
 mod revocation;
+mod sync;
 mod verify;
 
-pub use claims::{AccessClaims, Audience};
+pub use claims::{AccessClaims, Audience, Confirmation};
 pub use error::{ErrorCode, KeyError, VerifyError};
 pub use feed::{RevocationEntry, RevocationFeed, Revoked};
 pub use keys::{Algorithm, Jwk, Jwks, KeySet, MIN_HS256_SECRET_LEN};
 pub use revocation::RevocationSet;
+pub use sync::{
+    ConfigError, Fetch, FetchKind, MAX_LEEWAY_SECS, Outcome, Step, SyncOptions, SyncStatus, Syncer,
+    check_leeway,
+};
 pub use verify::{
-    DEFAULT_CACHE_CAPACITY, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, Verified, Verifier, VerifierOptions,
+    DEFAULT_CACHE_CAPACITY, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, PendingRequest, Presented, Scheme,
+    SignatureCheck, Verified, Verifier, VerifierOptions,
 };
 
 /// Re-exported so callers name the same UUID type as the wire types.

@@ -4,8 +4,10 @@
 mod attacks;
 mod cache;
 mod claims;
+mod dpop;
 mod keys;
 mod properties;
 mod revocation;
 mod shapes;
 mod support;
+mod sync;

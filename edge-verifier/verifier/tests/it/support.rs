@@ -78,7 +78,10 @@ impl Keys {
             },
         ];
         keys.extend(self.rsa_jwk());
-        Jwks { keys }
+        Jwks {
+            keys,
+            version: None,
+        }
     }
 
     #[cfg(feature = "rs256")]
@@ -229,6 +232,7 @@ pub fn snapshot_page(n: u128) -> RevocationFeed {
         cursor: "snapshot".into(),
         reset: true,
         more: false,
+        keys: None,
         revoked: (0..n)
             .map(|i| RevocationEntry {
                 target: if i % 2 == 0 {

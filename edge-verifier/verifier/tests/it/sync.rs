@@ -1,0 +1,596 @@
+//! The sync policy as a state machine: driven with a fake clock and scripted
+//! issuer answers, every rule of `sync.rs` in isolation. The adapters' own
+//! tests then only check their I/O.
+
+use serde_json::json;
+use tollgate_verifier::{
+    Fetch, FetchKind, Jwks, Outcome, Step, SyncOptions, Syncer, Uuid, VerifierOptions,
+};
+
+use crate::support::{AUDIENCE, ISSUER, Keys, NOW, claims_with, ed_token};
+
+const T0: u64 = NOW as u64 * 1000;
+
+fn options() -> SyncOptions {
+    let mut options = SyncOptions::new(1000, 3000);
+    options.refresh_ahead_ms = 100;
+    options.request_timeout_ms = 5000;
+    options.retry_after_ms = 500;
+    options.jwks_cooldown_ms = 10_000;
+    options
+}
+
+fn syncer() -> Syncer {
+    Syncer::new(options(), VerifierOptions::new(ISSUER, AUDIENCE)).unwrap()
+}
+
+fn jwks(keys: &Keys, kids: &[&str]) -> String {
+    let jwks = Jwks {
+        keys: kids.iter().map(|kid| Keys::ed_jwk(&keys.ed, kid)).collect(),
+        version: None,
+    };
+    serde_json::to_string(&jwks).unwrap()
+}
+
+fn page(cursor: &str, reset: bool, more: bool, keys: &str, sids: &[Uuid]) -> String {
+    let revoked: Vec<_> = sids
+        .iter()
+        .map(|sid| json!({"sid": sid, "until": NOW + 600}))
+        .collect();
+    json!({"cursor": cursor, "reset": reset, "more": more, "keys": keys, "revoked": revoked})
+        .to_string()
+}
+
+fn ok(text: &str) -> Outcome<'_> {
+    Outcome::Body {
+        text,
+        observed_ms: None,
+    }
+}
+
+fn fetch(step: Step) -> Fetch {
+    match step {
+        Step::Fetch(fetch) => fetch,
+        other => panic!("expected a fetch, got {other:?}"),
+    }
+}
+
+fn token_for(keys: &Keys, sid: Uuid) -> String {
+    ed_token(
+        keys,
+        &claims_with(|c| {
+            c.insert("sid".into(), json!(sid));
+        }),
+    )
+}
+
+fn code(syncer: &Syncer, token: &str, now: u64) -> &'static str {
+    match syncer.verify(token, now) {
+        Ok(_) => "ok",
+        Err(err) => err.code().as_str(),
+    }
+}
+
+/// A syncer that loaded a snapshot revoking `revoked`, key version "1", at T0.
+fn warm(keys: &Keys, revoked: &[Uuid]) -> Syncer {
+    let mut s = syncer();
+    let feed = fetch(s.step(T0, T0));
+    assert_eq!(feed.kind, FetchKind::Feed);
+    assert_eq!(feed.path, "/v1/revocations");
+    let jwks_fetch = s
+        .on_response(feed.id, T0 + 5, ok(&page("a:1", true, false, "1", revoked)))
+        .expect("the JWKS comes after the first feed page");
+    assert_eq!(jwks_fetch.kind, FetchKind::Jwks);
+    assert_eq!(
+        s.on_response(jwks_fetch.id, T0 + 10, ok(&jwks(keys, &["ed"]))),
+        None
+    );
+    assert_eq!(s.step(T0 + 10, T0 + 10), Step::Ready { refresh: None });
+    s
+}
+
+/// A cold syncer accepts nothing, and asks for a snapshot then the JWKS.
+#[test]
+fn cold_syncer_refuses_until_snapshot_and_jwks_are_loaded() {
+    let keys = Keys::new();
+    let mut s = syncer();
+    let token = token_for(&keys, Uuid::from_u128(1));
+    assert_eq!(code(&s, &token, T0), "revocation_state_stale");
+    let feed = fetch(s.step(T0, T0));
+    assert_eq!(code(&s, &token, T0), "revocation_state_stale");
+    let jwks_fetch = s
+        .on_response(feed.id, T0 + 1, ok(&page("a:0", true, false, "1", &[])))
+        .unwrap();
+    assert_eq!(code(&s, &token, T0 + 1), "revocation_state_stale");
+    s.on_response(jwks_fetch.id, T0 + 2, ok(&jwks(&keys, &["ed"])));
+    assert_eq!(code(&s, &token, T0 + 2), "ok");
+}
+
+/// A snapshot whose page 2 fails is thrown away: the old set keeps serving.
+#[test]
+fn failed_snapshot_page_leaves_the_old_set_serving() {
+    let keys = Keys::new();
+    let revoked = Uuid::from_u128(7);
+    let mut s = warm(&keys, &[revoked]);
+    let token = token_for(&keys, revoked);
+    let now = T0 + 1200;
+    let feed = fetch(s.step(now, now));
+    // A reset (the database was restored): page 1 lacks `revoked`.
+    let next = s
+        .on_response(
+            feed.id,
+            now + 1,
+            ok(&page("b:1000", true, true, "1", &[Uuid::from_u128(8)])),
+        )
+        .unwrap();
+    assert_eq!(next.path, "/v1/revocations?since=b%3A1000");
+    assert_eq!(
+        code(&s, &token, now + 1),
+        "revoked",
+        "page 1 alone must not replace the set"
+    );
+    assert_eq!(
+        s.on_response(next.id, now + 2, Outcome::Failed("HTTP 500")),
+        None
+    );
+    assert_eq!(code(&s, &token, now + 2), "revoked");
+    assert_eq!(
+        s.revocations().cursor(),
+        Some("a:1"),
+        "the next sync starts from the old cursor"
+    );
+}
+
+/// A snapshot whose page 2 never answers fails at the fetch deadline, and
+/// the old set serves meanwhile.
+#[test]
+fn hanging_snapshot_page_expires_at_its_deadline() {
+    let keys = Keys::new();
+    let revoked = Uuid::from_u128(7);
+    let mut s = warm(&keys, &[revoked]);
+    let token = token_for(&keys, revoked);
+    let now = T0 + 1200;
+    let feed = fetch(s.step(now, now));
+    let next = s
+        .on_response(feed.id, now + 1, ok(&page("b:1000", true, true, "1", &[])))
+        .unwrap();
+    assert_eq!(
+        next.deadline_ms,
+        now + 3000,
+        "the run ends fail_after after it started"
+    );
+    // Waiters wait at most until the state's fail_after.
+    assert_eq!(
+        s.step(now + 10, now + 10),
+        Step::Wait {
+            until_ms: T0 + 3000
+        }
+    );
+    assert_eq!(code(&s, &token, now + 10), "revoked");
+    assert!(matches!(s.step(T0 + 3001, T0 + 3001), Step::Stale { .. }));
+    // The fetch is dead at its deadline even though nobody reported it.
+    assert!(!s.in_flight(now + 3002));
+    let late = s.on_response(
+        next.id,
+        now + 3002,
+        ok(&page("b:1001", false, false, "1", &[])),
+    );
+    assert_eq!(late, None, "a late answer is ignored");
+    assert_eq!(code(&s, &token, now + 3002), "revocation_state_stale");
+}
+
+/// A snapshot is swapped in whole once its last page arrives.
+#[test]
+fn complete_snapshot_replaces_the_set() {
+    let keys = Keys::new();
+    let (gone, kept) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let mut s = warm(&keys, &[gone]);
+    let now = T0 + 1200;
+    let feed = fetch(s.step(now, now));
+    let next = s
+        .on_response(feed.id, now + 1, ok(&page("b:1", true, true, "1", &[])))
+        .unwrap();
+    assert_eq!(
+        s.on_response(
+            next.id,
+            now + 2,
+            ok(&page("b:2", false, false, "1", &[kept]))
+        ),
+        None
+    );
+    assert_eq!(code(&s, &token_for(&keys, gone), now + 3), "ok");
+    assert_eq!(code(&s, &token_for(&keys, kept), now + 3), "revoked");
+    assert_eq!(
+        s.status(now + 3).age_ms,
+        Some(3),
+        "the age counts from the sync's start"
+    );
+}
+
+/// Delta pages are applied as they come: they only add revocations.
+#[test]
+fn delta_pages_apply_at_once() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let revoked = Uuid::from_u128(3);
+    let now = T0 + 1200;
+    let feed = fetch(s.step(now, now));
+    assert_eq!(feed.path, "/v1/revocations?since=a%3A1");
+    let next = s
+        .on_response(
+            feed.id,
+            now + 1,
+            ok(&page("a:2", false, true, "1", &[revoked])),
+        )
+        .unwrap();
+    s.on_response(next.id, now + 2, Outcome::Failed("reset"));
+    assert_eq!(code(&s, &token_for(&keys, revoked), now + 3), "revoked");
+}
+
+/// Past the soft bound a request is served and starts one background refresh.
+#[test]
+fn refresh_ahead_serves_at_once_with_one_background_fetch() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    assert!(s.is_fresh(T0 + 100));
+    assert!(!s.is_fresh(T0 + 101));
+    let Step::Ready {
+        refresh: Some(refresh),
+    } = s.step(T0 + 101, T0 + 101)
+    else {
+        panic!("expected a background refresh");
+    };
+    assert_eq!(
+        s.step(T0 + 102, T0 + 102),
+        Step::Ready { refresh: None },
+        "one at a time"
+    );
+    s.on_response(
+        refresh.id,
+        T0 + 150,
+        ok(&page("a:1", false, false, "1", &[])),
+    );
+    assert!(s.is_fresh(T0 + 150));
+    assert_eq!(s.status(T0 + 150).age_ms, Some(49));
+}
+
+/// Past the hard bound requests wait for the one sync, at most to its
+/// deadline, and a sync that started after a request arrived satisfies it
+/// even with a zero max age.
+#[test]
+fn past_max_age_one_request_fetches_and_the_others_wait() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 1500;
+    let feed = fetch(s.step(now, now));
+    assert_eq!(
+        s.step(now + 1, now + 1),
+        Step::Wait {
+            until_ms: T0 + 3000
+        }
+    );
+    s.on_response(feed.id, now + 20, ok(&page("a:1", false, false, "1", &[])));
+    assert_eq!(s.step(now + 21, now + 1), Step::Ready { refresh: None });
+
+    let mut options = options();
+    (options.max_age_ms, options.refresh_ahead_ms) = (0, 0);
+    let mut s = Syncer::new(options, VerifierOptions::new(ISSUER, AUDIENCE)).unwrap();
+    let feed = fetch(s.step(T0, T0));
+    let jwks_fetch = s
+        .on_response(feed.id, T0 + 5, ok(&page("a:1", true, false, "1", &[])))
+        .unwrap();
+    assert_eq!(
+        s.step(T0 + 6, T0 + 1),
+        Step::Wait {
+            until_ms: T0 + 3000
+        }
+    );
+    s.on_response(jwks_fetch.id, T0 + 9, ok(&jwks(&keys, &["ed"])));
+    assert!(
+        matches!(s.step(T0 + 10, T0), Step::Ready { .. }),
+        "arrived when the sync started"
+    );
+    assert!(
+        matches!(s.step(T0 + 10, T0 + 1), Step::Wait { .. }),
+        "arrived after it started"
+    );
+}
+
+/// Once a sync has failed, requests are served from the last state without
+/// waiting, retries run in the background, and past fail_after it is 503.
+#[test]
+fn unreachable_issuer_serves_stale_then_fails_closed_then_recovers() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let token = token_for(&keys, Uuid::from_u128(9));
+    let feed = fetch(s.step(T0 + 1100, T0 + 1100));
+    s.on_response(feed.id, T0 + 1101, Outcome::Failed("connection refused"));
+    assert_eq!(
+        s.step(T0 + 1200, T0 + 1200),
+        Step::Ready { refresh: None },
+        "backing off"
+    );
+    assert_eq!(code(&s, &token, T0 + 1200), "ok");
+    let Step::Ready {
+        refresh: Some(retry),
+    } = s.step(T0 + 1601, T0 + 1601)
+    else {
+        panic!("a retry after retry_after");
+    };
+    s.on_response(retry.id, T0 + 1602, Outcome::Failed("connection refused"));
+    let Step::Stale {
+        refresh: Some(retry),
+        ..
+    } = s.step(T0 + 3101, T0 + 3101)
+    else {
+        panic!("past fail_after: stale, with a retry");
+    };
+    assert_eq!(code(&s, &token, T0 + 3101), "revocation_state_stale");
+    s.on_response(
+        retry.id,
+        T0 + 3105,
+        ok(&page("a:1", false, false, "1", &[])),
+    );
+    assert_eq!(s.step(T0 + 3106, T0 + 3106), Step::Ready { refresh: None });
+    assert_eq!(code(&s, &token, T0 + 3106), "ok");
+}
+
+/// A cold syncer's first fetch is bounded by fail_after, not just the timeout.
+#[test]
+fn cold_fetch_budget_respects_fail_after() {
+    let mut s = syncer();
+    let feed = fetch(s.step(T0, T0));
+    assert_eq!(feed.deadline_ms, T0 + 3000);
+    assert_eq!(
+        s.step(T0 + 1, T0 + 1),
+        Step::Wait {
+            until_ms: T0 + 3000
+        }
+    );
+    assert!(matches!(
+        s.step(T0 + 3001, T0 + 3001),
+        Step::Stale { refresh: None, .. }
+    ));
+}
+
+/// A new key-set version blocks acceptance until the JWKS is loaded, and a
+/// withdrawn key stops verifying.
+#[test]
+fn new_key_version_refetches_the_jwks_before_any_token_is_accepted() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let token = token_for(&keys, Uuid::from_u128(4));
+    let Step::Ready {
+        refresh: Some(refresh),
+    } = s.step(T0 + 200, T0 + 200)
+    else {
+        panic!("expected a background refresh");
+    };
+    let jwks_fetch = s
+        .on_response(
+            refresh.id,
+            T0 + 201,
+            ok(&page("a:1", false, false, "2", &[])),
+        )
+        .unwrap();
+    assert_eq!(jwks_fetch.kind, FetchKind::Jwks);
+    assert!(
+        matches!(s.step(T0 + 202, T0 + 202), Step::Wait { .. }),
+        "no token while keys are pending"
+    );
+    s.on_response(jwks_fetch.id, T0 + 203, ok(&jwks(&keys, &["other"])));
+    assert_eq!(s.step(T0 + 204, T0 + 204), Step::Ready { refresh: None });
+    assert_eq!(code(&s, &token, T0 + 204), "unknown_kid");
+}
+
+/// Refetching keys on an unknown kid is rate-limited from the moment it
+/// starts, so a failed refetch counts too.
+#[test]
+fn unknown_kid_refetch_cooldown_starts_with_the_fetch() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let refetch = s.refetch_keys(T0 + 20).unwrap();
+    s.on_response(refetch.id, T0 + 21, Outcome::Failed("HTTP 500"));
+    assert_eq!(s.refetch_keys(T0 + 30), None);
+    assert_eq!(s.refetch_keys(T0 + 10_019), None);
+    assert!(s.refetch_keys(T0 + 10_020).is_some());
+    assert_eq!(
+        s.step(T0 + 30, T0 + 30),
+        Step::Ready { refresh: None },
+        "a failed key refetch is no failed sync"
+    );
+}
+
+/// A shared copy counts from when it was observed, and never moves the
+/// state's age backwards.
+#[test]
+fn shared_answers_count_from_when_they_were_observed() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let Step::Ready {
+        refresh: Some(refresh),
+    } = s.step(T0 + 300, T0 + 300)
+    else {
+        panic!("expected a background refresh");
+    };
+    assert_eq!(refresh.shared_fresh_ms, Some(T0 + 200));
+    assert_eq!(refresh.shared_useful_ms, Some(T0 + 1));
+    let shared = Outcome::Body {
+        text: &page("a:1", false, false, "1", &[]),
+        observed_ms: Some(T0 + 250),
+    };
+    s.on_response(refresh.id, T0 + 301, shared);
+    assert_eq!(s.status(T0 + 301).age_ms, Some(51));
+}
+
+/// Settings that would fail open are refused.
+#[test]
+fn settings_that_fail_open_are_refused() {
+    let mut bad = options();
+    bad.max_age_ms = 5000;
+    assert!(Syncer::new(bad, VerifierOptions::new(ISSUER, AUDIENCE)).is_err());
+    let mut bad = options();
+    bad.fail_after_ms = 0;
+    bad.max_age_ms = 0;
+    bad.refresh_ahead_ms = 0;
+    assert!(Syncer::new(bad, VerifierOptions::new(ISSUER, AUDIENCE)).is_err());
+    let mut lenient = VerifierOptions::new(ISSUER, AUDIENCE);
+    lenient.leeway_secs = u32::MAX;
+    assert!(Syncer::new(options(), lenient).is_err());
+    assert!(tollgate_verifier::check_leeway(-1).is_err());
+    assert_eq!(tollgate_verifier::check_leeway(30), Ok(30));
+}
+
+/// A JWKS that names a key-set version older than the one the feed
+/// announced (a cached copy, a lagging replica) is not trusted: the run
+/// fails, and the withdrawn key's tokens are never accepted meanwhile.
+#[test]
+fn a_jwks_older_than_the_announced_version_is_refused() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let token = token_for(&keys, Uuid::from_u128(4));
+    let Step::Ready {
+        refresh: Some(refresh),
+    } = s.step(T0 + 200, T0 + 200)
+    else {
+        panic!("expected a background refresh");
+    };
+    let jwks_fetch = s
+        .on_response(
+            refresh.id,
+            T0 + 201,
+            ok(&page("a:1", false, false, "7", &[])),
+        )
+        .unwrap();
+    let stale_jwks =
+        json!({"keys": [Keys::ed_jwk(&keys.ed, "ed")], "keys_version": "6"}).to_string();
+    assert_eq!(
+        s.on_response(jwks_fetch.id, T0 + 202, ok(&stale_jwks)),
+        None
+    );
+    assert!(s.status(T0 + 202).last_error.unwrap().contains("older"));
+    assert!(
+        matches!(s.step(T0 + 203, T0 + 203), Step::Stale { .. }),
+        "keys announced and not loaded: fail closed, do not serve"
+    );
+    assert_eq!(
+        code(&s, &token, T0 + 203),
+        "ok",
+        "verify alone does not know; step decides"
+    );
+    let current =
+        json!({"keys": [Keys::ed_jwk(&keys.ed, "other")], "keys_version": "8"}).to_string();
+    let retry = s.sync_now(T0 + 800).unwrap();
+    let jwks_fetch = s
+        .on_response(retry.id, T0 + 801, ok(&page("a:1", false, false, "7", &[])))
+        .unwrap();
+    s.on_response(jwks_fetch.id, T0 + 802, ok(&current));
+    assert_eq!(
+        s.step(T0 + 803, T0 + 803),
+        Step::Ready { refresh: None },
+        "newer than announced is fine"
+    );
+    assert_eq!(code(&s, &token, T0 + 803), "unknown_kid");
+}
+
+/// However many pages an issuer hands out (`more: true` for ever), no fetch
+/// of one run ends later than the run's start plus fail_after, and nobody
+/// waits longer.
+#[test]
+fn one_run_never_outlives_fail_after() {
+    let mut s = syncer();
+    let mut fetch = fetch(s.step(T0, T0));
+    let mut now = T0;
+    for n in 1..10 {
+        now += 1000;
+        match s.on_response(
+            fetch.id,
+            now,
+            ok(&page(&format!("a:{n}"), n == 1, true, "1", &[])),
+        ) {
+            Some(next) => {
+                assert!(
+                    next.deadline_ms <= T0 + 3000,
+                    "deadline {} past the run's end",
+                    next.deadline_ms
+                );
+                fetch = next;
+            }
+            None => break,
+        }
+        let step = s.step(now, now);
+        assert!(
+            matches!(step, Step::Wait { until_ms } if until_ms <= T0 + 3000)
+                || matches!(step, Step::Stale { .. }),
+            "{step:?}"
+        );
+    }
+    assert!(matches!(s.step(T0 + 3001, T0 + 3001), Step::Stale { .. }));
+}
+
+/// A wall clock stepped back (NTP, a restored VM) does not make old state
+/// look fresh for the size of the step, nor leave a fetch "in flight" until
+/// the clock catches up.
+#[test]
+fn a_clock_stepped_back_does_not_freeze_the_state() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let token = token_for(&keys, Uuid::from_u128(4));
+    let back = T0 - 600_000;
+    assert!(!s.is_fresh(back));
+    assert_eq!(code(&s, &token, back), "revocation_state_stale");
+    let feed = fetch(s.step(back, back));
+    s.on_response(feed.id, back + 5, ok(&page("a:1", false, false, "1", &[])));
+    assert!(
+        s.is_fresh(back + 6),
+        "a sync at the new time makes it fresh again"
+    );
+
+    let mut s = warm(&keys, &[]);
+    let feed = fetch(s.step(T0 + 1500, T0 + 1500));
+    assert!(
+        !s.in_flight(back),
+        "a fetch started 'in the future' is over"
+    );
+    let _ = feed;
+}
+
+/// A verifier that catches up through an old shared copy goes on at once
+/// to the copy's cursor, and stops when its data is fresh (or after a few).
+#[test]
+fn an_old_shared_copy_is_followed_by_the_next_fetch_at_once() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let Step::Ready {
+        refresh: Some(refresh),
+    } = s.step(T0 + 500, T0 + 500)
+    else {
+        panic!("expected a background refresh");
+    };
+    let old = Outcome::Body {
+        text: &page("a:2", false, false, "1", &[Uuid::from_u128(1)]),
+        observed_ms: Some(T0 + 100),
+    };
+    let next = s.on_response(refresh.id, T0 + 501, old).expect("chained");
+    assert_eq!(next.path, "/v1/revocations?since=a%3A2");
+    assert_eq!(
+        s.status(T0 + 501).age_ms,
+        Some(401),
+        "the state moved to the copy's time"
+    );
+    let fresh = Outcome::Body {
+        text: &page("a:3", false, false, "1", &[]),
+        observed_ms: Some(T0 + 480),
+    };
+    assert_eq!(
+        s.on_response(next.id, T0 + 502, fresh),
+        None,
+        "fresh: no more"
+    );
+    // An issuer answer that is slow to come never chains: only shared copies do.
+    let feed = fetch(s.step(T0 + 2000, T0 + 2000));
+    assert_eq!(
+        s.on_response(feed.id, T0 + 2400, ok(&page("a:3", false, false, "1", &[]))),
+        None
+    );
+}
