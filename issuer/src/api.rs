@@ -3,15 +3,20 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tollgate_verifier::{AccessClaims, Audience, RevocationEntry, RevocationSet, Revoked, Uuid};
+use tollgate_verifier::{
+    AccessClaims, Audience, Confirmation, RevocationEntry, RevocationSet, Revoked, Uuid,
+};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::{self, check_email, check_password, check_text, normalize_email, token_hash};
+use crate::dpop;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{ApiForm, ApiJson, Caller, ClientAddr};
+use crate::extract::{ApiForm, ApiJson, Caller, ClientAddr, RevokingCaller};
+use crate::openapi::{Problem400, Problem401, Problem403, Problem404, Problem409, Problem429};
 use crate::store::{NewSession, RefreshOutcome, RefreshRequest, Session, StoreError, User, Which};
 
 /// Longest name accepted.
@@ -20,13 +25,15 @@ const MAX_NAME_CHARS: usize = 100;
 const MAX_DEVICE_ID_CHARS: usize = 256;
 /// Longest device type accepted.
 const MAX_DEVICE_TYPE_CHARS: usize = 32;
-/// A rotated refresh token presented this soon after its rotation is the
-/// loser of a concurrent refresh (two tabs, a retry), not a thief: it is
-/// refused without revoking the session. Later, it is reuse.
+/// A rotated refresh token presented this soon after its rotation, while
+/// its successor is still the session's live token, is a concurrent refresh
+/// (two tabs, a retry): it gets that same successor, so the session never
+/// forks. Any other presentation of a rotated token is reuse, and revokes
+/// the session.
 pub const REUSE_GRACE_SECS: i64 = 2;
 
 /// A user as the API shows one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     id: Uuid,
     email: String,
@@ -58,13 +65,16 @@ fn roles(user: &User) -> Vec<&'static str> {
 }
 
 /// `POST /v1/auth/signup`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Signup {
     email: String,
     password: String,
     name: String,
 }
 
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "accounts",
+    request_body = Signup,
+    responses((status = 201, description = "The user", body = UserView), Problem400, Problem409, Problem429))]
 /// Creates a user (role USER): `201` with the user.
 pub async fn signup(
     State(state): State<AppState>,
@@ -74,6 +84,7 @@ pub async fn signup(
     state
         .address_limit
         .attempt(&address.0, state.clock.now())
+        .await?
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let user = create_user(&state, &body.email, body.password, &body.name, false).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
@@ -109,7 +120,7 @@ pub async fn create_user(
 }
 
 /// The device a login comes from.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Device {
     id: String,
     #[serde(rename = "type")]
@@ -117,7 +128,7 @@ pub struct Device {
 }
 
 /// `POST /v1/auth/login`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Login {
     email: String,
     password: String,
@@ -125,13 +136,17 @@ pub struct Login {
 }
 
 /// A token response (login and refresh).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenPair {
     access_token: String,
     token_type: &'static str,
     expires_in: i64,
     refresh_token: String,
     session_id: Uuid,
+    /// A fresh DPoP nonce for the client's next proof, sent as the
+    /// `DPoP-Nonce` header when nonces are on.
+    #[serde(skip)]
+    nonce: Option<String>,
 }
 
 impl std::fmt::Debug for TokenPair {
@@ -145,23 +160,38 @@ impl std::fmt::Debug for TokenPair {
 impl IntoResponse for TokenPair {
     fn into_response(self) -> Response {
         // RFC 6749 §5.1: token responses are never cached.
-        ([(header::CACHE_CONTROL, "no-store")], Json(self)).into_response()
+        let mut response = ([(header::CACHE_CONTROL, "no-store")], Json(&self)).into_response();
+        if let Some(nonce) = self.nonce.as_deref().and_then(|n| n.parse().ok()) {
+            response.headers_mut().insert(dpop::NONCE_HEADER, nonce);
+        }
+        response
     }
 }
 
 /// Logs a device in: a new device session (replacing this device's old
-/// one) and its first token pair.
+/// one) and its first token pair. With a `DPoP` proof the session is bound
+/// to the proof's key (RFC 9449): its access tokens carry `cnf.jkt` and
+/// `token_type` is `DPoP`, and a refresh needs a proof from the same key.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "accounts",
+    request_body = Login,
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for POST on this URL; binds the session to its key")),
+    responses((status = 200, description = "A new device session's tokens", body = TokenPair),
+        Problem400, Problem401, Problem403, Problem429))]
 pub async fn login(
     State(state): State<AppState>,
     address: ClientAddr,
+    uri: Uri,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<TokenPair, ApiError> {
-    let result = login_inner(&state, &address, body).await;
+    let authority = uri.authority().map(|a| a.as_str());
+    let result = login_inner(&state, &address, authority, &headers, body).await;
     state.metrics.login(match &result {
         Ok(_) => "success",
         Err(ApiError::InvalidCredentials) => "invalid_credentials",
         Err(ApiError::AccountDisabled) => "account_disabled",
         Err(ApiError::RateLimited { .. }) => "rate_limited",
+        Err(ApiError::InvalidDpopProof(_) | ApiError::UseDpopNonce { .. }) => "invalid_dpop_proof",
         Err(_) => "invalid_request",
     });
     result
@@ -170,6 +200,8 @@ pub async fn login(
 async fn login_inner(
     state: &AppState,
     address: &ClientAddr,
+    authority: Option<&str>,
+    headers: &HeaderMap,
     body: Login,
 ) -> Result<TokenPair, ApiError> {
     let mut errors = Vec::new();
@@ -188,6 +220,10 @@ async fn login_inner(
     if body.password.chars().count() > auth::MAX_PASSWORD_CHARS {
         errors.push(FieldError::new("password", "is too long"));
     }
+    // Bounded before it becomes a rate-limit key.
+    if body.email.len() > auth::MAX_EMAIL_LEN {
+        errors.push(FieldError::new("email", "is too long"));
+    }
     ApiError::check(errors)?;
 
     let now = state.clock.now();
@@ -196,8 +232,22 @@ async fn login_inner(
     state
         .address_limit
         .attempt(&address.0, now)
+        .await?
         .map_err(limited)?;
-    state.account_limit.attempt(&email, now).map_err(limited)?;
+    state
+        .account_limit
+        .attempt(&email, now)
+        .await?
+        .map_err(limited)?;
+
+    // Before the password: a bad proof, or one without the nonce the
+    // client must first fetch, costs no Argon2 run.
+    let proof = dpop::token_route_proof(state, authority, headers, "/v1/auth/login")?;
+    if proof.is_none() && state.settings.require_dpop {
+        return Err(ApiError::InvalidDpopProof(
+            "this issuer requires a DPoP proof at login",
+        ));
+    }
 
     // Unknown email and wrong password take the same path and time: the
     // password is always checked, against a dummy hash if need be.
@@ -210,9 +260,11 @@ async fn login_inner(
     if !user.active {
         return Err(ApiError::AccountDisabled);
     }
-    state.account_limit.forgive(&email);
+    dpop::record(state, proof.as_ref())?;
+    state.account_limit.forgive(&email).await?;
 
     let refresh_token = auth::random_token();
+    let access_exp = now.saturating_add(state.settings.access_ttl_secs);
     let session = Session {
         id: Uuid::new_v4(),
         user_id: user.id,
@@ -222,101 +274,166 @@ async fn login_inner(
         last_used_at: now,
         expires_at: now.saturating_add(state.settings.refresh_ttl_secs),
         refresh_count: 0,
+        dpop_jkt: proof.map(|proof| proof.jkt),
     };
     let replaced = state
         .store
         .start_session(&NewSession {
             session: session.clone(),
             refresh_hash: token_hash(&refresh_token),
-            revoke_until: state.settings.revoke_until(now),
+            access_exp,
+            revoke: state.settings.revoke_until(now),
         })
-        .await?;
+        .await?
+        // Deactivated while the password was being checked.
+        .ok_or(ApiError::AccountDisabled)?;
     state.metrics.revoked(replaced.len());
     if !replaced.is_empty() {
         tracing::info!(user = %user.id, sid = %session.id, replaced = replaced.len(), "device logged in again; old session revoked");
     }
-    token_pair(state, &user, session.id, refresh_token, now)
+    token_pair(state, &user, &session, refresh_token, now, access_exp).await
 }
 
-fn token_pair(
+/// Signs an access token expiring at `exp` (the store recorded it as the
+/// session's latest) and pairs it with `refresh_token`.
+async fn token_pair(
     state: &AppState,
     user: &User,
-    sid: Uuid,
+    session: &Session,
     refresh_token: String,
     now: i64,
+    exp: i64,
 ) -> Result<TokenPair, ApiError> {
-    let ttl = state.settings.access_ttl_secs;
+    let sid = session.id;
+    let cnf = session.dpop_jkt.clone().map(|jkt| Confirmation { jkt });
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
         sub: user.id.to_string(),
         aud: Audience::One(state.settings.audience.clone()),
         iat: now,
-        exp: now.saturating_add(ttl),
+        exp,
         nbf: None,
         jti: Uuid::new_v4(),
         sid,
         roles: roles(user).into_iter().map(str::to_owned).collect(),
         email: Some(user.email.clone()),
+        cnf,
     };
     let access_token = state
-        .keys()
+        .current_keys()
+        .await?
         .ring
         .sign(&claims)
         .map_err(|err| ApiError::Internal(err.to_string()))?;
     Ok(TokenPair {
         access_token,
-        token_type: "Bearer",
-        expires_in: ttl,
+        token_type: if session.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
+        expires_in: exp.saturating_sub(now),
         refresh_token,
         session_id: sid,
+        nonce: state
+            .settings
+            .dpop_nonce
+            .then(|| state.nonce_key.issue(now)),
     })
 }
 
 /// `POST /v1/auth/refresh`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Refresh {
     refresh_token: String,
 }
 
-/// Rotates a refresh token: a new pair for the same session. A token that
-/// was already rotated revokes the session (reuse detection).
+/// Rotates a refresh token: a new pair for the same session. The successor
+/// is derived from the presented token, so a concurrent refresh within the
+/// grace window gets the same one; any other use of a rotated token revokes
+/// the session (reuse detection).
+/// A session bound to a DPoP key refreshes only with a proof from that key;
+/// without one, or with another key's, nothing rotates.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "accounts",
+    request_body = Refresh,
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for POST on this URL; required for a bound session, from its key")),
+    responses((status = 200, description = "New tokens for the same session", body = TokenPair),
+        Problem400, Problem401, Problem429))]
 pub async fn refresh(
     State(state): State<AppState>,
+    address: ClientAddr,
+    uri: Uri,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Refresh>,
 ) -> Result<TokenPair, ApiError> {
     let now = state.clock.now();
-    let next = auth::random_token();
+    state
+        .token_limit
+        .check(&address.0, now)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let _slot = token_slot(&state).await?;
+    let authority = uri.authority().map(|a| a.as_str());
+    let proof = dpop::token_route_proof(&state, authority, &headers, "/v1/auth/refresh")?;
+    let next = state.refresh_key.successor(&body.refresh_token);
+    let access_exp = now.saturating_add(state.settings.access_ttl_secs);
     let outcome = state
         .store
         .refresh_session(&RefreshRequest {
             presented: token_hash(&body.refresh_token),
-            next: token_hash(&next),
+            successor: token_hash(&next),
             now,
             expires_at: now.saturating_add(state.settings.refresh_ttl_secs),
+            access_exp,
             reuse_grace_secs: REUSE_GRACE_SECS,
-            revoke_until: state.settings.revoke_until(now),
+            revoke: state.settings.revoke_until(now),
+            proof_jkt: proof.as_ref().map(|proof| proof.jkt.clone()),
+            require_bound: state.settings.require_dpop,
         })
         .await?;
+    let result = match &outcome {
+        RefreshOutcome::Rotated(_) => "rotated",
+        RefreshOutcome::Repeated(_) => "repeated",
+        RefreshOutcome::Reused => "reused",
+        RefreshOutcome::Invalid => "invalid",
+        RefreshOutcome::WrongKey => "wrong_key",
+    };
+    state.metrics.refresh(result);
+    if matches!(
+        outcome,
+        RefreshOutcome::Reused | RefreshOutcome::Invalid | RefreshOutcome::WrongKey
+    ) {
+        state.token_limit.record(&address.0, now);
+    }
     match outcome {
-        RefreshOutcome::Rotated(session) => {
-            state.metrics.refresh("rotated");
+        RefreshOutcome::Rotated(session) | RefreshOutcome::Repeated(session) => {
+            // Only now: a proof around a refresh token that was no good
+            // takes no room in the replay cache.
+            dpop::record(&state, proof.as_ref())?;
             let user = state
                 .store
                 .user_by_id(session.user_id)
                 .await?
                 .ok_or(ApiError::InvalidRefreshToken)?;
-            token_pair(&state, &user, session.id, next, now)
+            token_pair(&state, &user, &session, next, now, access_exp).await
         }
         RefreshOutcome::Reused => {
-            state.metrics.refresh("reused");
             state.metrics.revoked(1);
             tracing::warn!("rotated refresh token presented again; its session is revoked");
             Err(ApiError::RefreshTokenReused)
         }
-        RefreshOutcome::Invalid => {
-            state.metrics.refresh("invalid");
-            Err(ApiError::InvalidRefreshToken)
-        }
+        RefreshOutcome::Invalid => Err(ApiError::InvalidRefreshToken),
+        RefreshOutcome::WrongKey => Err(ApiError::InvalidDpopProof(
+            "refresh with a DPoP proof from the session's key (or, where DPoP is required, log in again with one)",
+        )),
+    }
+}
+
+/// One of the few slots the unauthenticated token routes do their work in
+/// (see [`crate::UNAUTHENTICATED_SLOTS`]); 429 if none frees up in time.
+async fn token_slot(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    match tokio::time::timeout(crate::SLOT_WAIT, state.token_slots.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::RateLimited { retry_after: 1 }),
     }
 }
 
@@ -335,20 +452,27 @@ async fn revoke(state: &AppState, user: Uuid, which: Which) -> Result<StatusCode
 }
 
 /// `POST /v1/auth/logout`: ends the caller's device session.
-pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "The caller's session is revoked"), Problem401, Problem404))]
+pub async fn logout(
+    State(state): State<AppState>,
+    RevokingCaller(caller): RevokingCaller,
+) -> Result<StatusCode, ApiError> {
     revoke(&state, caller.user, Which::One(caller.claims.sid)).await
 }
 
 /// `POST /v1/auth/logout-all`: ends every session of the caller.
+#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "Every session of the caller is revoked"), Problem401))]
 pub async fn logout_all(
     State(state): State<AppState>,
-    caller: Caller,
+    RevokingCaller(caller): RevokingCaller,
 ) -> Result<StatusCode, ApiError> {
     revoke(&state, caller.user, Which::All).await
 }
 
 /// A device session as the API shows one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
     id: Uuid,
     device_id: String,
@@ -358,15 +482,19 @@ pub struct SessionView {
     expires_at: i64,
     refresh_count: i64,
     current: bool,
+    /// Bound to a device key with DPoP: its tokens are useless without it.
+    dpop_bound: bool,
 }
 
 /// `GET /v1/sessions`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Sessions {
     sessions: Vec<SessionView>,
 }
 
 /// Lists the caller's live sessions, marking the one the token belongs to.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's live sessions", body = Sessions), Problem401))]
 pub async fn sessions(
     State(state): State<AppState>,
     caller: Caller,
@@ -386,6 +514,7 @@ pub async fn sessions(
             last_used_at: s.last_used_at,
             expires_at: s.expires_at,
             refresh_count: s.refresh_count,
+            dpop_bound: s.dpop_jkt.is_some(),
         })
         .collect();
     Ok(Json(Sessions { sessions }))
@@ -393,9 +522,12 @@ pub async fn sessions(
 
 /// `DELETE /v1/sessions/{id}`: logs out one of the caller's devices. Another
 /// user's session is `not_found`, as if it did not exist.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 204, description = "That session is revoked"), Problem401, Problem404))]
 pub async fn delete_session(
     State(state): State<AppState>,
-    caller: Caller,
+    RevokingCaller(caller): RevokingCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let sid = id.parse().map_err(|_| ApiError::NotFound)?;
@@ -403,6 +535,8 @@ pub async fn delete_session(
 }
 
 /// `GET /v1/users/me`.
+#[utoipa::path(get, path = "/v1/users/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserView), Problem401, Problem404))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<UserView>, ApiError> {
     let user = state
         .store
@@ -414,6 +548,9 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Us
 
 /// `POST /v1/admin/users/{id}/deactivate`: an admin disables an account and
 /// revokes all its sessions.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/deactivate", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user id")),
+    responses((status = 204, description = "Deactivated; every session revoked"), Problem401, Problem403, Problem404))]
 pub async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
@@ -442,7 +579,7 @@ pub async fn deactivate(
 }
 
 /// `POST /oauth/revoke` (RFC 7009), form-encoded.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RevokeForm {
     token: String,
     #[serde(default)]
@@ -452,25 +589,42 @@ pub struct RevokeForm {
 
 /// Revokes a refresh token (its whole session) or an access token (its
 /// `jti`). Answers 200 whether or not the token was known, as RFC 7009 asks.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Revoked if known (RFC 7009 answers 200 either way)"), Problem400, Problem429))]
 pub async fn oauth_revoke(
     State(state): State<AppState>,
+    address: ClientAddr,
     ApiForm(form): ApiForm<RevokeForm>,
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
+    // Every revocation counts against the address, found or not: the
+    // unauthenticated path must not be a free write.
+    state
+        .token_limit
+        .attempt(&address.0, now)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let _slot = token_slot(&state).await?;
     if form.token.contains('.') {
         // An access token: only one this issuer signed and that has not
         // expired is worth a revocation entry.
-        let verified = state
-            .keys()
-            .verifier
-            .verify(&form.token, now, &RevocationSet::new());
+        let verified =
+            state
+                .current_keys()
+                .await?
+                .verifier
+                .inspect(&form.token, now, &RevocationSet::new());
         if let Ok(verified) = verified {
-            let entry = RevocationEntry {
-                target: Revoked::Jti(verified.jti),
-                until: verified.exp.saturating_add(state.settings.leeway_secs),
-            };
-            state.store.append_revocations(&[entry]).await?;
-            state.metrics.revoked(1);
+            // Once is enough: a valid token presented again and again must
+            // not grow the log (and every verifier's snapshot).
+            if !state.store.is_revoked(verified.sid, verified.jti).await? {
+                let entry = RevocationEntry {
+                    target: Revoked::Jti(verified.jti),
+                    until: verified.exp.saturating_add(state.settings.leeway_secs),
+                };
+                state.store.append_revocations(&[entry]).await?;
+                state.metrics.revoked(1);
+            }
         }
     } else {
         let until = state.settings.revoke_until(now);

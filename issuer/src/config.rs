@@ -8,7 +8,8 @@ use axum::http::HeaderName;
 use clap::{Args, Parser, Subcommand};
 
 use crate::keys::{KeyPolicy, SigningAlg};
-use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::seal::Sealer;
+use crate::store::{PostgresStore, RevokeUntil, SqliteStore, Store, StoreError, exposed_files};
 
 /// The tollgate issuer: device sessions, tokens, and the revocation feed.
 #[derive(Debug, Parser)]
@@ -30,6 +31,15 @@ pub struct Config {
     /// A postgres:// URL to share one database between several issuers; SQLite otherwise.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
+
+    /// 32 bytes in base64: seal the signing-key seeds and the refresh key in the database with it (XChaCha20-Poly1305). Keep it outside the database and its backups.
+    #[arg(
+        long,
+        env = "TOLLGATE_KEY_ENCRYPTION_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub key_encryption_key: Option<KeyEncryptionKey>,
 
     /// Settings of the service.
     #[command(flatten)]
@@ -160,9 +170,36 @@ pub struct Settings {
     )]
     pub rate_window_secs: i64,
 
-    /// A header holding the client's address, set by a proxy you trust (e.g. cf-connecting-ip); otherwise the peer address.
+    /// Failed refreshes and RFC 7009 revocations allowed per client address in each rate window.
+    #[arg(
+        long,
+        env = "TOLLGATE_TOKEN_FAILURES_PER_ADDRESS",
+        default_value_t = defaults::TOKEN_FAILURES_PER_ADDRESS,
+        global = true
+    )]
+    pub token_failures_per_address: u32,
+
+    /// The secret the edge proves itself with (header x-tollgate-edge-secret); with it, the edge's x-tollgate-client-ip is the client's address. At least 16 characters.
+    #[arg(
+        long,
+        env = "TOLLGATE_EDGE_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub edge_secret: Option<EdgeSecret>,
+
+    /// A header holding the client's address, set by a proxy you trust (e.g. x-forwarded-for); for a list, the right-most address not in --trusted-proxies is taken. Otherwise the peer address.
     #[arg(long, env = "TOLLGATE_CLIENT_IP_HEADER", global = true)]
     pub client_ip_header: Option<HeaderName>,
+
+    /// Comma-separated addresses or CIDR blocks of your own proxies, skipped from the right of a --client-ip-header list.
+    #[arg(
+        long,
+        env = "TOLLGATE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpBlock>,
 
     /// How often to reload signing keys from the database (another replica may have rotated), in seconds.
     #[arg(
@@ -172,6 +209,23 @@ pub struct Settings {
         global = true
     )]
     pub key_reload_secs: u64,
+
+    /// Refuse logins without a DPoP proof (RFC 9449): every session is then bound to a device key.
+    #[arg(long, env = "TOLLGATE_REQUIRE_DPOP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub require_dpop: bool,
+
+    /// Require DPoP proofs at the token routes (login, refresh) to carry a nonce this issuer gave out (DPoP-Nonce).
+    #[arg(long, env = "TOLLGATE_DPOP_NONCE", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub dpop_nonce: bool,
+
+    /// Comma-separated public base URLs clients reach the issuer at (e.g. https://api.example.com, the edge's); a DPoP proof's htu must be one of them plus the path. Default: http:// or https:// plus the request's Host.
+    #[arg(
+        long,
+        env = "TOLLGATE_PUBLIC_URL",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub public_url: Vec<String>,
 }
 
 /// `user` subcommands.
@@ -197,6 +251,13 @@ pub enum UserCommand {
 pub enum KeysCommand {
     /// Make a new key current; the previous one stays in the JWKS until its tokens have expired.
     Rotate,
+    /// Emergency removal: the key leaves the JWKS at once and its tokens stop
+    /// verifying everywhere within the verifiers' sync bound. If it is the
+    /// current key, a new one is made first.
+    Withdraw {
+        /// The key id (`kid`) to withdraw.
+        kid: String,
+    },
 }
 
 impl Config {
@@ -206,28 +267,56 @@ impl Config {
         self.settings.key_policy()
     }
 
-    /// Opens the configured database, migrating it.
+    /// Opens the configured database, migrating it. Logs once if secrets
+    /// are stored unsealed, and warns about database files other users can read.
     pub async fn open_store(&self) -> Result<Arc<dyn Store>, StoreError> {
+        let sealer = match &self.key_encryption_key {
+            Some(KeyEncryptionKey(text)) => Sealer::from_base64(text)?,
+            None => {
+                tracing::warn!(
+                    "signing-key seeds are stored unencrypted; set TOLLGATE_KEY_ENCRYPTION_KEY to seal them"
+                );
+                Sealer::none()
+            }
+        };
         match self
             .database_url
             .as_ref()
             .map(|DatabaseUrl(url)| url.as_str())
         {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Arc::new(PostgresStore::open(url).await?))
+                Ok(Arc::new(PostgresStore::open_with(url, sealer).await?))
             }
             // Anything else set is a mistake to report, not a reason to fall back to SQLite.
             Some(url) if !url.is_empty() => Err(StoreError::Config(
                 "DATABASE_URL must be a postgres:// or postgresql:// URL; leave it unset for SQLite in --data-dir",
             )),
             _ => {
-                std::fs::create_dir_all(&self.data_dir)
-                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-                Ok(Arc::new(
-                    SqliteStore::open(&self.data_dir.join("issuer.db")).await?,
-                ))
+                let store = SqliteStore::open_in(&self.data_dir, sealer).await?;
+                for warning in exposed_files(&self.data_dir) {
+                    tracing::warn!("{warning}");
+                }
+                Ok(Arc::new(store))
             }
         }
+    }
+}
+
+/// The key-encryption key's text; `Debug` hides it.
+#[derive(Clone)]
+pub struct KeyEncryptionKey(pub String);
+
+impl std::str::FromStr for KeyEncryptionKey {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(KeyEncryptionKey(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(<redacted>)")
     }
 }
 
@@ -275,6 +364,81 @@ pub mod defaults {
     pub const RATE_WINDOW_SECS: i64 = 300;
     /// `--key-reload-secs`.
     pub const KEY_RELOAD_SECS: u64 = 30;
+    /// `--token-failures-per-address`.
+    pub const TOKEN_FAILURES_PER_ADDRESS: u32 = 60;
+}
+
+/// The edge's shared secret; `Debug` hides it.
+#[derive(Clone)]
+pub struct EdgeSecret(pub String);
+
+impl std::str::FromStr for EdgeSecret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(EdgeSecret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for EdgeSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdgeSecret(<redacted>)")
+    }
+}
+
+impl EdgeSecret {
+    /// Whether `proof` is the secret, compared in constant time.
+    pub fn matches(&self, proof: &[u8]) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(proof).into()
+    }
+}
+
+/// An address or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpBlock {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for IpBlock {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not an IP address or CIDR block");
+        let (addr, prefix) = s
+            .trim()
+            .split_once('/')
+            .map_or((s.trim(), None), |(a, p)| (a, Some(p)));
+        let addr: std::net::IpAddr = addr
+            .parse::<std::net::IpAddr>()
+            .map_err(|_| bad())?
+            .to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+        };
+        Ok(IpBlock { addr, prefix })
+    }
+}
+
+impl IpBlock {
+    /// Whether `ip` is inside the block (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let bits = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, true),
+            std::net::IpAddr::V6(v6) => (u128::from(v6), false),
+        };
+        let ((a, a4), (b, b4)) = (bits(self.addr), bits(ip));
+        if a4 != b4 {
+            return false;
+        }
+        let prefix = u32::from(self.prefix) + if a4 { 96 } else { 0 };
+        let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+        a & mask == b & mask
+    }
 }
 
 impl Default for Settings {
@@ -292,26 +456,88 @@ impl Default for Settings {
             login_limit_per_account: defaults::LOGIN_LIMIT_PER_ACCOUNT,
             login_limit_per_address: defaults::LOGIN_LIMIT_PER_ADDRESS,
             rate_window_secs: defaults::RATE_WINDOW_SECS,
+            token_failures_per_address: defaults::TOKEN_FAILURES_PER_ADDRESS,
+            edge_secret: None,
             client_ip_header: None,
+            trusted_proxies: Vec::new(),
             key_reload_secs: defaults::KEY_RELOAD_SECS,
+            require_dpop: false,
+            dpop_nonce: false,
+            public_url: Vec::new(),
         }
     }
 }
 
 impl Settings {
     /// What the key ring needs: the algorithm of new keys, and how long a
-    /// retired key stays published (the token lifetime plus leeway).
+    /// retired key stays published: the token lifetime plus the leeway plus
+    /// the key-reload interval, so a replica that has not reloaded yet never
+    /// signs with a key the edges have already dropped.
     pub fn key_policy(&self) -> KeyPolicy {
+        let reload = i64::try_from(self.key_reload_secs).unwrap_or(i64::MAX);
         KeyPolicy {
             alg: self.signing_alg,
-            retention: self.access_ttl_secs.saturating_add(self.leeway_secs),
+            retention: self
+                .access_ttl_secs
+                .saturating_add(self.leeway_secs)
+                .saturating_add(reload),
         }
     }
 
-    /// The `until` of a revocation made now: no token issued before now
-    /// outlives it, leeway included.
-    pub fn revoke_until(&self, now: i64) -> i64 {
-        now.saturating_add(self.access_ttl_secs)
-            .saturating_add(self.leeway_secs)
+    /// How long a revocation made now lasts: past the latest `exp` the
+    /// session was given (plus leeway), and at least now + this replica's
+    /// TTL + leeway.
+    pub fn revoke_until(&self, now: i64) -> RevokeUntil {
+        RevokeUntil {
+            floor: now
+                .saturating_add(self.access_ttl_secs)
+                .saturating_add(self.leeway_secs),
+            leeway: self.leeway_secs,
+        }
+    }
+
+    /// Refuses settings that would fail open or make no sense: a leeway
+    /// outside 0–600 s (a negative one used to wrap to 136 years), a token
+    /// lifetime outside 1 s–1 day, and zero-length windows or intervals.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        tollgate_verifier::check_leeway(self.leeway_secs)
+            .map_err(|_| SettingsError("--leeway-secs must be between 0 and 600"))?;
+        if !(1..=MAX_ACCESS_TTL_SECS).contains(&self.access_ttl_secs) {
+            return Err(SettingsError(
+                "--access-ttl-secs must be between 1 and 86400 (one day)",
+            ));
+        }
+        if self.refresh_ttl_secs < 1 {
+            return Err(SettingsError("--refresh-ttl-secs must be at least 1"));
+        }
+        if self.rate_window_secs < 1 {
+            return Err(SettingsError("--rate-window-secs must be at least 1"));
+        }
+        if self.key_reload_secs < 1 {
+            return Err(SettingsError("--key-reload-secs must be at least 1"));
+        }
+        if !self.public_url.iter().all(|url| {
+            (url.starts_with("https://") || url.starts_with("http://")) && !url.contains(['?', '#'])
+        }) {
+            return Err(SettingsError(
+                "--public-url must be http:// or https:// URLs without a query or fragment",
+            ));
+        }
+        if self.edge_secret.as_ref().is_some_and(|s| s.0.len() < 16) {
+            return Err(SettingsError(
+                "TOLLGATE_EDGE_SECRET must be at least 16 characters",
+            ));
+        }
+        Ok(())
     }
 }
+
+/// The longest access-token lifetime accepted: a day. Longer-lived access
+/// tokens defeat the point of refresh tokens and make revocation entries
+/// live as long.
+pub const MAX_ACCESS_TTL_SECS: i64 = 86_400;
+
+/// Settings that cannot be used; the text names the flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting: {0}")]
+pub struct SettingsError(pub &'static str);

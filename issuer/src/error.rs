@@ -58,6 +58,17 @@ pub enum ApiError {
     /// The Bearer token was refused, with the verifier's code.
     #[error("invalid token: {0}")]
     InvalidToken(ErrorCode),
+    /// A DPoP proof at a token route (login, refresh) is wrong, or missing
+    /// where one is required (400, RFC 9449 §5).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// A DPoP proof at a token route lacks a current server nonce; the
+    /// answer carries one in `DPoP-Nonce` (400, RFC 9449 §8).
+    #[error("DPoP nonce required")]
+    UseDpopNonce {
+        /// The nonce to retry with.
+        nonce: String,
+    },
     /// Storage failed; logged in full, answered as a bare 500.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -67,7 +78,7 @@ pub enum ApiError {
 }
 
 /// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name.
     pub field: &'static str,
@@ -100,6 +111,22 @@ impl ApiError {
         }
     }
 
+    /// Every code [`Self::code`] can return besides the verifier's own
+    /// (OpenAPI lists them; a test keeps the two in step).
+    pub const CODES: &'static [&'static str] = &[
+        "validation_failed",
+        "invalid_credentials",
+        "account_disabled",
+        "invalid_refresh_token",
+        "refresh_token_reused",
+        "email_taken",
+        "rate_limited",
+        "forbidden",
+        "not_found",
+        "missing_token",
+        "internal",
+    ];
+
     /// The stable code clients branch on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -114,6 +141,8 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MissingToken => "missing_token",
             ApiError::InvalidToken(code) => code.as_str(),
+            ApiError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            ApiError::UseDpopNonce { .. } => "use_dpop_nonce",
             ApiError::Store(_) | ApiError::Internal(_) => "internal",
         }
     }
@@ -140,6 +169,13 @@ impl ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "Not found."),
             ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "A bearer token is required."),
             ApiError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "The token is not valid."),
+            ApiError::InvalidDpopProof(_) => {
+                (StatusCode::BAD_REQUEST, "The DPoP proof is not valid.")
+            }
+            ApiError::UseDpopNonce { .. } => (
+                StatusCode::BAD_REQUEST,
+                "Retry with a DPoP proof that carries the server's nonce.",
+            ),
             ApiError::Store(_) | ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
             }
@@ -170,6 +206,7 @@ impl IntoResponse for ApiError {
         let (detail, errors) = match &self {
             ApiError::ValidationFailed(errors) => (None, Some(errors.as_slice())),
             ApiError::BadBody { message, .. } => (Some(message.as_str()), None),
+            ApiError::InvalidDpopProof(what) => (Some(*what), None),
             _ => (None, None),
         };
         let body = Problem {
@@ -193,12 +230,13 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::InvalidToken(code) => {
-                let challenge = format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                    code.as_str()
-                );
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                if let Ok(value) = HeaderValue::from_str(&code.challenge()) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            ApiError::UseDpopNonce { nonce } => {
+                if let Ok(value) = HeaderValue::from_str(nonce) {
+                    headers.insert(crate::dpop::NONCE_HEADER, value);
                 }
             }
             ApiError::RateLimited { retry_after } => {

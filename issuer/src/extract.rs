@@ -1,14 +1,15 @@
 //! Extractors whose rejections are [`ApiError`]s: JSON and form bodies,
 //! the Bearer-authenticated caller, and the client's address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
-use tollgate_verifier::{AccessClaims, ErrorCode, RevocationSet};
+use tollgate_verifier::dpop::ReplayCache;
+use tollgate_verifier::{AccessClaims, ErrorCode, Presented, RevocationSet, Scheme, Verifier};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -68,8 +69,8 @@ fn bad_body(status: StatusCode, message: String) -> ApiError {
     ApiError::BadBody { status, message }
 }
 
-/// The caller, authenticated by a Bearer access token that this issuer
-/// signed and that is not revoked.
+/// The caller, authenticated by an access token that this issuer signed and
+/// that is not revoked: as Bearer, or as DPoP with a proof of its key.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The token's verified claims.
@@ -83,27 +84,70 @@ impl FromRequestParts<AppState> for Caller {
 
     #[tracing::instrument(name = "authenticate", skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts)?;
-        let keys = state.keys();
-        // The verifier crate decides validity here as at every edge; the
-        // revocation log in the database is this issuer's revocation state.
-        let verified = keys
-            .verifier
-            .verify(token, state.clock.now(), &RevocationSet::new())
-            .map_err(|err| ApiError::InvalidToken(err.code()))?;
-        let claims = verified.claims().clone();
-        if state.store.is_revoked(claims.sid, claims.jti).await? {
-            return Err(ApiError::InvalidToken(ErrorCode::Revoked));
-        }
-        let user = claims
-            .sub
-            .parse()
-            .map_err(|_| ApiError::InvalidToken(ErrorCode::Malformed))?;
-        Ok(Caller { claims, user })
+        authenticate(parts, state, true).await
     }
 }
 
-fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+/// The caller of a route that only revokes (logout, logout-all, deleting a
+/// session): authenticated as [`Caller`] is, but a DPoP proof is not
+/// recorded as used. Replaying such a request revokes what is revoked
+/// already, and a replay cache filled by someone else must never stop a
+/// logout.
+#[derive(Debug, Clone)]
+pub struct RevokingCaller(pub Caller);
+
+impl FromRequestParts<AppState> for RevokingCaller {
+    type Rejection = ApiError;
+
+    #[tracing::instrument(name = "authenticate", skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state, false).await.map(RevokingCaller)
+    }
+}
+
+/// The token and its proof, checked by the verifier crate; the proof
+/// recorded as used if `remember`.
+async fn authenticate(parts: &Parts, state: &AppState, remember: bool) -> Result<Caller, ApiError> {
+    let (scheme, token) = credentials(parts)?;
+    let keys = state.current_keys().await?;
+    let proofs = crate::dpop::proof_headers(&parts.headers);
+    let authority = parts.uri.authority().map(|a| a.as_str());
+    let url = proofs.first().map_or_else(String::new, |proof| {
+        crate::dpop::expected_url(state, authority, &parts.headers, parts.uri.path(), proof)
+    });
+    let presented = Presented {
+        scheme,
+        token,
+        proofs: &proofs,
+        method: parts.method.as_str(),
+        url: &url,
+    };
+    // The verifier crate decides validity here as at every edge; the
+    // revocation log in the database is this issuer's revocation state.
+    let now = state.clock.now();
+    let verify = |replays: &mut ReplayCache| {
+        keys.verifier
+            .verify_request(&presented, now, &RevocationSet::new(), replays)
+    };
+    let verified = if remember {
+        state.dpop_replays.with(verify)
+    } else {
+        verify(&mut ReplayCache::new(1, 1))
+    }
+    .map_err(|err| ApiError::InvalidToken(err.code()))?;
+    let claims = verified.claims().clone();
+    if state.store.is_revoked(claims.sid, claims.jti).await? {
+        return Err(ApiError::InvalidToken(ErrorCode::Revoked));
+    }
+    let user = claims
+        .sub
+        .parse()
+        .map_err(|_| ApiError::InvalidToken(ErrorCode::Malformed))?;
+    Ok(Caller { claims, user })
+}
+
+/// The token and its scheme from `Authorization` (Bearer or DPoP).
+fn credentials(parts: &Parts) -> Result<(Scheme, &str), ApiError> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -111,36 +155,110 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::InvalidToken(ErrorCode::Malformed))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or(ApiError::InvalidToken(ErrorCode::Malformed))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::MissingToken);
+    if !value.contains(' ') {
+        return Err(ApiError::InvalidToken(ErrorCode::Malformed));
     }
-    Ok(token.trim())
+    Verifier::credentials(Some(value), None).ok_or(ApiError::MissingToken)
 }
 
-/// The client's address: from the configured proxy header, else the peer.
+/// The client's address, as the rate limits count it:
+/// 1. `x-tollgate-client-ip`, if the request proves it came from the edge
+///    (`x-tollgate-edge-secret` equals `TOLLGATE_EDGE_SECRET`, compared in
+///    constant time); the edge sets it from `CF-Connecting-IP` and drops
+///    whatever a client sent under `x-tollgate-*`;
+/// 2. else the configured proxy header: for an `X-Forwarded-For`-style list,
+///    the right-most address that is not one of `--trusted-proxies` (the
+///    left end is whatever the client wrote);
+/// 3. else the peer address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAddr(pub String);
+
+/// The header that carries the client's address from the edge.
+pub const CLIENT_IP_HEADER: &str = "x-tollgate-client-ip";
+/// The header that proves a request came through the edge.
+pub const EDGE_SECRET_HEADER: &str = "x-tollgate-edge-secret";
 
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(name) = &state.settings.client_ip_header {
-            if let Some(value) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
-                // X-Forwarded-For style lists: the first is the client.
-                let first = value.split(',').next().unwrap_or_default().trim();
-                if !first.is_empty() {
-                    return Ok(ClientAddr(first.to_owned()));
-                }
-            }
-        }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
-        Ok(ClientAddr(peer))
+            .map(|info| info.0.ip());
+        Ok(ClientAddr(
+            client_ip(&parts.headers, &state.settings, peer)
+                .map_or_else(|| "unknown".to_owned(), limit_key),
+        ))
+    }
+}
+
+/// The client's address by the rules on [`ClientAddr`].
+fn client_ip(
+    headers: &axum::http::HeaderMap,
+    settings: &crate::config::Settings,
+    peer: Option<IpAddr>,
+) -> Option<IpAddr> {
+    if let Some(secret) = &settings.edge_secret {
+        let proven = headers
+            .get(EDGE_SECRET_HEADER)
+            .is_some_and(|proof| secret.matches(proof.as_bytes()));
+        let claimed = headers
+            .get(CLIENT_IP_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_hop);
+        if let (true, Some(ip)) = (proven, claimed) {
+            return Some(ip);
+        }
+    }
+    if let Some(name) = &settings.client_ip_header {
+        let hops: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|hop| !hop.is_empty())
+            .collect();
+        let trusted = |ip: IpAddr| settings.trusted_proxies.iter().any(|b| b.contains(ip));
+        // From the right, skipping our own proxies. The first other hop is
+        // the client as our proxy saw it; if it does not parse, nothing to
+        // its left can be trusted either: use the peer address.
+        for hop in hops.iter().rev() {
+            match parse_hop(hop) {
+                Some(ip) if trusted(ip) => continue,
+                Some(ip) => return Some(ip),
+                None => return peer,
+            }
+        }
+        if let Some(ip) = hops.first().and_then(|hop| parse_hop(hop)) {
+            return Some(ip);
+        }
+    }
+    peer
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`,
+/// `[2001:db8::1]:443`; IPv4-mapped IPv6 addresses become IPv4.
+pub fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    Some(ip.to_canonical())
+}
+
+/// What the rate limits count an address under: an IPv4 address, or the
+/// /64 of an IPv6 one (a single machine usually holds a whole /64, so
+/// counting per /128 would let it pick a fresh address per request).
+pub fn limit_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }

@@ -1,20 +1,28 @@
 //! The revocation feed (`GET /v1/revocations?since=<cursor>&limit=<n>`).
 //!
-//! A cursor is `<epoch>:<seq>`: the database's epoch and the last `seq` the
-//! client has. The page logic is written once, over [`Store`]:
+//! A cursor is `<epoch>:<seq>:<tag>`: the database's epoch, the last `seq`
+//! the client has, and a short digest of the entry at that `seq`. The page
+//! logic is written once, over [`Store`]:
 //!
 //! - no cursor, a cursor of another epoch, or one that does not parse: a
 //!   snapshot (`reset: true`), the unexpired entries in `seq` order;
-//! - a cursor of ours: every entry with a higher `seq`, in `seq` order;
-//! - a cursor above the log's high-water mark (the database was restored
-//!   from an older backup): a snapshot, since the client's set may hold
-//!   entries this database never had and miss ones it has.
+//! - a cursor of ours whose entry is still there with the same digest:
+//!   every entry with a higher `seq`, in `seq` order;
+//! - a cursor whose entry is missing or different: a snapshot. That is what
+//!   a database restored from a backup looks like to a follower that had
+//!   gone further: new entries reuse `seq` values it has passed, and a delta
+//!   from its cursor would skip them. Pruning never deletes the newest
+//!   entry, so a follower that is keeping up always finds its own.
+//!
+//! Every page names the key-set version (`keys`), so verifiers learn of a
+//! rotation or withdrawal on their ordinary sync.
 //!
 //! Both kinds are paged: a full page says `more: true` and its cursor is its
-//! last entry's `seq`, so the client asks again from there. The pages after a
-//! snapshot's first are ordinary deltas. An empty delta is an index range
-//! probe plus one read of the sequence: no table scan.
+//! last entry, so the client asks again from there. The pages after a
+//! snapshot's first are ordinary deltas. An empty delta is two primary-key
+//! probes and the key-set version: no table scan.
 
+use sha2::{Digest, Sha256};
 use tollgate_verifier::RevocationFeed;
 
 use crate::store::{LoggedRevocation, Store, StoreError};
@@ -22,8 +30,78 @@ use crate::store::{LoggedRevocation, Store, StoreError};
 /// Entries per page when the client does not say.
 pub const DEFAULT_LIMIT: u32 = 1000;
 
-/// The most entries one page may hold.
-pub const MAX_LIMIT: u32 = 100_000;
+/// The most entries one page may hold: a public client may not make the
+/// issuer read and serialize more than this per request.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// How long a cached snapshot page may be served while the log's head has
+/// not moved. Entries that expired meanwhile stay in it, which is harmless:
+/// verifiers prune them.
+const SNAPSHOT_CACHE_SECS: i64 = 10;
+
+/// The first page of a snapshot, serialized once per log head: when many
+/// verifiers cold-start at once they share one read of the log. Concurrent
+/// misses wait for the one build rather than each reading the table.
+#[derive(Debug, Default)]
+pub struct SnapshotCache {
+    cached: tokio::sync::Mutex<Option<CachedSnapshot>>,
+}
+
+#[derive(Debug)]
+struct CachedSnapshot {
+    head: i64,
+    keys: String,
+    built_at: i64,
+    body: bytes::Bytes,
+}
+
+impl SnapshotCache {
+    /// The JSON of the first snapshot page for `limit` at `now`. `built`
+    /// is called when the log had to be read.
+    pub async fn first_page(
+        &self,
+        store: &dyn Store,
+        limit: u32,
+        now: i64,
+        built: impl FnOnce(),
+    ) -> Result<bytes::Bytes, StoreError> {
+        // Only the default page is cached (and serialised under the lock):
+        // other limits are built on their own, so alternating them cannot
+        // keep the cache cold and every cold start queued.
+        if limit != DEFAULT_LIMIT {
+            let page = page(store, None, limit, now).await?;
+            built();
+            return serde_json::to_vec(&page)
+                .map(bytes::Bytes::from)
+                .map_err(|_| StoreError::Corrupt("a feed page did not serialize"));
+        }
+        // Read before the page is built: an append that commits after this
+        // read moves the head, and the next request builds afresh.
+        let head = store.head_seq().await?;
+        let keys = store.keys_version().await?;
+        let mut cached = self.cached.lock().await;
+        if let Some(hit) = cached.as_ref().filter(|c| {
+            c.head == head
+                && c.keys == keys
+                && (0..SNAPSHOT_CACHE_SECS).contains(&(now - c.built_at))
+        }) {
+            return Ok(hit.body.clone());
+        }
+        let page = page(store, None, limit, now).await?;
+        built();
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(&page)
+                .map_err(|_| StoreError::Corrupt("a feed page did not serialize"))?,
+        );
+        *cached = Some(CachedSnapshot {
+            head,
+            keys,
+            built_at: now,
+            body: body.clone(),
+        });
+        Ok(body)
+    }
+}
 
 /// A feed page for a client at `since`, at Unix time `now`.
 pub async fn page(
@@ -33,56 +111,102 @@ pub async fn page(
     now: i64,
 ) -> Result<RevocationFeed, StoreError> {
     let limit = limit.clamp(1, MAX_LIMIT);
-    let Some(after) = since.and_then(|cursor| parse_cursor(cursor, store.epoch())) else {
+    let mut page = entries_page(store, since, limit, now).await?;
+    page.keys = Some(store.keys_version().await?);
+    Ok(page)
+}
+
+async fn entries_page(
+    store: &dyn Store,
+    since: Option<&str>,
+    limit: u32,
+    now: i64,
+) -> Result<RevocationFeed, StoreError> {
+    let Some((after, tag)) = since.and_then(|cursor| parse_cursor(cursor, store.epoch())) else {
         return snapshot(store, limit, now).await;
+    };
+    // Seq 0 is before the first entry; any other cursor must name an entry
+    // of this timeline.
+    let position = if after == 0 {
+        None
+    } else {
+        match store.entry_at(after).await? {
+            Some(entry) if digest(&entry) == tag => Some(entry),
+            _ => return snapshot(store, limit, now).await,
+        }
     };
     // One more than asked, to learn whether more are waiting.
     let mut entries = store.revocations_after(after, limit + 1).await?;
-    if entries.is_empty() && after > store.high_water().await? {
-        return snapshot(store, limit, now).await;
-    }
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
-    let last = entries.last().map_or(after, |e| e.seq);
-    Ok(feed(store, last, false, more, &entries))
+    let last = entries.last().copied().or(position);
+    Ok(feed(store, last.as_ref(), false, more, &entries))
 }
 
 async fn snapshot(store: &dyn Store, limit: u32, now: i64) -> Result<RevocationFeed, StoreError> {
-    let mut page = store.live_revocations(now, limit + 1).await?;
+    // Entries stay in snapshots for the most leeway any verifier may allow
+    // past their `until`, which covers only this issuer's leeway: a verifier
+    // accepts a token until exp + its own leeway, and one that has just
+    // loaded a snapshot must still hold the entry then.
+    let horizon = now.saturating_sub(i64::from(tollgate_verifier::MAX_LEEWAY_SECS));
+    let mut page = store.live_revocations(horizon, limit + 1).await?;
     let more = page.entries.len() > limit as usize;
     page.entries.truncate(limit as usize);
     // A full page continues from its last entry; a complete one from the head
     // of the same read, which may be past its last entry if the newest ones
     // have expired.
     let cursor = match page.entries.last() {
-        Some(last) if more => last.seq,
+        Some(last) if more => Some(*last),
         _ => page.head,
     };
-    Ok(feed(store, cursor, true, more, &page.entries))
+    Ok(feed(store, cursor.as_ref(), true, more, &page.entries))
 }
 
+/// A page whose cursor is `last` (none: before the first entry).
 fn feed(
     store: &dyn Store,
-    seq: i64,
+    last: Option<&LoggedRevocation>,
     reset: bool,
     more: bool,
     entries: &[LoggedRevocation],
 ) -> RevocationFeed {
+    let cursor = match last {
+        Some(entry) => format!("{}:{}:{}", store.epoch(), entry.seq, digest(entry)),
+        None => format!("{}:0:0", store.epoch()),
+    };
     RevocationFeed {
-        cursor: format!("{}:{seq}", store.epoch()),
+        cursor,
         reset,
         more,
+        keys: None,
         revoked: entries.iter().map(|e| e.entry).collect(),
     }
 }
 
-/// The `seq` of a cursor of this epoch; `None` for anything else.
-fn parse_cursor(cursor: &str, epoch: &str) -> Option<i64> {
-    let (cursor_epoch, seq) = cursor.split_once(':')?;
-    if cursor_epoch != epoch {
+/// A short digest of an entry: what it revokes and until when. Two
+/// timelines that reuse a `seq` for different revocations differ here.
+fn digest(entry: &LoggedRevocation) -> String {
+    let (kind, id) = match entry.entry.target {
+        tollgate_verifier::Revoked::Sid(id) => (b's', id),
+        tollgate_verifier::Revoked::Jti(id) => (b'j', id),
+    };
+    let mut hash = Sha256::new();
+    hash.update([kind]);
+    hash.update(id.as_bytes());
+    hash.update(entry.entry.until.to_be_bytes());
+    let bytes = hash.finalize();
+    bytes[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `seq` and digest of a cursor of this epoch; `None` for anything else.
+fn parse_cursor<'a>(cursor: &'a str, epoch: &str) -> Option<(i64, &'a str)> {
+    let mut parts = cursor.split(':');
+    let (cursor_epoch, seq, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    if cursor_epoch != epoch || parts.next().is_some() {
         return None;
     }
-    seq.parse().ok().filter(|seq: &i64| *seq >= 0)
+    let seq = seq.parse().ok().filter(|seq: &i64| *seq >= 0)?;
+    Some((seq, tag))
 }
 
 #[cfg(test)]
@@ -92,10 +216,18 @@ mod tests {
     /// Only well-formed cursors of this epoch give a position.
     #[test]
     fn cursors_parse_only_for_this_epoch() {
-        assert_eq!(parse_cursor("abc:17", "abc"), Some(17));
-        assert_eq!(parse_cursor("abc:0", "abc"), Some(0));
+        assert_eq!(parse_cursor("abc:17:0a1b", "abc"), Some((17, "0a1b")));
+        assert_eq!(parse_cursor("abc:0:0", "abc"), Some((0, "0")));
         for foreign in [
-            "xyz:17", "abc:-1", "abc:", "abc", "abc:1:2", ":17", "abc:1e3", "",
+            "xyz:17:0",
+            "abc:-1:0",
+            "abc::0",
+            "abc",
+            "abc:17",
+            "abc:1:2:3",
+            ":17:0",
+            "abc:1e3:0",
+            "",
         ] {
             assert_eq!(parse_cursor(foreign, "abc"), None, "{foreign}");
         }

@@ -2,8 +2,16 @@
 //! every issuer replica signs with the same key), rotated with overlap.
 //!
 //! One key signs at a time. After a rotation the previous key stays in the
-//! JWKS for `retention` seconds (the longest access-token lifetime plus the
-//! verifiers' leeway), so tokens it signed keep verifying until they expire.
+//! JWKS for `retention` seconds (the longest access-token lifetime, plus the
+//! verifiers' leeway, plus the key-reload interval), so tokens it signed
+//! keep verifying until they expire, even those a replica that has not yet
+//! reloaded signs with it.
+//!
+//! `keys withdraw` is the emergency removal: a withdrawn key leaves the JWKS
+//! at once and nobody trusts it any more, this issuer included. Every change
+//! to the keys gives the key set a new version, which the feed names on
+//! every page: verifiers refetch the JWKS when it changes, and replicas
+//! reload their keys before they sign or check a token with an older set.
 //!
 //! New keys are Ed25519 (`EdDSA`) unless the issuer is configured for
 //! `ES256`; stored keys of either kind load, so switching is a rotation.
@@ -65,9 +73,11 @@ pub enum KeyError {
 pub struct KeyRing {
     kid: String,
     signer: Signer,
-    /// Every loaded key's public JWK with the time it retired.
+    /// Every loaded key that is not withdrawn: its public JWK and the time it retired.
     published: Vec<(Jwk, Option<i64>)>,
     retention: i64,
+    /// The key-set version these keys were loaded at.
+    version: String,
 }
 
 /// What a key ring needs to know besides the keys.
@@ -76,8 +86,25 @@ pub struct KeyPolicy {
     /// The algorithm of keys made from now on.
     pub alg: SigningAlg,
     /// How long a retired key stays published: the access-token lifetime
-    /// plus the verifiers' leeway.
+    /// plus the verifiers' leeway plus the key-reload interval.
     pub retention: i64,
+}
+
+/// What [`KeyRing::withdraw`] did.
+#[derive(Debug)]
+pub enum Withdrawn {
+    /// The key is withdrawn; `replaced` says it was the current key and a
+    /// new one signs now. The ring is reloaded.
+    Done {
+        /// It was the current key.
+        replaced: bool,
+        /// The keys in force now.
+        ring: Box<KeyRing>,
+    },
+    /// No key has that id.
+    Unknown,
+    /// It was withdrawn before.
+    AlreadyWithdrawn,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -107,21 +134,55 @@ impl KeyRing {
     }
 
     /// Makes a new key current; the previous one stays published for `retention`.
+    ///
+    /// The stored keys are opened first: with a missing or wrong
+    /// `TOLLGATE_KEY_ENCRYPTION_KEY` this fails before anything is written,
+    /// rather than adding a key the running replicas cannot open.
     pub async fn rotate(store: &dyn Store, now: i64, policy: &KeyPolicy) -> Result<Self, KeyError> {
+        Self::load(store, policy.retention).await?;
         store.rotate_signing_key(&generate(policy.alg, now)).await?;
         Self::load(store, policy.retention).await
     }
 
-    /// Loads the keys as stored.
+    /// Withdraws key `kid` now: it leaves the JWKS and is trusted by no one.
+    /// If it is the current key, a new one (of `policy.alg`) signs first.
+    pub async fn withdraw(
+        store: &dyn Store,
+        kid: &str,
+        now: i64,
+        policy: &KeyPolicy,
+    ) -> Result<Withdrawn, KeyError> {
+        use crate::store::Withdrawal;
+        // As for a rotation: fail on a wrong or missing key-encryption key
+        // before writing anything.
+        Self::load(store, policy.retention).await?;
+        match store
+            .withdraw_signing_key(kid, now, &generate(policy.alg, now))
+            .await?
+        {
+            Withdrawal::Unknown => Ok(Withdrawn::Unknown),
+            Withdrawal::AlreadyWithdrawn => Ok(Withdrawn::AlreadyWithdrawn),
+            Withdrawal::Withdrawn { replaced } => Ok(Withdrawn::Done {
+                replaced,
+                ring: Box::new(Self::load(store, policy.retention).await?),
+            }),
+        }
+    }
+
+    /// Loads the keys as stored. The version is read first, so a change
+    /// racing the load makes the ring look older than it is, never newer:
+    /// the next check reloads it.
     pub async fn load(store: &dyn Store, retention: i64) -> Result<Self, KeyError> {
+        let version = store.keys_version().await?;
         let keys = store.signing_keys().await?;
         let current = keys
             .iter()
-            .find(|k| k.retired_at.is_none())
+            .find(|k| k.retired_at.is_none() && k.withdrawn_at.is_none())
             .ok_or(KeyError::NoCurrentKey)?;
         let current_signer = signer(current)?;
         let published = keys
             .iter()
+            .filter(|key| key.withdrawn_at.is_none())
             .map(|key| Ok((public_jwk(&key.kid, &signer(key)?), key.retired_at)))
             .collect::<Result<_, KeyError>>()?;
         Ok(KeyRing {
@@ -129,6 +190,7 @@ impl KeyRing {
             signer: current_signer,
             published,
             retention,
+            version,
         })
     }
 
@@ -137,9 +199,16 @@ impl KeyRing {
         &self.kid
     }
 
-    /// The JWKS at `now`: the current key and those retired less than `retention` ago.
+    /// The key-set version this ring was loaded at.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The JWKS at `now`: the current key and those retired less than
+    /// `retention` ago, with the key-set version they are at.
     pub fn jwks(&self, now: i64) -> Jwks {
         Jwks {
+            version: Some(self.version.clone()),
             keys: self
                 .published
                 .iter()
@@ -165,12 +234,13 @@ impl KeyRing {
         .map_err(|err| KeyError::Encode(err.to_string()))
     }
 
-    /// A verifier for this issuer's own tokens, trusting every loaded key
-    /// (a token from a long-retired key has expired anyway). The issuer
-    /// checks Bearer tokens with it: the same crate as every edge.
+    /// A verifier for this issuer's own tokens, trusting every key that is
+    /// not withdrawn (a token from a long-retired key has expired anyway).
+    /// The issuer checks Bearer tokens with it: the same crate as every edge.
     pub fn verifier(&self, options: VerifierOptions) -> Result<Verifier, KeyError> {
         let jwks = Jwks {
             keys: self.published.iter().map(|(jwk, _)| jwk.clone()).collect(),
+            version: None,
         };
         let keys = KeySet::from_jwks(&jwks).map_err(|err| KeyError::Encode(err.to_string()))?;
         Ok(Verifier::new(options, keys))
@@ -190,6 +260,7 @@ fn generate(alg: SigningAlg, now: i64) -> StoredKey {
         secret: secret.to_vec(),
         created_at: now,
         retired_at: None,
+        withdrawn_at: None,
     };
     secret.fill(0);
     key

@@ -6,25 +6,31 @@
 //! - [`store`]: persistence behind the [`Store`](store::Store) trait, on SQLite or Postgres.
 //! - [`api`]: the account handlers (signup, login, refresh, logout, sessions, admin, RFC 7009).
 //! - [`auth`]: Argon2id passwords, input rules, refresh tokens.
+//! - [`dpop`]: DPoP proofs at the token routes, server nonces, the public URL.
 //! - [`extract`]: the Bearer-authenticated caller and bodies whose rejections are problems.
 //! - [`feed`]: the revocation feed's paging and cursor rules, over any store.
 //! - [`keys`]: signing keys, persisted in the store, rotated with overlap; the JWKS.
 //! - [`ratelimit`], [`metrics`]: login limits; Prometheus text.
+//! - [`seal`]: signing-key seeds and the refresh key sealed at rest.
 //! - [`app`]: the HTTP routes; [`AppState`] holds the cheap handles they share.
 //! - [`error`]: the one API error type, rendered as problem+json.
 //! - [`config`]: flags and environment; [`serve`] runs the app until shutdown.
+//! - [`openapi`]: the OpenAPI document, generated from the routes (`GET /openapi.json`).
 
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod feed;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 pub mod ratelimit;
+pub mod seal;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -36,20 +42,32 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
 use axum::http::{HeaderName, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tollgate_verifier::{Jwks, RevocationFeed, Verifier, VerifierOptions};
+use tollgate_verifier::{Jwks, Verifier, VerifierOptions};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{BadParams, Passwords};
-use crate::config::Settings;
+use crate::auth::{BadParams, Passwords, RefreshKey};
+use crate::config::{Settings, SettingsError};
 use crate::error::ApiError;
 use crate::keys::{KeyError, KeyRing};
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimiter;
-use crate::store::Store;
+use crate::ratelimit::{Limiter, RateLimiter, limiter_for};
+use crate::store::{Store, StoreError};
+
+/// How many refresh and RFC 7009 requests do their database work at once;
+/// more wait their turn (at most [`SLOT_WAIT`]), parked, so a flood of them
+/// does not crowd out logouts and every other request for the CPU. A slot is
+/// taken only once the body is read and the per-address limit has passed, so
+/// slow or limited clients cannot hold one.
+pub const UNAUTHENTICATED_SLOTS: usize = 4;
+
+/// The longest a refresh or RFC 7009 request waits for a slot; then 429.
+pub const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// The longest a client may take to send a request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest request body accepted; every body here is a small JSON object.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -84,12 +102,18 @@ pub struct Keys {
 /// The issuer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A setting would fail open or makes no sense.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// The signing keys could not be loaded or made.
     #[error(transparent)]
     Keys(#[from] KeyError),
     /// The Argon2 settings are invalid.
     #[error(transparent)]
     Passwords(#[from] BadParams),
+    /// A server secret could not be read or stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// What every handler shares: cheap, cloneable handles.
@@ -104,11 +128,24 @@ pub struct AppState {
     /// Password hashing.
     pub passwords: Arc<Passwords>,
     /// Login attempts per account (email).
-    pub account_limit: Arc<RateLimiter>,
+    pub account_limit: Arc<dyn Limiter>,
     /// Login and signup attempts per client address.
-    pub address_limit: Arc<RateLimiter>,
+    pub address_limit: Arc<dyn Limiter>,
+    /// Failed refreshes and RFC 7009 revocations per client address.
+    pub token_limit: Arc<RateLimiter>,
     /// Counters and latencies for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Slots for the unauthenticated token routes ([`UNAUTHENTICATED_SLOTS`]).
+    pub token_slots: Arc<tokio::sync::Semaphore>,
+    /// The first snapshot page, serialized once per log head.
+    pub snapshots: Arc<feed::SnapshotCache>,
+    /// The key refresh-token successors are derived under (an HMAC key,
+    /// shared by every replica through the database).
+    pub refresh_key: Arc<RefreshKey>,
+    /// The key DPoP server nonces are made under (shared like the refresh key).
+    pub nonce_key: Arc<dpop::NonceKey>,
+    /// DPoP proofs this process has accepted, each usable once.
+    pub dpop_replays: Arc<dpop::Replays>,
     keys: Arc<RwLock<Arc<Keys>>>,
 }
 
@@ -120,17 +157,33 @@ impl AppState {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Result<Self, StartError> {
+        settings.check()?;
         let ring =
             KeyRing::load_or_create(store.as_ref(), clock.now(), &settings.key_policy()).await?;
         let keys = Arc::new(RwLock::new(Arc::new(Self::keys_for(&settings, ring)?)));
+        let refresh_key = Arc::new(RefreshKey::load(store.as_ref()).await?);
+        let nonce_key = Arc::new(dpop::NonceKey::load(store.as_ref()).await?);
         Ok(AppState {
+            refresh_key,
+            nonce_key,
+            dpop_replays: Arc::default(),
+            snapshots: Arc::default(),
+            token_slots: Arc::new(tokio::sync::Semaphore::new(UNAUTHENTICATED_SLOTS)),
             passwords: Passwords::new(&settings)?,
-            account_limit: Arc::new(RateLimiter::new(
+            account_limit: limiter_for(
+                &store,
+                "account",
                 settings.login_limit_per_account,
                 settings.rate_window_secs,
-            )),
-            address_limit: Arc::new(RateLimiter::new(
+            ),
+            address_limit: limiter_for(
+                &store,
+                "address",
                 settings.login_limit_per_address,
+                settings.rate_window_secs,
+            ),
+            token_limit: Arc::new(RateLimiter::new(
+                settings.token_failures_per_address,
                 settings.rate_window_secs,
             )),
             metrics: Arc::default(),
@@ -148,27 +201,58 @@ impl AppState {
         Ok(Keys { ring, verifier })
     }
 
-    /// The keys in force now.
+    /// The keys this replica loaded last. To sign or check a token, use
+    /// [`Self::current_keys`], which also notices a withdrawal made elsewhere.
     pub fn keys(&self) -> Arc<Keys> {
         Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The keys in force now: reloaded first if the database's key-set
+    /// version moved (a rotation or a withdrawal by another process), so no
+    /// replica signs with or trusts a withdrawn key. One indexed read.
+    ///
+    /// It returns the ring it checked or loaded itself, never what another
+    /// task (the periodic reload) stored meanwhile, which may be older.
+    pub async fn current_keys(&self) -> Result<Arc<Keys>, ApiError> {
+        let version = self.store.keys_version().await?;
+        let keys = self.keys();
+        if keys.ring.version() == version {
+            return Ok(keys);
+        }
+        self.reload_keys()
+            .await
+            .map_err(|err| ApiError::Internal(format!("reloading signing keys: {err}")))
+    }
+
     /// Reloads the signing keys from the store (another process may have
-    /// rotated them) and puts them in force.
-    pub async fn reload_keys(&self) -> Result<(), KeyError> {
+    /// rotated them), puts them in force and returns them.
+    pub async fn reload_keys(&self) -> Result<Arc<Keys>, KeyError> {
         let ring = KeyRing::load(self.store.as_ref(), self.settings.key_policy().retention).await?;
         let keys = Arc::new(Self::keys_for(&self.settings, ring)?);
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
-        Ok(())
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&keys);
+        Ok(keys)
     }
 
     /// One round of upkeep: reload the keys and prune revocations whose
-    /// `until` has passed (never earlier).
+    /// `until` passed more than the largest verifier leeway ago.
     pub async fn maintain(&self) {
         if let Err(err) = self.reload_keys().await {
             tracing::warn!(error = %err, "reloading signing keys failed; keeping the loaded ones");
         }
-        match self.store.prune_revocations(self.clock.now()).await {
+        // As in snapshots: kept for the most leeway a verifier may allow.
+        let horizon = self
+            .clock
+            .now()
+            .saturating_sub(i64::from(tollgate_verifier::MAX_LEEWAY_SECS));
+        let window = self.settings.rate_window_secs;
+        if let Err(err) = self
+            .store
+            .limit_sweep(self.clock.now().saturating_sub(window))
+            .await
+        {
+            tracing::warn!(error = %err, "sweeping rate-limit windows failed");
+        }
+        match self.store.prune_revocations(horizon).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "pruned expired revocations"),
             Err(err) => tracing::warn!(error = %err, "pruning revocations failed"),
@@ -180,23 +264,15 @@ impl AppState {
 /// body limit around them.
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/v1/auth/signup", post(api::signup))
-        .route("/v1/auth/login", post(api::login))
-        .route("/v1/auth/refresh", post(api::refresh))
-        .route("/v1/auth/logout", post(api::logout))
-        .route("/v1/auth/logout-all", post(api::logout_all))
-        .route("/v1/sessions", get(api::sessions))
-        .route("/v1/sessions/{id}", delete(api::delete_session))
-        .route("/v1/users/me", get(api::me))
-        .route("/v1/admin/users/{id}/deactivate", post(api::deactivate))
-        .route("/oauth/revoke", post(api::oauth_revoke))
-        .route("/v1/revocations", get(revocations))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+
+    let (routes, document) = routes();
+    routes
+        .layer(axum::Extension(Arc::new(document)))
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_TIMEOUT,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(
             tower::ServiceBuilder::new()
@@ -220,6 +296,31 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every route, each registered together with its `#[utoipa::path]`
+/// annotation, and the OpenAPI document built from those same
+/// registrations: a route cannot be served without being documented.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(api::signup))
+        .routes(routes!(api::login))
+        .routes(routes!(api::refresh))
+        .routes(routes!(api::logout))
+        .routes(routes!(api::logout_all))
+        .routes(routes!(api::sessions))
+        .routes(routes!(api::delete_session))
+        .routes(routes!(api::me))
+        .routes(routes!(api::deactivate))
+        .routes(routes!(api::oauth_revoke))
+        .routes(routes!(revocations))
+        .routes(routes!(jwks))
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi::document))
+        .split_for_parts()
+}
+
 /// Records each routed request's latency under its route pattern.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -237,6 +338,16 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     response
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Prometheus text metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -312,16 +423,24 @@ pub async fn shutdown_signal() {
     }
 }
 
-#[derive(Deserialize)]
+/// The feed's query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FeedQuery {
+    /// The cursor of the last page applied (`epoch:seq:digest`); none for a snapshot.
     since: Option<String>,
+    /// Entries per page, 1 to 1000 (default 1000).
     limit: Option<String>,
 }
 
+/// The revocation feed: a snapshot without a cursor, else every entry
+/// committed after it, paged.
+#[utoipa::path(get, path = "/v1/revocations", tag = "feed", params(FeedQuery),
+    responses((status = 200, description = "One page of the feed", body = openapi::FeedPage), openapi::Problem400))]
 async fn revocations(
     State(state): State<AppState>,
     query: Result<Query<FeedQuery>, QueryRejection>,
-) -> Result<Json<RevocationFeed>, ApiError> {
+) -> Result<Response, ApiError> {
     // Axum's own rejection is plain text; every failure here is problem+json.
     let Query(query) = query.map_err(|err| ApiError::invalid("query", err.body_text()))?;
     let limit = match query.limit.as_deref() {
@@ -337,17 +456,44 @@ async fn revocations(
                 )
             })?,
     };
-    let page = feed::page(
-        state.store.as_ref(),
-        query.since.as_deref(),
-        limit,
-        state.clock.now(),
-    )
-    .await?;
+    let now = state.clock.now();
+    let Some(since) = query.since.as_deref() else {
+        // A cold start: served from the cached serialization when the log
+        // has not moved.
+        let body = state
+            .snapshots
+            .first_page(state.store.as_ref(), limit, now, || {
+                state.metrics.snapshot_built();
+            })
+            .await?;
+        state.metrics.feed_poll(true);
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                FEED_CACHE_CONTROL,
+            ],
+            body,
+        )
+            .into_response());
+    };
+    let page = feed::page(state.store.as_ref(), Some(since), limit, now).await?;
     state.metrics.feed_poll(page.reset);
-    Ok(Json(page))
+    Ok(([FEED_CACHE_CONTROL], Json(page)).into_response())
 }
 
-async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
-    Json(state.keys().ring.jwks(state.clock.now()))
+/// A cache between the issuer and a verifier (a CDN rule, a proxy) must
+/// never answer for the feed: a stored page would be taken as news. The
+/// JWKS may be stored but is revalidated each time, so a withdrawn key is
+/// never served from a cache.
+const FEED_CACHE_CONTROL: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
+const JWKS_CACHE_CONTROL: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-cache");
+
+/// The signing keys' public parts, with the key-set version.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "feed",
+    responses((status = 200, description = "The JWKS (RFC 7517), plus `keys_version`", body = openapi::JwksDocument)))]
+async fn jwks(
+    State(state): State<AppState>,
+) -> Result<([(header::HeaderName, &'static str); 1], Json<Jwks>), ApiError> {
+    let jwks = state.current_keys().await?.ring.jwks(state.clock.now());
+    Ok(([JWKS_CACHE_CONTROL], Json(jwks)))
 }

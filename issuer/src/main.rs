@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use tollgate_issuer::config::{Command, Config, KeysCommand, UserCommand};
-use tollgate_issuer::keys::KeyRing;
+use tollgate_issuer::keys::{KeyRing, Withdrawn};
 use tollgate_issuer::{AppState, Clock, SystemClock, serve, shutdown_signal};
 
 #[tokio::main]
@@ -27,8 +27,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    config.settings.check()?;
     let store = config.open_store().await?;
     let clock = Arc::new(SystemClock);
+    let policy = config.key_policy();
     match config.command {
         Some(Command::Keys {
             action: KeysCommand::Rotate,
@@ -36,6 +38,18 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             let ring = KeyRing::rotate(store.as_ref(), clock.now(), &config.key_policy()).await?;
             println!("new signing key {}", ring.current_kid());
         }
+        Some(Command::Keys {
+            action: KeysCommand::Withdraw { kid },
+        }) => match KeyRing::withdraw(store.as_ref(), &kid, clock.now(), &policy).await? {
+            Withdrawn::Done { replaced, ring } => {
+                if replaced {
+                    println!("new signing key {}", ring.current_kid());
+                }
+                println!("withdrew signing key {kid}");
+            }
+            Withdrawn::Unknown => return Err(format!("no signing key {kid}").into()),
+            Withdrawn::AlreadyWithdrawn => println!("signing key {kid} was already withdrawn"),
+        },
         Some(Command::User {
             action: UserCommand::Add { email, name, admin },
         }) => {

@@ -22,7 +22,7 @@ pub const LOGIN_RESULTS: [&str; 5] = [
     "invalid_request",
 ];
 /// Outcome labels of `tollgate_refreshes_total`.
-pub const REFRESH_RESULTS: [&str; 3] = ["rotated", "reused", "invalid"];
+pub const REFRESH_RESULTS: [&str; 4] = ["rotated", "repeated", "reused", "invalid"];
 
 /// The issuer's metrics.
 #[derive(Debug, Default)]
@@ -32,6 +32,7 @@ pub struct Metrics {
     revocations: AtomicU64,
     feed_snapshots: AtomicU64,
     feed_deltas: AtomicU64,
+    snapshot_builds: AtomicU64,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
 }
 
@@ -63,6 +64,17 @@ impl Metrics {
     pub fn revoked(&self, n: usize) {
         self.revocations
             .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Counts a snapshot's first page read from the log and serialized (the
+    /// others are served from that serialization).
+    pub fn snapshot_built(&self) {
+        self.snapshot_builds.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many snapshot first pages were read from the log.
+    pub fn snapshot_builds(&self) -> u64 {
+        self.snapshot_builds.load(Ordering::Relaxed)
     }
 
     /// Counts a feed poll.
@@ -122,9 +134,13 @@ impl Metrics {
             "# HELP tollgate_feed_polls_total Revocation feed requests by kind.\n\
              # TYPE tollgate_feed_polls_total counter\n\
              tollgate_feed_polls_total{{kind=\"snapshot\"}} {}\n\
-             tollgate_feed_polls_total{{kind=\"delta\"}} {}",
+             tollgate_feed_polls_total{{kind=\"delta\"}} {}\n\
+             # HELP tollgate_snapshot_builds_total Snapshot first pages read from the log (the rest were served cached).\n\
+             # TYPE tollgate_snapshot_builds_total counter\n\
+             tollgate_snapshot_builds_total {}",
             self.feed_snapshots.load(Ordering::Relaxed),
-            self.feed_deltas.load(Ordering::Relaxed)
+            self.feed_deltas.load(Ordering::Relaxed),
+            self.snapshot_builds.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

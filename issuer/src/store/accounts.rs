@@ -65,6 +65,29 @@ pub struct Session {
     pub expires_at: i64,
     /// How many times its refresh token was rotated.
     pub refresh_count: i64,
+    /// The RFC 7638 thumbprint of the DPoP key the session is bound to, if
+    /// it logged in with a proof: its tokens carry it as `cnf.jkt`, and it
+    /// refreshes only with a proof from that key.
+    pub dpop_jkt: Option<String>,
+}
+
+/// How long the revocation of a session must last: past the latest `exp`
+/// of any access token it was given (plus the leeway), and never less than
+/// `floor` (now + this replica's TTL + leeway, which also covers sessions
+/// from before `access_exp` was recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokeUntil {
+    /// The least `until`.
+    pub floor: i64,
+    /// Verifiers' clock-skew allowance, added to the latest `exp`.
+    pub leeway: i64,
+}
+
+impl RevokeUntil {
+    /// The `until` for a session whose latest access token expires at `access_exp`.
+    pub fn for_exp(self, access_exp: i64) -> i64 {
+        self.floor.max(access_exp.saturating_add(self.leeway))
+    }
 }
 
 /// What a login stores.
@@ -74,8 +97,10 @@ pub struct NewSession {
     pub session: Session,
     /// SHA-256 of its first refresh token.
     pub refresh_hash: [u8; 32],
-    /// `until` for the revocation of a session this one replaces.
-    pub revoke_until: i64,
+    /// The `exp` of its first access token.
+    pub access_exp: i64,
+    /// How long the revocation of a session this one replaces lasts.
+    pub revoke: RevokeUntil,
 }
 
 /// What a refresh asks for.
@@ -83,29 +108,47 @@ pub struct NewSession {
 pub struct RefreshRequest {
     /// SHA-256 of the refresh token presented.
     pub presented: [u8; 32],
-    /// SHA-256 of the token that replaces it.
-    pub next: [u8; 32],
+    /// SHA-256 of its successor. The successor is derived from the
+    /// presented token (an HMAC under a server key), so a second
+    /// presentation within the grace window gets the same one.
+    pub successor: [u8; 32],
     /// Unix seconds.
     pub now: i64,
     /// The session's new `expires_at` if the refresh succeeds.
     pub expires_at: i64,
-    /// A token rotated at most this many seconds ago is the loser of a
-    /// concurrent refresh, not a thief: refused, but the session lives.
+    /// The `exp` of the access token the caller will sign.
+    pub access_exp: i64,
+    /// A token rotated at most this many seconds ago, whose successor is
+    /// still the session's live token, is a concurrent refresh (two tabs, a
+    /// retry): it gets that same successor. Anything else rotated is reuse.
     pub reuse_grace_secs: i64,
-    /// `until` for the session's revocation if this is a reuse.
-    pub revoke_until: i64,
+    /// How long the session's revocation lasts if this is a reuse.
+    pub revoke: RevokeUntil,
+    /// The thumbprint of the key whose DPoP proof came with the refresh. A
+    /// session bound to a key refreshes only with a proof from it.
+    pub proof_jkt: Option<String>,
+    /// Refuse to refresh a session that is not bound to a key (`--require-dpop`:
+    /// sessions from before it was turned on must log in again with a proof).
+    pub require_bound: bool,
 }
 
 /// How a refresh ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// The token was current: it is now rotated, and this is the session.
+    /// The token was current: it is now rotated to the successor, and this
+    /// is the session.
     Rotated(Session),
-    /// The token had already been rotated: the session is now revoked.
+    /// The token was rotated within the grace window and its successor is
+    /// still live: answer with that same successor. Nothing new is stored
+    /// but the session's use.
+    Repeated(Session),
+    /// The token had already been rotated otherwise: the session is now revoked.
     Reused,
-    /// Unknown token, a session that is over, a deactivated user, or a lost
-    /// race with a concurrent refresh of the same token.
+    /// Unknown token, a session that is over, or a deactivated user.
     Invalid,
+    /// The session is bound to a DPoP key and the refresh came without a
+    /// proof from it: nothing was changed.
+    WrongKey,
 }
 
 /// Which of a user's sessions to revoke.
@@ -130,11 +173,16 @@ pub trait AccountStore: Send + Sync {
     async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError>;
 
     /// Starts a session, revoking any live session of the same user and
-    /// device; returns the ids it revoked.
-    async fn start_session(&self, new: &NewSession) -> Result<Vec<Uuid>, StoreError>;
+    /// device; returns the ids it revoked. `None`, and nothing stored, if the
+    /// user is deactivated (or gone) by the time the transaction runs: a
+    /// login that was mid-Argon2 when an admin deactivated the account must
+    /// not produce a live session.
+    async fn start_session(&self, new: &NewSession) -> Result<Option<Vec<Uuid>>, StoreError>;
 
-    /// Rotates a refresh token. Of two concurrent calls with the same token,
-    /// exactly one gets [`RefreshOutcome::Rotated`].
+    /// Rotates a refresh token. Of concurrent calls with the same token, one
+    /// gets [`RefreshOutcome::Rotated`] and the others, within the grace
+    /// window, [`RefreshOutcome::Repeated`]: the session never has two live
+    /// refresh tokens.
     async fn refresh_session(&self, request: &RefreshRequest)
     -> Result<RefreshOutcome, StoreError>;
 
@@ -145,7 +193,7 @@ pub trait AccountStore: Send + Sync {
         &self,
         hash: &[u8; 32],
         now: i64,
-        until: i64,
+        until: RevokeUntil,
     ) -> Result<Vec<Uuid>, StoreError>;
 
     /// Revokes `which` of `user`'s live sessions; returns the ids revoked.
@@ -154,7 +202,7 @@ pub trait AccountStore: Send + Sync {
         user: Uuid,
         which: Which,
         now: i64,
-        until: i64,
+        until: RevokeUntil,
     ) -> Result<Vec<Uuid>, StoreError>;
 
     /// Deactivates a user and revokes all their sessions; returns the ids
@@ -163,7 +211,7 @@ pub trait AccountStore: Send + Sync {
         &self,
         user: Uuid,
         now: i64,
-        until: i64,
+        until: RevokeUntil,
     ) -> Result<Option<Vec<Uuid>>, StoreError>;
 
     /// The user's sessions that are neither revoked nor expired, oldest first.
@@ -190,14 +238,33 @@ pub(super) fn user(row: UserRow) -> User {
 }
 
 /// A `sessions` row, as [`SESSION_COLUMNS`] lists it.
-pub(super) type SessionRow = (Uuid, Uuid, String, String, i64, i64, i64, i64);
+pub(super) type SessionRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+);
 
-pub(super) const SESSION_COLUMNS: &str =
-    "id, user_id, device_id, device_type, created_at, last_used_at, expires_at, refresh_count";
+pub(super) const SESSION_COLUMNS: &str = "id, user_id, device_id, device_type, created_at, \
+     last_used_at, expires_at, refresh_count, dpop_jkt";
 
 pub(super) fn session(row: SessionRow) -> Session {
-    let (id, user_id, device_id, device_type, created_at, last_used_at, expires_at, refresh_count) =
-        row;
+    let (
+        id,
+        user_id,
+        device_id,
+        device_type,
+        created_at,
+        last_used_at,
+        expires_at,
+        refresh_count,
+        dpop_jkt,
+    ) = row;
     Session {
         id,
         user_id,
@@ -207,15 +274,21 @@ pub(super) fn session(row: SessionRow) -> Session {
         last_used_at,
         expires_at,
         refresh_count,
+        dpop_jkt,
     }
 }
 
-/// Revocation entries for sessions revoked together.
-pub(super) fn sid_entries(sids: &[Uuid], until: i64) -> Vec<tollgate_verifier::RevocationEntry> {
-    sids.iter()
-        .map(|sid| tollgate_verifier::RevocationEntry {
+/// Revocation entries for sessions revoked together, each lasting past the
+/// latest access token it was given: rows of `(sid, access_exp)`.
+pub(super) fn sid_entries(
+    revoked: &[(Uuid, i64)],
+    until: RevokeUntil,
+) -> Vec<tollgate_verifier::RevocationEntry> {
+    revoked
+        .iter()
+        .map(|(sid, access_exp)| tollgate_verifier::RevocationEntry {
             target: tollgate_verifier::Revoked::Sid(*sid),
-            until,
+            until: until.for_exp(*access_exp),
         })
         .collect()
 }
@@ -230,12 +303,116 @@ pub(super) fn sid_entries(sids: &[Uuid], until: i64) -> Vec<tollgate_verifier::R
 /// - `async fn append_in(tx, &[RevocationEntry]) -> Result<(), sqlx::Error>`,
 ///   which appends to the revocation log inside `tx`, in commit order;
 ///
-/// and `$lock_user` is a statement that locks a user's row (`$1`) until
-/// commit, so two logins from one device take turns (SQLite's write lock
-/// already does that).
+/// `$greatest` names the two-argument maximum (`MAX` on SQLite, `GREATEST`
+/// on Postgres); and `$lock_user` is a statement that reads a user's `active` flag (`$1`)
+/// and locks the row until commit, so two logins from one device take turns
+/// and a deactivation cannot slip between the check and the insert
+/// (SQLite's write lock already does that).
 macro_rules! shared_store {
-    ($store:ty, $db:ty, lock_user: $lock_user:literal) => {
+    ($store:ty, $db:ty, lock_user: $lock_user:literal, greatest: $greatest:literal) => {
         impl $store {
+            /// Retires the current signing key at `key.created_at` and
+            /// inserts `key` as the current one, inside `tx`.
+            async fn make_current(
+                &self,
+                tx: &mut $crate::store::WriteTx<$db>,
+                key: &$crate::store::StoredKey,
+            ) -> Result<(), $crate::store::StoreError> {
+                let secret = self.sealer.seal(&format!("signing_key:{}:{}", key.kid, key.alg), &key.secret)?;
+                sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                    .bind(key.created_at)
+                    .execute(&mut ***tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&secret)
+                .bind(key.created_at)
+                .execute(&mut ***tx)
+                .await?;
+                Ok(())
+            }
+
+            /// [`Store::limit_attempt`](crate::store::Store::limit_attempt), the same SQL on both databases.
+            async fn count_attempt(
+                &self,
+                key: &str,
+                max: u32,
+                window: i64,
+                now: i64,
+            ) -> Result<Result<(), u64>, $crate::store::StoreError> {
+                let (start, count): (i64, i64) = sqlx::query_as(
+                    "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     window_start = CASE WHEN rate_limits.window_start + $3 <= $2 \
+                                    THEN $2 ELSE rate_limits.window_start END, \
+                     count = CASE WHEN rate_limits.window_start + $3 <= $2 \
+                             THEN 1 ELSE rate_limits.count + 1 END \
+                     RETURNING window_start, count",
+                )
+                .bind(key)
+                .bind(now)
+                .bind(window)
+                .fetch_one(&self.pool)
+                .await?;
+                if count > i64::from(max) {
+                    let wait = start.saturating_add(window).saturating_sub(now).max(1);
+                    return Ok(Err(u64::try_from(wait).unwrap_or(1)));
+                }
+                Ok(Ok(()))
+            }
+
+            /// [`Store::limit_forgive`](crate::store::Store::limit_forgive).
+            async fn forget_attempts(&self, key: &str) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("DELETE FROM rate_limits WHERE key = $1")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            /// [`Store::limit_sweep`](crate::store::Store::limit_sweep).
+            async fn sweep_attempts(&self, before: i64) -> Result<u64, $crate::store::StoreError> {
+                Ok(sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+
+            /// Whether a refresh token with this hash was ever issued: a read
+            /// on the pool, taking no write turn.
+            async fn refresh_token_known(
+                pool: &sqlx::Pool<$db>,
+                hash: &[u8; 32],
+            ) -> Result<bool, sqlx::Error> {
+                let found: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE hash = $1")
+                        .bind(&hash[..])
+                        .fetch_one(pool)
+                        .await?;
+                Ok(found > 0)
+            }
+
+            /// Gives the key set a new version, inside the transaction that
+            /// changes it.
+            async fn bump_keys_version(
+                tx: &mut $crate::store::WriteTx<$db>,
+            ) -> Result<(), sqlx::Error> {
+                // A counter, so a verifier can tell a stale JWKS copy (a lower
+                // number) from a newer one.
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ('keys_serial', '1') \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)",
+                )
+                .execute(&mut ***tx)
+                .await?;
+                Ok(())
+            }
+
             /// Revokes `user`'s live sessions (only `only`, if given) inside
             /// `tx` and logs each revocation; returns the ids revoked.
             async fn revoke_in(
@@ -243,23 +420,23 @@ macro_rules! shared_store {
                 user: tollgate_verifier::Uuid,
                 only: Option<tollgate_verifier::Uuid>,
                 now: i64,
-                until: i64,
+                until: $crate::store::RevokeUntil,
             ) -> Result<Vec<tollgate_verifier::Uuid>, sqlx::Error> {
                 let sql = if only.is_some() {
                     "UPDATE sessions SET revoked_at = $1 \
-                     WHERE revoked_at IS NULL AND user_id = $2 AND id = $3 RETURNING id"
+                     WHERE revoked_at IS NULL AND user_id = $2 AND id = $3 RETURNING id, access_exp"
                 } else {
                     "UPDATE sessions SET revoked_at = $1 \
-                     WHERE revoked_at IS NULL AND user_id = $2 RETURNING id"
+                     WHERE revoked_at IS NULL AND user_id = $2 RETURNING id, access_exp"
                 };
-                let mut query = sqlx::query_scalar(sql).bind(now).bind(user);
+                let mut query = sqlx::query_as(sql).bind(now).bind(user);
                 if let Some(sid) = only {
                     query = query.bind(sid);
                 }
-                let revoked: Vec<tollgate_verifier::Uuid> = query.fetch_all(&mut ***tx).await?;
+                let revoked: Vec<(tollgate_verifier::Uuid, i64)> = query.fetch_all(&mut ***tx).await?;
                 let entries = $crate::store::accounts::sid_entries(&revoked, until);
                 Self::append_in(tx, &entries).await?;
-                Ok(revoked)
+                Ok(revoked.into_iter().map(|(sid, _)| sid).collect())
             }
         }
 
@@ -319,24 +496,31 @@ macro_rules! shared_store {
             async fn start_session(
                 &self,
                 new: &$crate::store::NewSession,
-            ) -> Result<Vec<tollgate_verifier::Uuid>, $crate::store::StoreError> {
+            ) -> Result<Option<Vec<tollgate_verifier::Uuid>>, $crate::store::StoreError> {
                 let s = &new.session;
                 let mut tx = self.begin_write().await?;
-                sqlx::query($lock_user).bind(s.user_id).execute(&mut **tx).await?;
-                let replaced: Vec<tollgate_verifier::Uuid> = sqlx::query_scalar(
+                let active: Option<bool> = sqlx::query_scalar($lock_user)
+                    .bind(s.user_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if active != Some(true) {
+                    return Ok(None);
+                }
+                let replaced: Vec<(tollgate_verifier::Uuid, i64)> = sqlx::query_as(
                     "UPDATE sessions SET revoked_at = $1 \
-                     WHERE revoked_at IS NULL AND user_id = $2 AND device_id = $3 RETURNING id",
+                     WHERE revoked_at IS NULL AND user_id = $2 AND device_id = $3 RETURNING id, access_exp",
                 )
                 .bind(s.created_at)
                 .bind(s.user_id)
                 .bind(&s.device_id)
                 .fetch_all(&mut **tx)
                 .await?;
-                let entries = $crate::store::accounts::sid_entries(&replaced, new.revoke_until);
+                let entries = $crate::store::accounts::sid_entries(&replaced, new.revoke);
                 Self::append_in(&mut tx, &entries).await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, device_id, device_type, created_at, \
-                     last_used_at, expires_at, refresh_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     last_used_at, expires_at, refresh_count, access_exp, dpop_jkt) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(s.id)
                 .bind(s.user_id)
@@ -346,6 +530,8 @@ macro_rules! shared_store {
                 .bind(s.last_used_at)
                 .bind(s.expires_at)
                 .bind(s.refresh_count)
+                .bind(new.access_exp)
+                .bind(&s.dpop_jkt)
                 .execute(&mut **tx)
                 .await?;
                 sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
@@ -355,7 +541,7 @@ macro_rules! shared_store {
                     .execute(&mut **tx)
                     .await?;
                 tx.commit().await?;
-                Ok(replaced)
+                Ok(Some(replaced.into_iter().map(|(sid, _)| sid).collect()))
             }
 
             async fn refresh_session(
@@ -363,59 +549,128 @@ macro_rules! shared_store {
                 r: &$crate::store::RefreshRequest,
             ) -> Result<$crate::store::RefreshOutcome, $crate::store::StoreError> {
                 use $crate::store::RefreshOutcome;
+                // Look first, outside the write turn: an unknown token (a
+                // guess, garbage) must not queue behind logouts for it.
+                if !Self::refresh_token_known(&self.pool, &r.presented).await? {
+                    return Ok(RefreshOutcome::Invalid);
+                }
                 let mut tx = self.begin_write().await?;
-                type Found = (tollgate_verifier::Uuid, tollgate_verifier::Uuid, Option<i64>, Option<i64>, i64, bool);
+                type Found = (tollgate_verifier::Uuid, tollgate_verifier::Uuid, Option<i64>, Option<i64>, i64, bool, Option<String>);
                 let found: Option<Found> =
                     sqlx::query_as(
-                        "SELECT s.id, s.user_id, r.rotated_at, s.revoked_at, s.expires_at, u.active \
+                        "SELECT s.id, s.user_id, r.rotated_at, s.revoked_at, s.expires_at, u.active, s.dpop_jkt \
                          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
                          JOIN users u ON u.id = s.user_id WHERE r.hash = $1",
                     )
                     .bind(&r.presented[..])
                     .fetch_optional(&mut **tx)
                     .await?;
-                let Some((sid, user, rotated_at, revoked_at, expires_at, active)) = found else {
+                let Some((sid, user, rotated_at, revoked_at, expires_at, active, dpop_jkt)) = found else {
                     return Ok(RefreshOutcome::Invalid);
                 };
-                if let Some(rotated_at) = rotated_at {
-                    if revoked_at.is_none() && r.now - rotated_at <= r.reuse_grace_secs {
+                if revoked_at.is_some() {
+                    return Ok(RefreshOutcome::Invalid);
+                }
+                // A bound session without its key's proof (or an unbound one
+                // where binding is required): touch nothing, so a stolen
+                // refresh token neither works nor rotates. An already
+                // rotated token still counts as reuse below, key or not.
+                let wrong_key = if dpop_jkt.is_some() {
+                    dpop_jkt != r.proof_jkt
+                } else {
+                    r.require_bound
+                };
+                if wrong_key && rotated_at.is_none() {
+                    return Ok(RefreshOutcome::WrongKey);
+                }
+                // On Postgres a concurrent refresh that got here first holds
+                // this row; when it commits, ours matches nothing.
+                let claimed = if rotated_at.is_none() && expires_at > r.now && active {
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL",
+                    )
+                    .bind(r.now)
+                    .bind(&r.presented[..])
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                } else {
+                    false
+                };
+                if !claimed {
+                    if rotated_at.is_none() && (expires_at <= r.now || !active) {
                         return Ok(RefreshOutcome::Invalid);
                     }
-                    Self::revoke_in(&mut tx, user, Some(sid), r.now, r.revoke_until).await?;
+                    // Rotated, by an earlier call or a concurrent one. Within
+                    // the grace window, and while its successor is still the
+                    // session's live token, this is the same refresh again.
+                    let rotated: Option<i64> =
+                        sqlx::query_scalar("SELECT rotated_at FROM refresh_tokens WHERE hash = $1")
+                            .bind(&r.presented[..])
+                            .fetch_optional(&mut **tx)
+                            .await?
+                            .flatten();
+                    let live: Option<Vec<u8>> = sqlx::query_scalar(
+                        "SELECT hash FROM refresh_tokens WHERE session_id = $1 AND rotated_at IS NULL",
+                    )
+                    .bind(sid)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    // Replicas' clocks (whole seconds) may disagree by a
+                    // little; a rotation "in the future" beyond that is not
+                    // a concurrent refresh.
+                    let in_grace = rotated.is_some_and(|at| (-1..=r.reuse_grace_secs).contains(&(r.now - at)));
+                    if in_grace && live.as_deref() == Some(&r.successor[..]) && active {
+                        if wrong_key {
+                            return Ok(RefreshOutcome::WrongKey);
+                        }
+                        let row: Option<$crate::store::accounts::SessionRow> = sqlx::query_as(&format!(
+                            "UPDATE sessions SET last_used_at = $1, access_exp = {}(access_exp, $2) \
+                             WHERE id = $3 AND revoked_at IS NULL RETURNING {}",
+                            $greatest,
+                            $crate::store::accounts::SESSION_COLUMNS
+                        ))
+                        .bind(r.now)
+                        .bind(r.access_exp)
+                        .bind(sid)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        let Some(row) = row else {
+                            return Ok(RefreshOutcome::Invalid);
+                        };
+                        tx.commit().await?;
+                        return Ok(RefreshOutcome::Repeated($crate::store::accounts::session(row)));
+                    }
+                    Self::revoke_in(&mut tx, user, Some(sid), r.now, r.revoke).await?;
                     tx.commit().await?;
                     return Ok(RefreshOutcome::Reused);
                 }
-                if revoked_at.is_some() || expires_at <= r.now || !active {
-                    return Ok(RefreshOutcome::Invalid);
-                }
-                // On Postgres a concurrent refresh that got here first holds
-                // this row; when it commits, ours matches nothing and loses.
-                let claimed = sqlx::query(
-                    "UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL",
-                )
-                .bind(r.now)
-                .bind(&r.presented[..])
-                .execute(&mut **tx)
-                .await?;
-                if claimed.rows_affected() != 1 {
-                    return Ok(RefreshOutcome::Invalid);
-                }
                 sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
-                    .bind(&r.next[..])
+                    .bind(&r.successor[..])
                     .bind(sid)
                     .bind(r.now)
                     .execute(&mut **tx)
                     .await?;
-                let row: $crate::store::accounts::SessionRow = sqlx::query_as(&format!(
+                // `revoked_at IS NULL`: a logout that committed while this
+                // transaction waited must win, or a token would be issued
+                // past its revocation's `until`.
+                let row: Option<$crate::store::accounts::SessionRow> = sqlx::query_as(&format!(
                     "UPDATE sessions SET refresh_count = refresh_count + 1, last_used_at = $1, \
-                     expires_at = $2 WHERE id = $3 RETURNING {}",
+                     expires_at = $4, access_exp = {}(access_exp, $2) \
+                     WHERE id = $3 AND revoked_at IS NULL RETURNING {}",
+                    $greatest,
                     $crate::store::accounts::SESSION_COLUMNS
                 ))
                 .bind(r.now)
-                .bind(r.expires_at)
+                .bind(r.access_exp)
                 .bind(sid)
-                .fetch_one(&mut **tx)
+                .bind(r.expires_at)
+                .fetch_optional(&mut **tx)
                 .await?;
+                let Some(row) = row else {
+                    return Ok(RefreshOutcome::Invalid);
+                };
                 tx.commit().await?;
                 Ok(RefreshOutcome::Rotated($crate::store::accounts::session(row)))
             }
@@ -424,8 +679,11 @@ macro_rules! shared_store {
                 &self,
                 hash: &[u8; 32],
                 now: i64,
-                until: i64,
+                until: $crate::store::RevokeUntil,
             ) -> Result<Vec<tollgate_verifier::Uuid>, $crate::store::StoreError> {
+                if !Self::refresh_token_known(&self.pool, hash).await? {
+                    return Ok(Vec::new());
+                }
                 let mut tx = self.begin_write().await?;
                 let found: Option<(tollgate_verifier::Uuid, tollgate_verifier::Uuid)> = sqlx::query_as(
                     "SELECT s.id, s.user_id FROM refresh_tokens r \
@@ -447,7 +705,7 @@ macro_rules! shared_store {
                 user: tollgate_verifier::Uuid,
                 which: $crate::store::Which,
                 now: i64,
-                until: i64,
+                until: $crate::store::RevokeUntil,
             ) -> Result<Vec<tollgate_verifier::Uuid>, $crate::store::StoreError> {
                 let only = match which {
                     $crate::store::Which::One(sid) => Some(sid),
@@ -463,7 +721,7 @@ macro_rules! shared_store {
                 &self,
                 user: tollgate_verifier::Uuid,
                 now: i64,
-                until: i64,
+                until: $crate::store::RevokeUntil,
             ) -> Result<Option<Vec<tollgate_verifier::Uuid>>, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
                 let found = sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
@@ -517,12 +775,74 @@ macro_rules! shared_store {
                 &self,
             ) -> Result<Vec<$crate::store::StoredKey>, $crate::store::StoreError> {
                 let rows = sqlx::query_as(
-                    "SELECT kid, alg, secret, created_at, retired_at FROM signing_keys \
+                    "SELECT kid, alg, secret, created_at, retired_at, withdrawn_at FROM signing_keys \
                      ORDER BY created_at, kid",
                 )
                 .fetch_all(&self.pool)
                 .await?;
-                Ok($crate::store::stored_keys(rows))
+                let mut keys = $crate::store::stored_keys(rows);
+                for key in &mut keys {
+                    key.secret = self.sealer.open(&format!("signing_key:{}:{}", key.kid, key.alg), &key.secret)?;
+                }
+                Ok(keys)
+            }
+
+            async fn keys_version(&self) -> Result<String, $crate::store::StoreError> {
+                let version: Option<String> =
+                    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'keys_serial'")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(version.unwrap_or_else(|| "0".to_owned()))
+            }
+
+            async fn withdraw_signing_key(
+                &self,
+                kid: &str,
+                now: i64,
+                replacement: &$crate::store::StoredKey,
+            ) -> Result<$crate::store::Withdrawal, $crate::store::StoreError> {
+                use $crate::store::Withdrawal;
+                let mut tx = self.begin_write().await?;
+                let found: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT retired_at, withdrawn_at FROM signing_keys WHERE kid = $1",
+                )
+                .bind(kid)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let replaced = match found {
+                    None => return Ok(Withdrawal::Unknown),
+                    Some((_, Some(_))) => return Ok(Withdrawal::AlreadyWithdrawn),
+                    Some((retired_at, None)) => retired_at.is_none(),
+                };
+                if replaced {
+                    self.make_current(&mut tx, replacement).await?;
+                }
+                sqlx::query("UPDATE signing_keys SET withdrawn_at = $1 WHERE kid = $2")
+                    .bind(now)
+                    .bind(kid)
+                    .execute(&mut **tx)
+                    .await?;
+                Self::bump_keys_version(&mut tx).await?;
+                tx.commit().await?;
+                Ok(Withdrawal::Withdrawn { replaced })
+            }
+
+            async fn secret(
+                &self,
+                name: &str,
+                candidate: &str,
+            ) -> Result<String, $crate::store::StoreError> {
+                let label = format!("secret:{name}");
+                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(name)
+                    .bind(self.sealer.seal_text(&label, candidate)?)
+                    .execute(&self.pool)
+                    .await?;
+                let stored: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(self.sealer.open_text(&label, &stored)?)
             }
 
             async fn insert_first_signing_key(
@@ -530,17 +850,24 @@ macro_rules! shared_store {
                 key: &$crate::store::StoredKey,
             ) -> Result<bool, $crate::store::StoreError> {
                 // The partial unique index on the current key makes a lost race a no-op.
+                let secret = self.sealer.seal(&format!("signing_key:{}:{}", key.kid, key.alg), &key.secret)?;
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(&key.kid)
                 .bind(&key.alg)
-                .bind(&key.secret)
+                .bind(&secret)
                 .bind(key.created_at)
-                .execute(&self.pool)
+                .execute(&mut **tx)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                let stored = done.rows_affected() == 1;
+                if stored {
+                    Self::bump_keys_version(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(stored)
             }
 
             async fn rotate_signing_key(
@@ -548,19 +875,8 @@ macro_rules! shared_store {
                 key: &$crate::store::StoredKey,
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-                    .bind(key.created_at)
-                    .execute(&mut **tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, secret, created_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&key.kid)
-                .bind(&key.alg)
-                .bind(&key.secret)
-                .bind(key.created_at)
-                .execute(&mut **tx)
-                .await?;
+                self.make_current(&mut tx, key).await?;
+                Self::bump_keys_version(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -9,12 +9,15 @@
 //! the commit is visible, so appends draw and commit in the same order.
 //! Appends are serialised, which costs little: a revocation is a logout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use tollgate_verifier::{RevocationEntry, Uuid};
+
+use crate::seal::Sealer;
 
 use super::{
     LoggedRevocation, SnapshotPage, Store, StoreError, WriteTx, logged, new_epoch, split_target,
@@ -28,6 +31,7 @@ const REVOCATION_LOG_LOCK: i64 = 0x746f_6c6c_6761_7465;
 pub struct PostgresStore {
     pool: PgPool,
     epoch: String,
+    sealer: Arc<Sealer>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -40,15 +44,23 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to `url`, migrates (sqlx serialises concurrent migrators) and
-    /// reads or sets the epoch.
+    /// Connects to `url`, storing secrets as they are.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, Sealer::none()).await
+    }
+
+    /// Connects to `url`, migrates (sqlx serialises concurrent migrators) and
+    /// reads or sets the epoch; secrets are sealed with `sealer`.
+    pub async fn open_with(url: &str, sealer: Sealer) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        super::migrations::migrator(super::migrations::POSTGRES)
+            .await?
+            .run(&pool)
+            .await?;
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING",
         )
@@ -58,7 +70,11 @@ impl PostgresStore {
         let epoch = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'")
             .fetch_one(&pool)
             .await?;
-        Ok(PostgresStore { pool, epoch })
+        Ok(PostgresStore {
+            pool,
+            epoch,
+            sealer: Arc::new(sealer),
+        })
     }
 
     /// [`Store::append_revocations`], holding the transaction open for `hold`
@@ -113,7 +129,8 @@ impl PostgresStore {
 super::accounts::shared_store!(
     PostgresStore,
     Postgres,
-    lock_user: "SELECT 1 FROM users WHERE id = $1 FOR UPDATE"
+    lock_user: "SELECT active FROM users WHERE id = $1 FOR UPDATE",
+    greatest: "GREATEST"
 );
 
 /// Entries as three parallel arrays, for one `UNNEST` insert.
@@ -168,29 +185,65 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        let head = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
-            .fetch_one(&mut *tx)
-            .await?;
+        let head = sqlx::query_as(
+            "SELECT seq, kind, target, until FROM revocations ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(SnapshotPage {
             entries: logged(rows)?,
-            head,
+            head: logged(head)?.pop(),
         })
     }
 
-    async fn high_water(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM revocations_seq_seq",
+    async fn head_seq(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .fetch_one(&self.pool)
-        .await?)
+    }
+
+    async fn entry_at(&self, seq: i64) -> Result<Option<LoggedRevocation>, StoreError> {
+        let rows =
+            sqlx::query_as("SELECT seq, kind, target, until FROM revocations WHERE seq = $1")
+                .bind(seq)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(logged(rows)?.pop())
     }
 
     async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM revocations WHERE until < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM revocations WHERE until < $1 \
+             AND seq < (SELECT MAX(seq) FROM revocations)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
+    }
+
+    fn shares_rate_limits(&self) -> bool {
+        true
+    }
+
+    async fn limit_attempt(
+        &self,
+        key: &str,
+        max: u32,
+        window: i64,
+        now: i64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        self.count_attempt(key, max, window, now).await
+    }
+
+    async fn limit_forgive(&self, key: &str) -> Result<(), StoreError> {
+        self.forget_attempts(key).await
+    }
+
+    async fn limit_sweep(&self, before: i64) -> Result<u64, StoreError> {
+        self.sweep_attempts(before).await
     }
 }

@@ -18,6 +18,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row as _, Sqlite, Transaction};
 use tollgate_verifier::RevocationEntry;
 
+use crate::seal::Sealer;
+
 use super::{
     LoggedRevocation, SnapshotPage, Store, StoreError, WriteTx, join_target, new_epoch,
     split_target,
@@ -29,15 +31,79 @@ const INSERT_CHUNK: usize = 1000;
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Connections for reads (and the few one-statement writes).
     pool: SqlitePool,
+    /// The one connection write transactions use: SQLite lets one writer in
+    /// at a time anyway, and a writer (a logout) must never queue for a
+    /// connection behind a flood of reads (guessed refresh tokens).
+    writes: SqlitePool,
     epoch: String,
     /// This process's turn to write.
     writer: Arc<tokio::sync::Mutex<()>>,
+    sealer: Arc<Sealer>,
+}
+
+/// The database's file name in the data directory.
+pub const DB_FILE: &str = "issuer.db";
+
+/// Files in `dir` (the directory itself, the database and its journals)
+/// that other users can read or enter, as warnings to log at start. The
+/// database holds the signing keys and password hashes.
+pub fn exposed_files(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut warnings = Vec::new();
+    let paths = [dir.to_owned()]
+        .into_iter()
+        .chain(["", "-wal", "-shm"].map(|suffix| dir.join(format!("{DB_FILE}{suffix}"))));
+    for path in paths {
+        if let Ok(meta) = std::fs::metadata(&path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                warnings.push(format!(
+                    "{} has mode {mode:o}: other users can read the signing keys and password hashes (want {})",
+                    path.display(),
+                    if meta.is_dir() { "700" } else { "600" }
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path` and migrates it.
+    /// Opens (creating if needed) the database in the data directory `dir`.
+    /// A new directory is made 0700, a new database file 0600 (its WAL and
+    /// shared-memory files inherit that), whatever the umask.
+    pub async fn open_in(dir: &Path, sealer: Sealer) -> Result<Self, StoreError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        Self::open_with(&dir.join(DB_FILE), sealer).await
+    }
+
+    /// Opens (creating if needed, mode 0600) the database file at `path`,
+    /// storing secrets as they are.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, Sealer::none()).await
+    }
+
+    /// Opens (creating if needed, mode 0600) the database file at `path`
+    /// and migrates it; secrets are sealed with `sealer`.
+    pub async fn open_with(path: &Path, sealer: Sealer) -> Result<Self, StoreError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::Database(sqlx::Error::Io(e))),
+        }
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
@@ -47,9 +113,12 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        super::migrations::migrator(super::migrations::SQLITE)
+            .await?
+            .run(&pool)
+            .await?;
         sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)")
             .bind(new_epoch())
             .execute(&pool)
@@ -57,10 +126,16 @@ impl SqliteStore {
         let epoch = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'")
             .fetch_one(&pool)
             .await?;
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
         Ok(SqliteStore {
             pool,
+            writes,
             epoch,
             writer: Arc::default(),
+            sealer: Arc::new(sealer),
         })
     }
 }
@@ -72,7 +147,7 @@ impl SqliteStore {
     /// so a read-then-write transaction never fails halfway.
     async fn begin_write(&self) -> Result<WriteTx<Sqlite>, sqlx::Error> {
         let turn = Arc::clone(&self.writer).lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx::new(tx, Some(turn)))
     }
 
@@ -96,7 +171,12 @@ impl SqliteStore {
     }
 }
 
-super::accounts::shared_store!(SqliteStore, Sqlite, lock_user: "SELECT 1 FROM users WHERE id = $1");
+super::accounts::shared_store!(
+    SqliteStore,
+    Sqlite,
+    lock_user: "SELECT active FROM users WHERE id = $1",
+    greatest: "MAX"
+);
 
 /// Revocation rows of `(seq, kind, target, until)`, decoded without sqlx's
 /// per-value type check: the columns are fixed by our own query, and the
@@ -155,30 +235,64 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let head = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
-            .fetch_one(&mut *tx)
-            .await?;
+        let head = sqlx::query(
+            "SELECT seq, kind, target, until FROM revocations ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(SnapshotPage {
             entries: log_rows(&rows)?,
-            head,
+            head: log_rows(&head)?.pop(),
         })
     }
 
-    async fn high_water(&self) -> Result<i64, StoreError> {
-        // AUTOINCREMENT keeps the highest seq ever used here, pruned or not.
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)",
+    async fn head_seq(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .fetch_one(&self.pool)
-        .await?)
+    }
+
+    async fn entry_at(&self, seq: i64) -> Result<Option<LoggedRevocation>, StoreError> {
+        let rows = sqlx::query("SELECT seq, kind, target, until FROM revocations WHERE seq = ?")
+            .bind(seq)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(log_rows(&rows)?.pop())
     }
 
     async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM revocations WHERE until < ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM revocations WHERE until < ? \
+             AND seq < (SELECT MAX(seq) FROM revocations)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
+    }
+
+    fn shares_rate_limits(&self) -> bool {
+        false
+    }
+
+    async fn limit_attempt(
+        &self,
+        key: &str,
+        max: u32,
+        window: i64,
+        now: i64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        self.count_attempt(key, max, window, now).await
+    }
+
+    async fn limit_forgive(&self, key: &str) -> Result<(), StoreError> {
+        self.forget_attempts(key).await
+    }
+
+    async fn limit_sweep(&self, before: i64) -> Result<u64, StoreError> {
+        self.sweep_attempts(before).await
     }
 }

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::Request;
 use serde_json::json;
 use tollgate_issuer::config::Settings;
-use tollgate_issuer::store::Store;
+use tollgate_issuer::store::{NewSession, Session, Store};
 use tollgate_verifier::RevocationSet;
 
 use crate::support::*;
@@ -245,7 +245,7 @@ async fn a_disabled_account_cannot_log_in(store: Arc<dyn Store>) {
     let revoked = issuer
         .state
         .store
-        .deactivate_user(id, NOW, NOW + 330)
+        .deactivate_user(id, NOW, issuer.state.settings.revoke_until(NOW))
         .await
         .unwrap();
     assert_eq!(
@@ -261,4 +261,45 @@ async fn a_disabled_account_cannot_log_in(store: Arc<dyn Store>) {
         .try_login("gone@example.com", "wrong wrong wrong", "d")
         .await
         .assert_problem(401, "invalid_credentials");
+}
+
+on_both!(a_login_that_was_mid_hash_when_the_account_was_deactivated_starts_no_session);
+/// The account check is repeated inside the session transaction: a login whose password check passed before the admin's deactivation committed still gets no session.
+async fn a_login_that_was_mid_hash_when_the_account_was_deactivated_starts_no_session(
+    store: Arc<dyn Store>,
+) {
+    let issuer = Issuer::new(store).await;
+    let user = issuer.signup("midway@example.com").await;
+    let id: tollgate_verifier::Uuid = user["id"].as_str().unwrap().parse().unwrap();
+    // The login's password check has passed (it read `active = true`)...
+    let user = issuer.state.store.user_by_id(id).await.unwrap().unwrap();
+    assert!(user.active);
+    // ...then the deactivation commits, before the login's transaction runs.
+    let store = &issuer.state.store;
+    store
+        .deactivate_user(id, NOW, issuer.state.settings.revoke_until(NOW))
+        .await
+        .unwrap();
+    let session = Session {
+        id: tollgate_verifier::Uuid::new_v4(),
+        user_id: id,
+        device_id: "d".into(),
+        device_type: "browser".into(),
+        created_at: NOW,
+        last_used_at: NOW,
+        expires_at: NOW + 3600,
+        refresh_count: 0,
+        dpop_jkt: None,
+    };
+    let started = store
+        .start_session(&NewSession {
+            session,
+            refresh_hash: [7; 32],
+            access_exp: NOW + 300,
+            revoke: issuer.state.settings.revoke_until(NOW),
+        })
+        .await
+        .unwrap();
+    assert_eq!(started, None, "no session for a deactivated account");
+    assert!(store.live_sessions(id, NOW).await.unwrap().is_empty());
 }

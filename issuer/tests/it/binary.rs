@@ -222,3 +222,127 @@ async fn a_logout_survives_kill_9() {
     );
     terminate(child);
 }
+
+/// A leeway that would fail open (a negative one used to wrap to 136 years) stops the binary at start with a message naming the setting.
+#[test]
+fn a_fail_open_setting_stops_the_binary_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = issuer(dir.path(), &["serve"])
+        .env("TOLLGATE_LEEWAY_SECS", "-1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--leeway-secs must be between 0 and 600"),
+        "{stderr}"
+    );
+}
+
+/// `keys withdraw` removes a key from the JWKS of a running issuer at once (no reload interval), making a new one first when it was the current key.
+#[tokio::test]
+async fn keys_withdraw_takes_effect_on_a_running_issuer_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr) = start(dir.path());
+    let child = KillOnDrop(Some(child));
+    let jwks: Jwks = serde_json::from_str(&get(&addr, "/.well-known/jwks.json").await).unwrap();
+    let kid = jwks.keys[0].kid.clone().unwrap();
+    let output = issuer(dir.path(), &["keys", "withdraw", &kid])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("new signing key")
+            && stdout.contains(&format!("withdrew signing key {kid}")),
+        "{stdout}"
+    );
+    let jwks: Jwks = serde_json::from_str(&get(&addr, "/.well-known/jwks.json").await).unwrap();
+    assert!(
+        jwks.keys
+            .iter()
+            .all(|k| k.kid.as_deref() != Some(kid.as_str()))
+    );
+    assert_eq!(jwks.keys.len(), 1);
+    let unknown = issuer(dir.path(), &["keys", "withdraw", "no-such-kid"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    child.terminate();
+}
+
+/// Starts `serve` with extra environment; returns the child and its address.
+fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String) {
+    let mut command = issuer(data_dir, &["serve"]);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// Two issuer processes on one Postgres database share the login limits:
+/// an account is limited after the configured number of failures in total,
+/// wherever they landed.
+#[tokio::test]
+async fn two_issuers_on_postgres_share_the_login_limit() {
+    let Some(server) = crate::support::postgres_url() else {
+        return;
+    };
+    let url = crate::support::fresh_postgres_database(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("TOLLGATE_LOGIN_LIMIT_PER_ACCOUNT", "4"),
+        ("TOLLGATE_ARGON2_MEMORY_KIB", "256"),
+        ("TOLLGATE_ARGON2_ITERATIONS", "1"),
+    ];
+    let (a, addr_a) = start_with(dir.path(), &env);
+    let a = KillOnDrop(Some(a));
+    let (b, addr_b) = start_with(dir.path(), &env);
+    let b = KillOnDrop(Some(b));
+    let body = r#"{"email":"shared@example.com","password":"wrong wrong wrong","device":{"id":"d","type":"x"}}"#;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let addr = if i % 2 == 0 { &addr_a } else { &addr_b };
+        statuses.push(send(addr, "POST", "/v1/auth/login", None, body).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 429, 429],
+        "four failures in total, across both"
+    );
+    a.terminate();
+    b.terminate();
+}
+
+/// A child process killed if the test fails before it stops it.
+struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    fn terminate(mut self) {
+        terminate(self.0.take().unwrap());
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

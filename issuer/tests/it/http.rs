@@ -128,3 +128,44 @@ async fn jwks_over_the_router() {
     );
     assert!(jwks.keys[0].k.is_none() && !String::from_utf8_lossy(&body).contains("\"d\""));
 }
+
+/// A CDN in front of the issuer (Cloudflare with a "cache everything" rule
+/// aside) must not serve a verifier an old feed page or JWKS as news: the
+/// feed is `no-store`, the JWKS `no-cache`.
+#[tokio::test]
+async fn feed_and_jwks_tell_caches_not_to_serve_them_stale() {
+    let (state, _dir) = state().await;
+    state.store.append_revocations(&[sid(1)]).await.unwrap();
+    let cache_control = |uri: String| {
+        let state = state.clone();
+        async move {
+            let response = app(state)
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    let (_, _, body) = get(&state, "/v1/revocations").await;
+    let snapshot: RevocationFeed = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        cache_control("/v1/revocations".into()).await.as_deref(),
+        Some("no-store")
+    );
+    assert_eq!(
+        cache_control(format!("/v1/revocations?since={}", snapshot.cursor))
+            .await
+            .as_deref(),
+        Some("no-store")
+    );
+    assert_eq!(
+        cache_control("/.well-known/jwks.json".into())
+            .await
+            .as_deref(),
+        Some("no-cache")
+    );
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use base64ct::Encoding as _;
-use tollgate_issuer::keys::{KeyPolicy, KeyRing, SigningAlg};
+use tollgate_issuer::keys::{KeyPolicy, KeyRing, SigningAlg, Withdrawn};
 use tollgate_issuer::store::{KeyStore as _, SqliteStore, Store};
 use tollgate_verifier::{
     AccessClaims, Audience, KeySet, RevocationSet, Uuid, Verifier, VerifierOptions,
@@ -30,6 +30,7 @@ fn claims() -> AccessClaims {
         sid: Uuid::from_u128(7),
         roles: vec!["USER".into()],
         email: None,
+        cnf: None,
     }
 }
 
@@ -161,6 +162,114 @@ async fn es256_keys_sign_tokens_the_verifier_accepts(store: Arc<dyn Store>) {
     assert_eq!(header["alg"], "ES256");
     assert_eq!(verify(&es, &token, NOW + 2), Ok(claims()));
     assert_eq!(verify(&es, &ed_token, NOW + 2), Ok(claims()));
+}
+
+on_both!(a_withdrawn_key_leaves_the_jwks_and_is_trusted_by_nobody);
+/// `keys withdraw` of a retired key: it leaves the JWKS at once, the key-set version on the feed changes, and the issuer's own Bearer check refuses its tokens, on this replica and on one that loaded its keys before the withdrawal.
+async fn a_withdrawn_key_leaves_the_jwks_and_is_trusted_by_nobody(store: Arc<dyn Store>) {
+    let issuer = Issuer::new(store.clone()).await;
+    let other_replica = Issuer::new(store.clone()).await;
+    issuer.signup("w@example.com").await;
+    let old = issuer.login("w@example.com", "a").await;
+    let old_kid = issuer.state.keys().ring.current_kid().to_owned();
+    let policy = issuer.state.settings.key_policy();
+    KeyRing::rotate(store.as_ref(), NOW, &policy).await.unwrap();
+    let version_before = issuer.feed().await.keys.unwrap();
+    assert_eq!(
+        issuer.me(&old.access).await.status.as_u16(),
+        200,
+        "rotation keeps old tokens"
+    );
+
+    let done = KeyRing::withdraw(store.as_ref(), &old_kid, NOW, &policy)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            done,
+            Withdrawn::Done {
+                replaced: false,
+                ..
+            }
+        ),
+        "{done:?}"
+    );
+    let jwks = issuer
+        .call("GET", "/.well-known/jwks.json", None, None)
+        .await;
+    let kids: Vec<_> = jwks.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!kids.contains(&old_kid), "{kids:?}");
+    assert_ne!(issuer.feed().await.keys.unwrap(), version_before);
+    issuer
+        .me(&old.access)
+        .await
+        .assert_problem(401, "unknown_kid");
+    other_replica
+        .me(&old.access)
+        .await
+        .assert_problem(401, "unknown_kid");
+    assert!(matches!(
+        KeyRing::withdraw(store.as_ref(), &old_kid, NOW, &policy)
+            .await
+            .unwrap(),
+        Withdrawn::AlreadyWithdrawn
+    ));
+    assert!(matches!(
+        KeyRing::withdraw(store.as_ref(), "nope", NOW, &policy)
+            .await
+            .unwrap(),
+        Withdrawn::Unknown
+    ));
+}
+
+on_both!(withdrawing_the_current_key_makes_a_new_one_first);
+/// Withdrawing the key that signs makes a new one current first; every replica signs with the new key at once, and the old tokens die.
+async fn withdrawing_the_current_key_makes_a_new_one_first(store: Arc<dyn Store>) {
+    let issuer = Issuer::new(store.clone()).await;
+    let other_replica = Issuer::new(store.clone()).await;
+    issuer.signup("c@example.com").await;
+    let old = issuer.login("c@example.com", "a").await;
+    let old_kid = issuer.state.keys().ring.current_kid().to_owned();
+    let policy = issuer.state.settings.key_policy();
+    let Withdrawn::Done { replaced, ring } =
+        KeyRing::withdraw(store.as_ref(), &old_kid, NOW, &policy)
+            .await
+            .unwrap()
+    else {
+        panic!("withdrawn");
+    };
+    assert!(replaced);
+    assert_ne!(ring.current_kid(), old_kid);
+    issuer
+        .me(&old.access)
+        .await
+        .assert_problem(401, "unknown_kid");
+    let fresh = other_replica.login("c@example.com", "b").await;
+    let header = fresh.access.split('.').next().unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&base64ct::Base64UrlUnpadded::decode_vec(header).unwrap()).unwrap();
+    assert_eq!(
+        header["kid"],
+        ring.current_kid(),
+        "the other replica signs with the new key"
+    );
+    assert_eq!(issuer.me(&fresh.access).await.status.as_u16(), 200);
+}
+
+/// A retired key stays published for the access TTL + leeway + the key-reload interval.
+#[test]
+fn retention_covers_ttl_leeway_and_the_reload_interval() {
+    let settings = test_settings();
+    let reload = i64::try_from(settings.key_reload_secs).unwrap();
+    assert_eq!(
+        settings.key_policy().retention,
+        settings.access_ttl_secs + settings.leeway_secs + reload
+    );
 }
 
 /// An issuer picks up a rotation made by another process when it reloads its keys.

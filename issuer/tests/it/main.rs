@@ -24,12 +24,16 @@ macro_rules! on_both {
     };
 }
 
+mod abuse;
 mod accounts;
 mod binary;
+mod dpop;
 mod feed;
 mod http;
 mod keys;
+mod openapi;
 mod postgres;
+mod secrets;
 mod service;
 mod sessions;
 mod support;

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tollgate_issuer::serve;
+use tollgate_issuer::config::Settings;
 use tollgate_issuer::store::{SqliteStore, Store};
+use tollgate_issuer::{AppState, SystemClock, serve};
 use tollgate_verifier::{RevocationSet, Revoked, Uuid};
 
 use crate::support::*;
@@ -244,4 +245,44 @@ async fn two_issuers_on_postgres_publish_every_logout() {
         })
         .collect();
     assert_eq!(on_feed, expected);
+}
+
+/// Settings that would fail open refuse to start, naming the flag: a negative or huge leeway, a zero or negative TTL.
+#[tokio::test]
+async fn settings_that_would_fail_open_refuse_to_start() {
+    for (settings, flag) in [
+        (
+            Settings {
+                leeway_secs: -1,
+                ..test_settings()
+            },
+            "--leeway-secs",
+        ),
+        (
+            Settings {
+                leeway_secs: 100_000,
+                ..test_settings()
+            },
+            "--leeway-secs",
+        ),
+        (
+            Settings {
+                access_ttl_secs: 0,
+                ..test_settings()
+            },
+            "--access-ttl-secs",
+        ),
+        (
+            Settings {
+                access_ttl_secs: -5,
+                ..test_settings()
+            },
+            "--access-ttl-secs",
+        ),
+    ] {
+        let (store, _dir) = sqlite().await;
+        let started = AppState::new(store, Arc::new(SystemClock), settings).await;
+        let err = started.err().expect("refused");
+        assert!(err.to_string().contains(flag), "{err}");
+    }
 }

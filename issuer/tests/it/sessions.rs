@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use tollgate_issuer::config::Settings;
 use tollgate_issuer::store::Store;
 
 use crate::support::*;
@@ -56,9 +57,9 @@ async fn a_reused_refresh_token_revokes_the_session(store: Arc<dyn Store>) {
     assert!(revokes_sid(&issuer.feed().await, &current.session));
 }
 
-on_both!(concurrent_refreshes_have_exactly_one_winner);
-/// Eight refreshes racing with one token, over ten rounds: each round one gets a new pair, the rest `invalid_refresh_token`, and the session survives.
-async fn concurrent_refreshes_have_exactly_one_winner(store: Arc<dyn Store>) {
+on_both!(concurrent_refreshes_all_get_the_same_successor);
+/// Eight refreshes racing with one token (tabs), over ten rounds: all get the same new refresh token, each with a working access token, and the session is never revoked or forked.
+async fn concurrent_refreshes_all_get_the_same_successor(store: Arc<dyn Store>) {
     let issuer = Issuer::new(store).await;
     issuer.signup("race@example.com").await;
     let mut current = issuer.login("race@example.com", "tab").await;
@@ -72,22 +73,123 @@ async fn concurrent_refreshes_have_exactly_one_winner(store: Arc<dyn Store>) {
                 tokio::spawn(async move { issuer.try_refresh(&refresh).await })
             })
             .collect();
-        let mut winners = Vec::new();
+        let mut pairs = Vec::new();
         for racer in racers {
             let reply = racer.await.unwrap();
-            if reply.status == StatusCode::OK {
-                winners.push(tokens(&reply));
-            } else {
-                reply.assert_problem(401, "invalid_refresh_token");
-            }
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            pairs.push(tokens(&reply));
         }
-        assert_eq!(winners.len(), 1, "exactly one refresh wins");
-        current = winners.pop().unwrap();
-        assert_eq!(issuer.me(&current.access).await.status, StatusCode::OK);
+        let successor = pairs[0].refresh.clone();
+        assert_ne!(successor, current.refresh);
+        for pair in &pairs {
+            assert_eq!(
+                pair.refresh, successor,
+                "one session, one live refresh token"
+            );
+            assert_eq!(pair.session, current.session);
+            assert_eq!(issuer.me(&pair.access).await.status, StatusCode::OK);
+        }
+        current = pairs.pop().unwrap();
     }
     assert!(
         issuer.feed().await.revoked.is_empty(),
         "no session was revoked"
+    );
+}
+
+on_both!(a_thief_who_refreshes_first_cannot_keep_the_session);
+/// A thief refreshes a stolen token first; the real client refreshes it within the grace window and gets the same successor (no fork, no lock-out). The next rotation by either side makes the other's use reuse, which revokes the session for both.
+async fn a_thief_who_refreshes_first_cannot_keep_the_session(store: Arc<dyn Store>) {
+    let issuer = Issuer::new(store).await;
+    issuer.signup("stolen@example.com").await;
+    let login = issuer.login("stolen@example.com", "phone").await;
+    let thief = tokens(&issuer.try_refresh(&login.refresh).await);
+    issuer.clock.advance(1);
+    let client = issuer.try_refresh(&login.refresh).await;
+    assert_eq!(client.status, StatusCode::OK, "{:?}", client.body);
+    let client = tokens(&client);
+    assert_eq!(
+        client.refresh, thief.refresh,
+        "the same successor: the session did not fork"
+    );
+
+    // The thief rotates again; later the client uses what it holds.
+    let thief_next = tokens(&issuer.try_refresh(&thief.refresh).await);
+    issuer.clock.advance(60);
+    issuer
+        .try_refresh(&client.refresh)
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    issuer
+        .try_refresh(&thief_next.refresh)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    issuer
+        .me(&thief_next.access)
+        .await
+        .assert_problem(401, "revoked");
+    assert!(revokes_sid(&issuer.feed().await, &login.session));
+}
+
+on_both!(a_late_second_presentation_is_reuse_even_within_the_grace_of_a_later_rotation);
+/// A token two rotations old is reuse, however recent: only the direct successor is shared, and only while it is live.
+async fn a_late_second_presentation_is_reuse_even_within_the_grace_of_a_later_rotation(
+    store: Arc<dyn Store>,
+) {
+    let issuer = Issuer::new(store).await;
+    issuer.signup("twice@example.com").await;
+    let first = issuer.login("twice@example.com", "tab").await;
+    let second = tokens(&issuer.try_refresh(&first.refresh).await);
+    let _third = tokens(&issuer.try_refresh(&second.refresh).await);
+    issuer
+        .try_refresh(&first.refresh)
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    assert!(revokes_sid(&issuer.feed().await, &first.session));
+}
+
+on_both!(a_revocation_outlives_the_latest_token_whatever_the_ttl_setting);
+/// A session logged in through a replica with a long TTL and logged out through one with a short TTL is revoked past the long token's `exp` + leeway.
+async fn a_revocation_outlives_the_latest_token_whatever_the_ttl_setting(store: Arc<dyn Store>) {
+    let long = Issuer::with(
+        store.clone(),
+        Settings {
+            access_ttl_secs: 3600,
+            ..test_settings()
+        },
+    )
+    .await;
+    let short = Issuer::with(
+        store,
+        Settings {
+            access_ttl_secs: 60,
+            ..test_settings()
+        },
+    )
+    .await;
+    long.signup("ttl@example.com").await;
+    let tokens = long.login("ttl@example.com", "laptop").await;
+    assert_eq!(
+        short
+            .call("POST", "/v1/auth/logout", Some(&tokens.access), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let sid = tokens.session.parse().unwrap();
+    let entry = short
+        .feed()
+        .await
+        .revoked
+        .into_iter()
+        .find(|e| e.target == tollgate_verifier::Revoked::Sid(sid))
+        .unwrap();
+    let leeway = test_settings().leeway_secs;
+    assert!(
+        entry.until >= NOW + 3600 + leeway,
+        "until {} is before the token's exp + leeway {}",
+        entry.until,
+        NOW + 3600 + leeway
     );
 }
 
@@ -338,4 +440,34 @@ async fn bearer_auth_failures_are_coded() {
     let t = issuer.login("late@example.com", "d").await;
     issuer.clock.advance(300 + 31);
     issuer.me(&t.access).await.assert_problem(401, "expired");
+}
+
+on_both!(revoking_one_access_token_again_and_again_adds_one_entry);
+/// RFC 7009 with the same valid access token, ten times: one revocation on the feed, not ten.
+async fn revoking_one_access_token_again_and_again_adds_one_entry(store: Arc<dyn Store>) {
+    let issuer = Issuer::new(store).await;
+    issuer.signup("again@example.com").await;
+    let tokens = issuer.login("again@example.com", "laptop").await;
+    for _ in 0..10 {
+        assert_eq!(
+            oauth_revoke(&issuer, &tokens.access).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(issuer.feed().await.revoked.len(), 1);
+}
+
+on_both!(a_rotation_stamped_in_the_future_by_a_skewed_replica_is_reuse);
+/// A replica whose clock is 5 s behind sees a rotation "in the future": that is no concurrent refresh, and the session is revoked as for reuse.
+async fn a_rotation_stamped_in_the_future_by_a_skewed_replica_is_reuse(store: Arc<dyn Store>) {
+    let ahead = Issuer::new(store.clone()).await;
+    let behind = Issuer::new(store).await;
+    ahead.clock.advance(5);
+    ahead.signup("skew@example.com").await;
+    let login = ahead.login("skew@example.com", "phone").await;
+    let _ = tokens(&ahead.try_refresh(&login.refresh).await);
+    behind
+        .try_refresh(&login.refresh)
+        .await
+        .assert_problem(401, "refresh_token_reused");
 }

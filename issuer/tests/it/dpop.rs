@@ -1,0 +1,341 @@
+//! DPoP at the issuer (RFC 9449): a login with a proof binds the session to
+//! the key; its refresh needs a proof from that key; its access tokens need
+//! a proof at the issuer's own Bearer routes; server nonces; `--require-dpop`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use base64ct::{Base64UrlUnpadded, Encoding};
+use p256::ecdsa::signature::Signer;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tollgate_issuer::config::Settings;
+use tollgate_issuer::store::Store;
+use tollgate_verifier::{Jwk, RevocationSet};
+
+use crate::support::*;
+
+const PUBLIC: &str = "https://issuer.test";
+
+fn b64(bytes: &[u8]) -> String {
+    Base64UrlUnpadded::encode_string(bytes)
+}
+
+/// A device's ES256 key, as a browser's WebCrypto would hold it.
+struct Device(p256::ecdsa::SigningKey);
+
+impl Device {
+    fn new(seed: u8) -> Self {
+        Device(p256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).unwrap())
+    }
+
+    fn jwk(&self) -> Value {
+        let point = self.0.verifying_key().to_encoded_point(false);
+        json!({"kty": "EC", "crv": "P-256",
+               "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())})
+    }
+
+    fn jkt(&self) -> String {
+        tollgate_verifier::dpop::thumbprint(&serde_json::from_value::<Jwk>(self.jwk()).unwrap())
+    }
+
+    /// A proof for `method` on `path` at [`PUBLIC`], with `token`'s hash and `nonce` if given.
+    fn proof(&self, method: &str, path: &str, token: Option<&str>, nonce: Option<&str>) -> String {
+        let mut claims = json!({
+            "jti": tollgate_verifier::Uuid::new_v4().to_string(),
+            "htm": method,
+            "htu": format!("{PUBLIC}{path}"),
+            "iat": NOW,
+        });
+        if let Some(token) = token {
+            claims["ath"] = json!(b64(&Sha256::digest(token.as_bytes())));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk()});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature: p256::ecdsa::Signature = self.0.sign(input.as_bytes());
+        format!("{input}.{}", b64(&signature.to_bytes()))
+    }
+}
+
+fn settings(adjust: impl FnOnce(&mut Settings)) -> Settings {
+    let mut settings = Settings {
+        public_url: vec![PUBLIC.into()],
+        ..test_settings()
+    };
+    adjust(&mut settings);
+    settings
+}
+
+/// `POST path` with a JSON body, an optional `Authorization` and `DPoP` headers.
+async fn post(
+    issuer: &Issuer,
+    path: &str,
+    authorization: Option<String>,
+    proofs: &[String],
+    body: Value,
+) -> Reply {
+    let mut request = Request::post(path).header("content-type", "application/json");
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    for proof in proofs {
+        request = request.header("dpop", proof);
+    }
+    issuer
+        .send(request.body(Body::from(body.to_string())).unwrap())
+        .await
+}
+
+async fn get(issuer: &Issuer, path: &str, authorization: String, proofs: &[String]) -> Reply {
+    let mut request = Request::get(path).header("authorization", authorization);
+    for proof in proofs {
+        request = request.header("dpop", proof);
+    }
+    issuer.send(request.body(Body::empty()).unwrap()).await
+}
+
+fn login_body(device: &str) -> Value {
+    json!({"email": "ada@example.com", "password": PASSWORD, "device": {"id": device, "type": "browser"}})
+}
+
+async fn bound_login(issuer: &Issuer, device: &Device) -> Tokens {
+    let proof = device.proof("POST", "/v1/auth/login", None, None);
+    let reply = post(
+        issuer,
+        "/v1/auth/login",
+        None,
+        &[proof],
+        login_body("phone"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["token_type"], "DPoP");
+    tokens(&reply)
+}
+
+on_both!(a_login_with_a_proof_binds_the_session_and_its_tokens);
+/// The access token carries `cnf.jkt`, is refused as Bearer, and passes at
+/// the issuer's own routes with a proof of the key.
+async fn a_login_with_a_proof_binds_the_session_and_its_tokens(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    issuer.signup("ada@example.com").await;
+    let device = Device::new(3);
+    let tokens = bound_login(&issuer, &device).await;
+    let verified = issuer
+        .edge_verifier()
+        .await
+        .inspect(&tokens.access, NOW, &RevocationSet::new())
+        .unwrap();
+    assert_eq!(verified.cnf.as_ref().unwrap().jkt, device.jkt());
+
+    let as_bearer = issuer.me(&tokens.access).await;
+    as_bearer.assert_problem(401, "invalid_dpop_proof");
+    assert_eq!(
+        as_bearer.header("www-authenticate"),
+        Some(r#"DPoP algs="ES256 EdDSA Ed25519", error="invalid_dpop_proof""#)
+    );
+    let auth = format!("DPoP {}", tokens.access);
+    let no_proof = get(&issuer, "/v1/users/me", auth.clone(), &[]).await;
+    no_proof.assert_problem(401, "invalid_dpop_proof");
+    let proof = device.proof("GET", "/v1/users/me", Some(&tokens.access), None);
+    let me = get(
+        &issuer,
+        "/v1/users/me",
+        auth.clone(),
+        std::slice::from_ref(&proof),
+    )
+    .await;
+    assert_eq!(me.status, 200, "{:?}", me.body);
+    // The same proof again is a replay.
+    get(&issuer, "/v1/users/me", auth.clone(), &[proof])
+        .await
+        .assert_problem(401, "invalid_dpop_proof");
+    // A proof of another key, or for another route, does not do.
+    let thief = Device::new(5).proof("GET", "/v1/users/me", Some(&tokens.access), None);
+    get(&issuer, "/v1/users/me", auth.clone(), &[thief])
+        .await
+        .assert_problem(401, "invalid_dpop_proof");
+    let elsewhere = device.proof("GET", "/v1/sessions", Some(&tokens.access), None);
+    get(&issuer, "/v1/users/me", auth.clone(), &[elsewhere])
+        .await
+        .assert_problem(401, "invalid_dpop_proof");
+
+    let sessions = get(
+        &issuer,
+        "/v1/sessions",
+        auth.clone(),
+        &[device.proof("GET", "/v1/sessions", Some(&tokens.access), None)],
+    )
+    .await;
+    assert_eq!(sessions.body["sessions"][0]["dpop_bound"], true);
+
+    let logout = post(
+        &issuer,
+        "/v1/auth/logout",
+        Some(auth),
+        &[device.proof("POST", "/v1/auth/logout", Some(&tokens.access), None)],
+        json!({}),
+    )
+    .await;
+    assert_eq!(logout.status, 204, "{:?}", logout.body);
+    assert!(revokes_sid(&issuer.feed().await, &tokens.session));
+}
+
+on_both!(a_bound_refresh_token_is_useless_without_its_key);
+/// A thief with the refresh token but not the key gets 400
+/// `invalid_dpop_proof`, and nothing rotates: the device refreshes after.
+async fn a_bound_refresh_token_is_useless_without_its_key(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    issuer.signup("ada@example.com").await;
+    let device = Device::new(3);
+    let tokens = bound_login(&issuer, &device).await;
+    let body = json!({"refresh_token": tokens.refresh});
+
+    post(&issuer, "/v1/auth/refresh", None, &[], body.clone())
+        .await
+        .assert_problem(400, "invalid_dpop_proof");
+    let thief = Device::new(5).proof("POST", "/v1/auth/refresh", None, None);
+    post(&issuer, "/v1/auth/refresh", None, &[thief], body.clone())
+        .await
+        .assert_problem(400, "invalid_dpop_proof");
+
+    let proof = device.proof("POST", "/v1/auth/refresh", None, None);
+    let refreshed = post(&issuer, "/v1/auth/refresh", None, &[proof], body).await;
+    assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
+    assert_eq!(refreshed.body["token_type"], "DPoP");
+    let next = crate::support::tokens(&refreshed);
+    assert_eq!(next.session, tokens.session);
+    let verified = issuer
+        .edge_verifier()
+        .await
+        .inspect(&next.access, NOW, &RevocationSet::new())
+        .unwrap();
+    assert_eq!(verified.cnf.as_ref().unwrap().jkt, device.jkt());
+    // Nothing the thief did counted as reuse.
+    assert!(!revokes_sid(&issuer.feed().await, &tokens.session));
+}
+
+on_both!(bad_proofs_at_login_are_refused_before_the_password_is_checked);
+/// Two proofs, a replayed proof, a proof for another URL: 400 `invalid_dpop_proof`, no session.
+async fn bad_proofs_at_login_are_refused_before_the_password_is_checked(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    issuer.signup("ada@example.com").await;
+    let device = Device::new(3);
+    let proof = device.proof("POST", "/v1/auth/login", None, None);
+    let two = [
+        proof.clone(),
+        device.proof("POST", "/v1/auth/login", None, None),
+    ];
+    post(&issuer, "/v1/auth/login", None, &two, login_body("a"))
+        .await
+        .assert_problem(400, "invalid_dpop_proof");
+    let wrong_url = device.proof("POST", "/v1/auth/refresh", None, None);
+    post(
+        &issuer,
+        "/v1/auth/login",
+        None,
+        &[wrong_url],
+        login_body("a"),
+    )
+    .await
+    .assert_problem(400, "invalid_dpop_proof");
+    let first = post(
+        &issuer,
+        "/v1/auth/login",
+        None,
+        std::slice::from_ref(&proof),
+        login_body("a"),
+    )
+    .await;
+    assert_eq!(first.status, 200);
+    let replay = post(&issuer, "/v1/auth/login", None, &[proof], login_body("a")).await;
+    replay.assert_problem(400, "invalid_dpop_proof");
+    assert!(
+        replay.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+}
+
+on_both!(nonces_are_asked_for_then_accepted);
+/// With `--dpop-nonce`, a proof without the server's nonce gets 400
+/// `use_dpop_nonce` with a `DPoP-Nonce`; with it, the login works, and the
+/// answer carries the next nonce.
+async fn nonces_are_asked_for_then_accepted(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|s| s.dpop_nonce = true)).await;
+    issuer.signup("ada@example.com").await;
+    let device = Device::new(3);
+    let first = post(
+        &issuer,
+        "/v1/auth/login",
+        None,
+        &[device.proof("POST", "/v1/auth/login", None, None)],
+        login_body("a"),
+    )
+    .await;
+    first.assert_problem(400, "use_dpop_nonce");
+    let nonce = first.header("dpop-nonce").unwrap().to_owned();
+    let forged = post(
+        &issuer,
+        "/v1/auth/login",
+        None,
+        &[device.proof(
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        )],
+        login_body("a"),
+    )
+    .await;
+    forged.assert_problem(400, "use_dpop_nonce");
+    let second = post(
+        &issuer,
+        "/v1/auth/login",
+        None,
+        &[device.proof("POST", "/v1/auth/login", None, Some(&nonce))],
+        login_body("a"),
+    )
+    .await;
+    assert_eq!(second.status, 200, "{:?}", second.body);
+    assert!(second.header("dpop-nonce").is_some());
+}
+
+on_both!(require_dpop_refuses_a_login_without_a_proof);
+/// With `--require-dpop`, a plain login is 400 `invalid_dpop_proof`.
+async fn require_dpop_refuses_a_login_without_a_proof(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|s| s.require_dpop = true)).await;
+    issuer.signup("ada@example.com").await;
+    issuer
+        .try_login("ada@example.com", PASSWORD, "a")
+        .await
+        .assert_problem(400, "invalid_dpop_proof");
+    bound_login(&issuer, &Device::new(3)).await;
+}
+
+on_both!(a_login_without_a_proof_stays_bearer);
+/// Without a proof (and without `--require-dpop`) nothing changes: Bearer
+/// tokens, no `cnf`, a refresh needs no proof.
+async fn a_login_without_a_proof_stays_bearer(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    issuer.signup("ada@example.com").await;
+    let tokens = issuer.login("ada@example.com", "a").await;
+    let verified = issuer
+        .edge_verifier()
+        .await
+        .inspect(&tokens.access, NOW, &RevocationSet::new())
+        .unwrap();
+    assert!(verified.cnf.is_none());
+    let refreshed = issuer.try_refresh(&tokens.refresh).await;
+    assert_eq!(refreshed.status, 200);
+    assert_eq!(refreshed.body["token_type"], "Bearer");
+}
