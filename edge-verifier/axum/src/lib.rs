@@ -17,17 +17,25 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The sync policy is DESIGN.md's, as at the edge: a request that finds the
-//! revocation state older than `max_age` syncs first (one sync at a time;
-//! the others wait for it); if the issuer cannot be reached the last state
-//! serves until `fail_after`, then requests get 503
-//! `revocation_state_stale`. An unknown `kid` refetches the JWKS, at most
-//! once per `jwks_cooldown`.
+//! The sync policy is DESIGN.md's, decided by the verifier crate's
+//! [`Syncer`] exactly as at the edge and in the npm package; this crate only
+//! performs the fetches it asks for:
+//! - a token is checked only against state younger than `max_age`; past
+//!   `refresh_ahead` the state is refreshed in a background task, so steady
+//!   traffic never waits;
+//! - one sync runs at a time; a request that must wait never waits past the
+//!   fetch's deadline (which covers the body) nor past `fail_after`;
+//! - with the issuer unreachable the last state serves until `fail_after`,
+//!   then requests get 503 `revocation_state_stale`;
+//! - a snapshot replaces the state only when all its pages have arrived, and
+//!   a new key-set version on the feed refetches the JWKS before the next
+//!   token is accepted;
+//! - an unknown `kid` refetches the JWKS at most once per `jwks_cooldown`.
 
 #![warn(missing_docs)]
 
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -39,7 +47,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tollgate_verifier::{
-    AccessClaims, KeySet, RevocationFeed, RevocationSet, Verifier, VerifierOptions, VerifyError,
+    AccessClaims, Fetch, Outcome, Presented, Scheme, Step, SyncOptions, SyncStatus, Syncer,
+    Verifier, VerifierOptions, VerifyError, dpop,
 };
 
 /// Where the issuer is and what tokens must say.
@@ -51,54 +60,73 @@ pub struct TollgateConfig {
     pub issuer: String,
     /// The audience `aud` must contain.
     pub audience: String,
+    /// Past this age the state is refreshed in the background (default, if
+    /// `None`: half of `max_age`).
+    pub refresh_ahead: Option<Duration>,
     /// Revocation state older than this is synced before a token is accepted.
     pub max_age: Duration,
     /// With the issuer unreachable, the last state serves this long.
     pub fail_after: Duration,
+    /// How long one request to the issuer (headers and body) may take.
+    pub request_timeout: Duration,
     /// At most one JWKS refetch on an unknown `kid` per this long.
     pub jwks_cooldown: Duration,
     /// Clock skew allowed on token times, in seconds.
     pub leeway_secs: u32,
+    /// The base URLs clients address this service at (for DPoP, whose
+    /// proofs name the URL): behind the edge, the edge's public URL, not
+    /// this service's own. Empty: `http://` or `https://` plus the `Host`
+    /// header.
+    pub public_urls: Vec<String>,
 }
 
 impl TollgateConfig {
-    /// DESIGN.md's defaults: 1 s max age, 30 s fail-after, 10 s JWKS cooldown, 30 s leeway.
+    /// DESIGN.md's defaults, from the verifier crate: 1 s max age (refresh
+    /// ahead at half of it), 30 s fail-after, 5 s per request, 10 s JWKS
+    /// cooldown, 30 s leeway.
     pub fn new(
         issuer_url: impl Into<String>,
         issuer: impl Into<String>,
         audience: impl Into<String>,
     ) -> Self {
+        let defaults = SyncOptions::default();
+        let ms = Duration::from_millis;
         TollgateConfig {
             issuer_url: issuer_url.into().trim_end_matches('/').to_owned(),
             issuer: issuer.into(),
             audience: audience.into(),
-            max_age: Duration::from_secs(1),
-            fail_after: Duration::from_secs(30),
-            jwks_cooldown: Duration::from_secs(10),
-            leeway_secs: 30,
+            refresh_ahead: None,
+            max_age: ms(defaults.max_age_ms),
+            fail_after: ms(defaults.fail_after_ms),
+            request_timeout: ms(defaults.request_timeout_ms),
+            jwks_cooldown: ms(defaults.jwks_cooldown_ms),
+            leeway_secs: tollgate_verifier::DEFAULT_LEEWAY_SECS,
+            public_urls: Vec::new(),
         }
+    }
+
+    /// The sync timing for the crate's [`Syncer`], which judges it.
+    fn sync_options(&self) -> SyncOptions {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut options = SyncOptions::new(ms(self.max_age), ms(self.fail_after));
+        if let Some(refresh_ahead) = self.refresh_ahead {
+            options.refresh_ahead_ms = ms(refresh_ahead);
+        }
+        options.request_timeout_ms = ms(self.request_timeout);
+        options.jwks_cooldown_ms = ms(self.jwks_cooldown);
+        options
     }
 }
 
-/// Fetching keys or the feed failed.
+/// The configuration is unusable, or the first sync failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SyncError(String);
 
-struct State {
-    verifier: Verifier,
-    revocations: RevocationSet,
-    synced_at: Instant,
-    jwks_at: Instant,
-    last_error: Option<String>,
-}
-
 struct Inner {
     config: TollgateConfig,
     client: Client<HttpConnector, Empty<Bytes>>,
-    state: RwLock<State>,
-    /// Held while a sync runs, so there is one at a time.
-    syncing: tokio::sync::Mutex<()>,
+    syncer: RwLock<Syncer>,
 }
 
 /// A verifier kept in sync with the issuer. Cheap to clone; put it in your
@@ -114,178 +142,212 @@ impl std::fmt::Debug for Tollgate {
     }
 }
 
-fn now_secs() -> i64 {
+/// The wall clock in Unix milliseconds: token times are wall-clock times.
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// How long until `deadline_ms`, from now.
+fn until(deadline_ms: u64) -> Duration {
+    Duration::from_millis(deadline_ms.saturating_sub(now_ms()))
+}
+
+/// How often a request waiting for another's sync looks again.
+const WAIT_STEP: Duration = Duration::from_millis(5);
+
 impl Tollgate {
-    /// Loads the JWKS and a full snapshot of the feed; fails if it cannot,
-    /// since a service that never saw a snapshot must accept no token.
+    /// Loads the JWKS and a full snapshot of the feed; fails if it cannot
+    /// (within `fail_after`), since a service that never saw a snapshot must
+    /// accept no token. Settings that would fail open are refused here.
     pub async fn connect(config: TollgateConfig) -> Result<Self, SyncError> {
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        let keys = fetch_keys(&client, &config).await?;
         let mut options = VerifierOptions::new(&config.issuer, &config.audience);
         options.leeway_secs = config.leeway_secs;
-        let now = Instant::now();
+        let syncer = Syncer::new(config.sync_options(), options)
+            .map_err(|err| SyncError(format!("invalid configuration: {err}")))?;
         let tollgate = Tollgate(Arc::new(Inner {
-            state: RwLock::new(State {
-                verifier: Verifier::new(options, keys),
-                revocations: RevocationSet::new(),
-                synced_at: now,
-                jwks_at: now,
-                last_error: None,
-            }),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            syncer: RwLock::new(syncer),
             config,
-            client,
-            syncing: tokio::sync::Mutex::new(()),
         }));
-        tollgate.pull().await?;
+        tollgate
+            .ready()
+            .await
+            .map_err(|err| SyncError(format!("first sync failed: {err}")))?;
         Ok(tollgate)
     }
 
-    /// Verifies `token` after making sure the revocation state is fresh.
+    /// Verifies `token` (as Bearer, with no proof) after making sure the
+    /// revocation state may be used. A DPoP-bound token fails here; see
+    /// [`Self::verify_request`].
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        self.ensure_fresh().await?;
-        match self.verify_now(token) {
-            Err(VerifyError::UnknownKid) if self.may_refetch_keys() => {
-                self.refetch_keys().await;
-                self.verify_now(token)
+        let presented = Presented {
+            scheme: Scheme::Bearer,
+            token,
+            proofs: &[],
+            method: "",
+            url: "",
+        };
+        self.verify_request(&presented).await
+    }
+
+    /// Verifies what a request presents, a DPoP proof included (the
+    /// verifier crate's [`Verifier::verify_request`]), after making sure the
+    /// revocation state may be used.
+    pub async fn verify_request(
+        &self,
+        presented: &Presented<'_>,
+    ) -> Result<AccessClaims, VerifyError> {
+        self.ready()
+            .await
+            .map_err(|_| VerifyError::RevocationStateStale)?;
+        let first = self.read().verify_request(presented, now_ms());
+        match first {
+            Err(VerifyError::UnknownKid) => {
+                let Some(fetch) = self.write().refetch_keys(now_ms()) else {
+                    return Err(VerifyError::UnknownKid);
+                };
+                self.drive(fetch).await;
+                // The refetch took time: the state's age is the syncer's to judge again.
+                self.ready()
+                    .await
+                    .map_err(|_| VerifyError::RevocationStateStale)?;
+                self.read().verify_request(presented, now_ms())
             }
             other => other,
         }
+        .map(|verified| verified.claims().clone())
     }
 
-    /// Pulls the feed now, whatever the state's age.
+    /// Pulls the feed now, whatever the state's age; waits for a sync in
+    /// flight instead if there is one.
     pub async fn sync(&self) -> Result<(), SyncError> {
-        let _turn = self.0.syncing.lock().await;
-        self.pull().await
+        let fetch = self.write().sync_now(now_ms());
+        match fetch {
+            Some(fetch) => self.drive(fetch).await,
+            None => {
+                while self.read().in_flight(now_ms()) {
+                    tokio::time::sleep(WAIT_STEP).await;
+                }
+            }
+        }
+        match self.read().status(now_ms()).last_error {
+            None => Ok(()),
+            Some(error) => Err(SyncError(error)),
+        }
     }
 
     /// How many revocations are held.
     pub fn revoked_count(&self) -> usize {
-        self.read().revocations.len()
+        self.read().revocations().len()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.0.state.read().unwrap_or_else(PoisonError::into_inner)
+    /// Where the sync stands, for health pages: no keys, no tokens.
+    pub fn status(&self) -> SyncStatus {
+        self.read().status(now_ms())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.0.state.write().unwrap_or_else(PoisonError::into_inner)
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Syncer> {
+        self.0.syncer.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn verify_now(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        let state = self.read();
-        state
-            .verifier
-            .verify(token, now_secs(), &state.revocations)
-            .map(|verified| verified.claims().clone())
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Syncer> {
+        self.0
+            .syncer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn ensure_fresh(&self) -> Result<(), VerifyError> {
-        let max_age = self.0.config.max_age;
-        if self.read().synced_at.elapsed() <= max_age {
-            return Ok(());
-        }
-        let _turn = self.0.syncing.lock().await;
-        // Another request may have synced while this one waited.
-        if self.read().synced_at.elapsed() <= max_age {
-            return Ok(());
-        }
-        if self.pull().await.is_ok() {
-            return Ok(());
-        }
-        if self.read().synced_at.elapsed() <= self.0.config.fail_after {
-            Ok(())
-        } else {
-            Err(VerifyError::RevocationStateStale)
-        }
-    }
-
-    /// Follows the feed until caught up, then prunes.
-    async fn pull(&self) -> Result<(), SyncError> {
-        let started = Instant::now();
-        let result: Result<(), SyncError> = async {
-            loop {
-                let cursor = self.read().revocations.cursor().map(str::to_owned);
-                let path = RevocationFeed::request_path(cursor.as_deref());
-                let body = get(&self.0.client, &self.0.config, &path).await?;
-                let page: RevocationFeed = serde_json::from_slice(&body)
-                    .map_err(|err| SyncError(format!("feed page does not parse: {err}")))?;
-                self.write().revocations.apply(&page);
-                if !page.more {
+    /// Does what the syncer says until a token may be checked; `Err` with
+    /// the reason when it must be refused as stale.
+    async fn ready(&self) -> Result<(), String> {
+        let arrived = now_ms();
+        loop {
+            if self.read().is_fresh(now_ms()) {
+                return Ok(());
+            }
+            let step = self.write().step(now_ms(), arrived);
+            match step {
+                Step::Ready { refresh } => {
+                    self.background(refresh);
                     return Ok(());
+                }
+                Step::Fetch(fetch) => self.drive(fetch).await,
+                Step::Wait { until_ms } => tokio::time::sleep(until(until_ms).min(WAIT_STEP)).await,
+                Step::Stale { reason, refresh } => {
+                    self.background(refresh);
+                    return Err(reason);
                 }
             }
         }
-        .await;
-        let mut state = self.write();
-        match &result {
-            Ok(()) => {
-                state.synced_at = started;
-                state.last_error = None;
-                let leeway = i64::from(self.0.config.leeway_secs);
-                state.revocations.prune(now_secs().saturating_sub(leeway));
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "revocation sync failed");
-                state.last_error = Some(err.to_string());
-            }
+    }
+
+    fn background(&self, fetch: Option<Fetch>) {
+        if let Some(fetch) = fetch {
+            let this = self.clone();
+            tokio::spawn(async move { this.drive(fetch).await });
         }
-        result
     }
 
-    fn may_refetch_keys(&self) -> bool {
-        self.read().jwks_at.elapsed() >= self.0.config.jwks_cooldown
-    }
-
-    async fn refetch_keys(&self) {
-        self.write().jwks_at = Instant::now();
-        match fetch_keys(&self.0.client, &self.0.config).await {
-            Ok(keys) => self.write().verifier.set_keys(keys),
-            Err(err) => tracing::warn!(error = %err, "JWKS refetch failed"),
+    /// Performs `fetch` and the ones the syncer asks for after it.
+    async fn drive(&self, mut fetch: Fetch) {
+        loop {
+            let url = format!("{}{}", self.0.config.issuer_url, fetch.path);
+            let result = get(&self.0.client, &url, fetch.deadline_ms).await;
+            let outcome = match &result {
+                Ok(body) => match std::str::from_utf8(body) {
+                    Ok(text) => Outcome::Body {
+                        text,
+                        observed_ms: None,
+                    },
+                    Err(_) => Outcome::Failed("the body is not UTF-8"),
+                },
+                Err(error) => {
+                    tracing::warn!(%error, "tollgate sync failed");
+                    Outcome::Failed(error)
+                }
+            };
+            let next = self.write().on_response(fetch.id, now_ms(), outcome);
+            match next {
+                Some(next) => fetch = next,
+                None => return,
+            }
         }
     }
 }
 
+/// GETs `url`; the whole exchange, body included, must end by `deadline_ms`.
 async fn get(
     client: &Client<HttpConnector, Empty<Bytes>>,
-    config: &TollgateConfig,
-    path: &str,
-) -> Result<Bytes, SyncError> {
-    let url = format!("{}{path}", config.issuer_url);
-    let uri = url
-        .parse()
-        .map_err(|err| SyncError(format!("bad URL {url}: {err}")))?;
-    let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
+    url: &str,
+    deadline_ms: u64,
+) -> Result<Bytes, String> {
+    let uri = url.parse().map_err(|err| format!("bad URL {url}: {err}"))?;
+    let exchange = async {
+        let response = client
+            .get(uri)
+            .await
+            .map_err(|err| format!("GET {url}: {err}"))?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("GET {url}: HTTP {}", response.status()));
+        }
+        Ok(response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|err| format!("GET {url}: {err}"))?
+            .to_bytes())
+    };
+    tokio::time::timeout(until(deadline_ms), exchange)
         .await
-        .map_err(|_| SyncError(format!("GET {url}: timed out")))?
-        .map_err(|err| SyncError(format!("GET {url}: {err}")))?;
-    if response.status() != StatusCode::OK {
-        return Err(SyncError(format!("GET {url}: HTTP {}", response.status())));
-    }
-    Ok(response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|err| SyncError(format!("GET {url}: {err}")))?
-        .to_bytes())
-}
-
-async fn fetch_keys(
-    client: &Client<HttpConnector, Empty<Bytes>>,
-    config: &TollgateConfig,
-) -> Result<KeySet, SyncError> {
-    let body = get(client, config, "/.well-known/jwks.json").await?;
-    let text = std::str::from_utf8(&body).map_err(|err| SyncError(err.to_string()))?;
-    KeySet::from_json(text).map_err(|err| SyncError(format!("JWKS does not parse: {err}")))
+        .map_err(|_| format!("GET {url}: no complete answer by the deadline"))?
 }
 
 /// The verified claims of the request's access token (`Authorization:
-/// Bearer`, else the `access_token` cookie). Rejects with a problem+json:
-/// 401 with `WWW-Authenticate`, or 503 `revocation_state_stale`.
+/// Bearer` or `DPoP` with its proof, else the `access_token` cookie).
+/// Rejects with a problem+json: 401 with `WWW-Authenticate`, or 503
+/// `revocation_state_stale`.
 #[derive(Debug, Clone)]
 pub struct Claims(pub AccessClaims);
 
@@ -311,14 +373,11 @@ impl IntoResponse for Rejection {
                 "revocation_state_stale",
                 String::new(),
             ),
-            Rejection::Invalid(err) => {
-                let code = err.code().as_str();
-                (
-                    StatusCode::UNAUTHORIZED,
-                    code,
-                    format!("Bearer error=\"invalid_token\", error_description=\"{code}\""),
-                )
-            }
+            Rejection::Invalid(err) => (
+                StatusCode::UNAUTHORIZED,
+                err.code().as_str(),
+                err.code().challenge(),
+            ),
         };
         let body = serde_json::json!({
             "type": "about:blank",
@@ -343,10 +402,27 @@ impl IntoResponse for Rejection {
     }
 }
 
-/// The access token, where [`Verifier::token_from_headers`] finds it.
-fn token(parts: &Parts) -> Option<&str> {
+/// The token and its scheme, where [`Verifier::credentials`] finds them.
+fn credentials(parts: &Parts) -> Option<(Scheme, &str)> {
     let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    Verifier::token_from_headers(header(header::AUTHORIZATION), header(header::COOKIE))
+    Verifier::credentials(header(header::AUTHORIZATION), header(header::COOKIE))
+}
+
+/// The URL the client addressed, for a DPoP proof's `htu`: one of the
+/// configured public URLs (or this request's host) plus the path.
+fn public_url(config: &TollgateConfig, parts: &Parts, proof: &str) -> String {
+    let path = parts.uri.path();
+    if config.public_urls.is_empty() {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        let origins = [format!("http://{host}"), format!("https://{host}")];
+        dpop::choose_url(proof, &origins, path)
+    } else {
+        dpop::choose_url(proof, &config.public_urls, path)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Claims
@@ -357,9 +433,28 @@ where
 
     #[tracing::instrument(name = "tollgate", skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
-        let token = token(parts).ok_or(Rejection::Missing)?;
-        Tollgate::from_ref(state)
-            .verify(token)
+        let (scheme, token) = credentials(parts).ok_or(Rejection::Missing)?;
+        let tollgate = Tollgate::from_ref(state);
+        // A value that is not text still counts, so two headers are refused.
+        let proofs: Vec<&str> = parts
+            .headers
+            .get_all("dpop")
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect();
+        let url = proofs
+            .first()
+            .map(|proof| public_url(&tollgate.0.config, parts, proof))
+            .unwrap_or_default();
+        let presented = Presented {
+            scheme,
+            token,
+            proofs: &proofs,
+            method: parts.method.as_str(),
+            url: &url,
+        };
+        tollgate
+            .verify_request(&presented)
             .await
             .map(Claims)
             .map_err(Rejection::Invalid)

@@ -1,7 +1,6 @@
 //! The extractor on its own, against a real issuer on a socket: a valid
 //! token passes, a revoked one is refused once the feed says so, a missing
 //! one is refused, and an unreachable issuer turns into 503 after fail_after.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +11,9 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use tollgate_axum::{Claims, Tollgate, TollgateConfig};
 use tollgate_issuer::config::Settings;
+use tollgate_issuer::keys::KeyRing;
 use tollgate_issuer::store::SqliteStore;
-use tollgate_issuer::{AppState, SystemClock, serve};
+use tollgate_issuer::{AppState, Clock as _, SystemClock, serve};
 use tollgate_verifier::{AccessClaims, Audience, RevocationEntry, Revoked, Uuid};
 use tower::ServiceExt;
 
@@ -69,11 +69,12 @@ fn token(issuer: &Issuer) -> (String, Uuid) {
         sid,
         roles: vec!["USER".into()],
         email: None,
+        cnf: None,
     };
     (issuer.state.keys().ring.sign(&claims).unwrap(), sid)
 }
 
-fn app(tollgate: Tollgate) -> Router {
+pub fn app(tollgate: Tollgate) -> Router {
     Router::new()
         .route(
             "/me",
@@ -82,7 +83,7 @@ fn app(tollgate: Tollgate) -> Router {
         .with_state(tollgate)
 }
 
-async fn call(app: &Router, token: Option<&str>) -> (StatusCode, String, Option<String>) {
+pub async fn call(app: &Router, token: Option<&str>) -> (StatusCode, String, Option<String>) {
     let mut request = Request::get("/me");
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
@@ -155,4 +156,36 @@ async fn an_unreachable_issuer_fails_closed_after_fail_after() {
     let (status, body, _) = call(&app, Some(&good)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("revocation_state_stale"));
+}
+
+/// After `keys withdraw` at the issuer, its tokens are refused within max_age + 100 ms.
+#[tokio::test]
+async fn a_withdrawn_key_is_refused_within_max_age() {
+    let issuer = issuer().await;
+    let mut config = TollgateConfig::new(&issuer.url, "tollgate", "tollgate-api");
+    config.max_age = Duration::from_millis(200);
+    let app = app(Tollgate::connect(config).await.unwrap());
+    let (good, _) = token(&issuer);
+    assert_eq!(call(&app, Some(&good)).await.0, StatusCode::OK);
+    let kid = issuer.state.keys().ring.current_kid().to_owned();
+    let policy = issuer.state.settings.key_policy();
+    let now = tollgate_issuer::SystemClock.now();
+    KeyRing::withdraw(issuer.state.store.as_ref(), &kid, now, &policy)
+        .await
+        .unwrap();
+    let withdrawn = std::time::Instant::now();
+    loop {
+        let (status, body, _) = call(&app, Some(&good)).await;
+        if status == StatusCode::UNAUTHORIZED {
+            assert!(body.contains("unknown_kid"), "{body}");
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            withdrawn.elapsed() < Duration::from_millis(300),
+            "a withdrawn key still verifies after {:?}",
+            withdrawn.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
