@@ -7,7 +7,7 @@
 export const ERROR_CODES = Object.freeze([
   'malformed', 'token_too_large', 'unsupported_alg', 'unknown_kid', 'bad_signature',
   'wrong_type', 'wrong_issuer', 'wrong_audience', 'expired', 'not_yet_valid',
-  'missing_claim', 'revoked', 'revocation_state_stale',
+  'missing_claim', 'revoked', 'revocation_state_stale', 'invalid_dpop_proof', 'use_dpop_nonce',
 ]);
 
 /** A token was refused, or the verifier could not do its job; `code` says which. */
@@ -29,10 +29,102 @@ function coded(error) {
 const nowSecs = () => Math.floor(Date.now() / 1000);
 
 let Raw = null;
+let RawSyncer = null;
+let rawChallenge = null;
+/** The algorithms whose signatures `createVerifier` checks with WebCrypto; the rest in wasm. */
+let webCryptoAlgs = new Set();
 
-/** Called once by the entry point with the wasm-bindgen `Verifier` class. */
-export function bind(rawClass) {
+/**
+ * Called once by the entry point with the wasm-bindgen classes, the
+ * challenge function, and the algorithms the platform's WebCrypto checks
+ * faster than the wasm does (all of them in workerd and browsers, where it
+ * is native BoringSSL; ES256 in Node, whose EdDSA is faster in wasm).
+ */
+export function bind(rawClass, rawSyncer, challengeFn, nativeAlgs = []) {
   Raw = rawClass;
+  RawSyncer = rawSyncer;
+  rawChallenge = challengeFn;
+  webCryptoAlgs = new Set(typeof crypto?.subtle?.verify === 'function' ? nativeAlgs : []);
+}
+
+const IMPORT = {
+  EdDSA: { name: 'Ed25519' },
+  ES256: { name: 'ECDSA', namedCurve: 'P-256' },
+  HS256: { name: 'HMAC', hash: 'SHA-256' },
+};
+const VERIFY = {
+  EdDSA: { name: 'Ed25519' },
+  ES256: { name: 'ECDSA', hash: 'SHA-256' },
+  HS256: { name: 'HMAC' },
+};
+/** Imported CryptoKeys by JWK text: the issuer's few keys and recent DPoP keys. */
+const importedKeys = new Map();
+const MAX_IMPORTED = 1024;
+
+/** Whether `which` ("token" or "proof") of a PendingRequest verifies; WebCrypto or wasm, whichever is faster here. */
+async function signatureOk(pending, which) {
+  const alg = pending.alg(which);
+  if (alg === undefined) return true; // nothing to check (a cached token)
+  if (!webCryptoAlgs.has(alg)) return pending.verifyHere(which);
+  const jwk = pending.jwk(which);
+  let key = importedKeys.get(jwk);
+  if (!key) {
+    try {
+      key = await crypto.subtle.importKey('jwk', JSON.parse(jwk), IMPORT[alg], false, ['verify']);
+    } catch (error) {
+      if (error?.name !== 'NotSupportedError') return false; // a key it will not import signs nothing
+      // An older browser without Ed25519, say: the wasm checks that algorithm from now on.
+      webCryptoAlgs.delete(alg);
+      return pending.verifyHere(which);
+    }
+    if (importedKeys.size >= MAX_IMPORTED) importedKeys.clear();
+    importedKeys.set(jwk, key);
+  }
+  try {
+    return await crypto.subtle.verify(VERIFY[alg], key, pending.signature(which), pending.message(which));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The `WWW-Authenticate` value for a 401 with `code`, decided by the Rust
+ * crate as at the edge: `DPoP algs="ES256 EdDSA", error="..."` for the DPoP
+ * codes, `Bearer error="invalid_token", error_description="..."` for the
+ * others, a bare `Bearer` for `missing_token`.
+ */
+export function challenge(code) {
+  return rawChallenge ? rawChallenge(String(code)) : 'Bearer';
+}
+
+/**
+ * What the verifier needs of an HTTP request: a Fetch API `Request` (or
+ * anything with `headers.get`, `method` and `url`), or the parts already
+ * picked out: `{ authorization, cookie, dpop, method, url }`. `publicUrl`
+ * replaces the request's origin (scheme, host, port) when clients address
+ * this service at another one, e.g. behind a proxy, for the DPoP proof's
+ * `htu`.
+ */
+export function requestParts(request, { publicUrl } = {}) {
+  let parts;
+  if (request && typeof request.headers?.get === 'function') {
+    const header = (name) => request.headers.get(name) ?? undefined;
+    parts = {
+      authorization: header('authorization'),
+      cookie: header('cookie'),
+      dpop: header('dpop'),
+      method: request.method,
+      url: request.url,
+    };
+  } else {
+    const { authorization, cookie, dpop, method = '', url = '' } = request ?? {};
+    parts = { authorization, cookie, dpop, method, url };
+  }
+  if (publicUrl && parts.url) {
+    const { pathname } = new URL(parts.url);
+    parts.url = publicUrl.replace(/\/+$/, '') + pathname;
+  }
+  return parts;
 }
 
 /**
@@ -61,6 +153,22 @@ export class Verifier {
     let json;
     try {
       json = this.#raw.verify(token, now);
+    } catch (error) {
+      throw coded(error);
+    }
+    return JSON.parse(json);
+  }
+
+  /**
+   * The claims of what `request` presents (see `requestParts`): a Bearer
+   * token, or a DPoP-bound token with its proof for this method and URL,
+   * each proof usable once; or a thrown VerifyError (`missing_token` when
+   * there is no token at all).
+   */
+  verifyRequest(request, now = nowSecs(), { publicUrl } = {}) {
+    let json;
+    try {
+      json = this.#raw.verifyRequest(JSON.stringify(requestParts(request, { publicUrl })), now);
     } catch (error) {
       throw coded(error);
     }
@@ -111,13 +219,55 @@ export class Verifier {
   }
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
- * A verifier that keeps itself in sync with an issuer: JWKS at start and on
- * an unknown `kid` (at most once per `jwksCooldownMs`), and the revocation
- * feed before any token is checked against state older than `maxAgeMs`.
- * While the issuer is unreachable it serves from the last state until
- * `failAfterMs` has passed since the last good sync, then refuses with
- * `revocation_state_stale`. One sync runs at a time; callers share it.
+ * GETs `url` with `fetchFn`; the whole exchange, body included, must end by
+ * `deadlineMs`. Resolves with [ok, text]: the body, or why it failed. Never
+ * rejects and never outlives the deadline, even with a `fetch` that ignores
+ * its signal.
+ */
+async function getText(fetchFn, url, deadlineMs) {
+  const controller = new AbortController();
+  let timer;
+  const expired = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve([false, `no complete answer from ${url} by the deadline`]);
+    }, Math.max(0, deadlineMs - Date.now()));
+  });
+  const exchange = (async () => {
+    try {
+      const response = await fetchFn(url, { headers: { accept: 'application/json' }, signal: controller.signal });
+      if (response.status !== 200) {
+        response.body?.cancel?.().catch(() => {});
+        return [false, `GET ${url}: HTTP ${response.status}`];
+      }
+      return [true, await response.text()];
+    } catch (error) {
+      return [false, `GET ${url}: ${error?.message ?? error}`];
+    }
+  })();
+  try {
+    return await Promise.race([exchange, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A verifier that keeps itself in sync with an issuer, by the verifier
+ * crate's sync policy (its `Syncer`, the same Rust code as at the edge):
+ * this function only performs the fetches it asks for.
+ * - No token is accepted before the JWKS and a whole snapshot are loaded.
+ * - Past `refreshAheadMs` the state is refreshed in the background; past
+ *   `maxAgeMs` a token waits for the sync (one at a time), never beyond the
+ *   fetch's deadline (`requestTimeoutMs`, body included) nor `failAfterMs`.
+ * - With the issuer unreachable the last state serves until `failAfterMs`
+ *   after the last good sync, then `revocation_state_stale` is thrown.
+ * - A snapshot replaces the state only once all its pages have arrived; a
+ *   new key-set version on the feed reloads the JWKS before the next token.
+ * - An unknown `kid` refetches the JWKS at most once per `jwksCooldownMs`.
  */
 export async function createVerifier({
   issuerUrl,
@@ -125,100 +275,163 @@ export async function createVerifier({
   issuer = issuerUrl,
   maxAgeMs = 1000,
   failAfterMs = 30000,
-  jwksCooldownMs = 30000,
+  refreshAheadMs,
+  requestTimeoutMs,
+  jwksCooldownMs,
   leewaySecs,
+  algorithms,
   fetch: fetchFn = globalThis.fetch,
 } = {}) {
   if (typeof issuerUrl !== 'string' || !audience) {
     throw new VerifyError('invalid_options', 'issuerUrl and audience are required');
   }
+  if (!RawSyncer) throw new VerifyError('not_initialised', 'the wasm module is not loaded');
   const base = issuerUrl.replace(/\/+$/, '');
-  const getJson = async (path) => {
-    const response = await fetchFn(base + path, { headers: { accept: 'application/json' } });
-    if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status}`);
-    return response.json();
-  };
-
-  const verifier = new Verifier({ issuer, audience, jwks: await getJson('/.well-known/jwks.json'), leewaySecs });
-  let lastSync = -Infinity; // Date.now() of the last complete sync
-  let lastError = null;
-  let inFlight = null;
-  let lastJwks = Date.now();
+  const options = { issuer, audience, maxAgeMs, failAfterMs };
+  for (const [name, value] of Object.entries({ refreshAheadMs, requestTimeoutMs, jwksCooldownMs, leewaySecs, algorithms })) {
+    if (value !== undefined) options[name] = value;
+  }
+  let raw;
+  try {
+    raw = new RawSyncer(JSON.stringify(options));
+  } catch (error) {
+    throw coded(error);
+  }
   let closed = false;
 
-  async function pull() {
-    // Follow `more` until caught up; a snapshot page (reset) replaces the set.
+  /** Performs `fetch` and every fetch the syncer asks for after it. */
+  async function drive(fetch) {
+    while (fetch) {
+      const [ok, text] = await getText(fetchFn, base + fetch.path, fetch.deadlineMs);
+      const next = raw.onResponse(fetch.id, Date.now(), ok, text);
+      fetch = next === undefined ? null : JSON.parse(next);
+    }
+  }
+  /**
+   * Drives a refresh nobody waits for. In Workers, pass the request's
+   * `waitUntil`: I/O a request started is cancelled when it ends unless the
+   * runtime is told to wait for it (the syncer would then only see the
+   * fetch expire at its deadline).
+   */
+  const background = (fetch, waitUntil) => {
+    if (!fetch || closed) return;
+    const work = drive(fetch).catch(() => {});
+    if (waitUntil) waitUntil(work);
+  };
+
+  /** Does what the syncer says until a token may be checked. */
+  async function ready(waitUntil) {
+    const arrived = Date.now();
     for (;;) {
-      const cursor = verifier.cursor;
-      const query = cursor ? `?since=${encodeURIComponent(cursor)}` : '';
-      const page = await getJson(`/v1/revocations${query}`);
-      verifier.applyRevocations(page);
-      if (!page.more) break;
-    }
-    verifier.prune(nowSecs() - (leewaySecs ?? 30));
-  }
-
-  function sync() {
-    if (!inFlight) {
-      const started = Date.now();
-      inFlight = pull()
-        .then(() => {
-          lastSync = started;
-          lastError = null;
-        })
-        .catch((error) => {
-          lastError = error;
-          throw error;
-        })
-        .finally(() => {
-          inFlight = null;
-        });
-    }
-    return inFlight;
-  }
-
-  async function fresh() {
-    if (Date.now() - lastSync <= maxAgeMs) return;
-    try {
-      await sync();
-    } catch (error) {
-      if (Date.now() - lastSync > failAfterMs) {
-        throw new VerifyError('revocation_state_stale',
-          `revocation state could not be refreshed: ${error?.message ?? error}`);
+      const text = raw.step(Date.now(), arrived);
+      if (text === undefined) return;
+      const step = JSON.parse(text);
+      switch (step.action) {
+        case 'ready':
+          background(step.refresh, waitUntil);
+          return;
+        case 'fetch':
+          await drive(step.fetch);
+          break;
+        case 'wait':
+          await sleep(Math.max(1, Math.min(5, step.untilMs - Date.now())));
+          break;
+        default:
+          background(step.refresh, waitUntil);
+          throw new VerifyError('revocation_state_stale', step.reason);
       }
     }
   }
 
-  await sync();
+  /**
+   * Checks a request: the Rust syncer prepares, the signatures are checked
+   * with WebCrypto where that is faster, the syncer judges the rest. If the
+   * keys change in between (a JWKS reload), it starts over.
+   */
+  const checkRequest = async (parts) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let pending;
+      try {
+        pending = raw.beginRequest(parts, Date.now());
+      } catch (error) {
+        throw coded(error);
+      }
+      let claims;
+      try {
+        const tokenOk = await signatureOk(pending, 'token');
+        const proofOk = tokenOk ? await signatureOk(pending, 'proof') : true;
+        const used = pending;
+        pending = null;
+        claims = raw.finishRequest(parts, used, tokenOk, proofOk, Date.now());
+      } catch (error) {
+        throw coded(error);
+      } finally {
+        pending?.free();
+      }
+      if (claims !== undefined) return JSON.parse(claims);
+    }
+    throw new VerifyError('unknown_kid', 'the keys changed during every attempt');
+  };
+
+  /** Runs `check` once the state may be trusted; after `unknown_kid`, refetches the JWKS and runs it again. */
+  async function verified(check, waitUntil) {
+    if (closed) throw new VerifyError('closed', 'this verifier was closed');
+    await ready(waitUntil);
+    try {
+      return await check();
+    } catch (error) {
+      if (error.code !== 'unknown_kid') throw error;
+      // Perhaps the issuer rotated: refetch the JWKS (rate-limited), retry once.
+      const refetch = raw.refetchKeys(Date.now());
+      if (refetch === undefined) throw error;
+      await drive(JSON.parse(refetch));
+      await ready(waitUntil); // the refetch took time: the state's age is the syncer's to judge again
+      return check();
+    }
+  }
+
+  await ready();
 
   return {
-    verifier,
-    /** Claims of `token`, after making sure the revocation state is fresh. */
-    async verify(token) {
-      if (closed) throw new VerifyError('closed', 'this verifier was closed');
-      await fresh();
-      try {
-        return verifier.verify(token);
-      } catch (error) {
-        if (error.code !== 'unknown_kid' || Date.now() - lastJwks < jwksCooldownMs) throw error;
-        // Perhaps the issuer rotated: refetch the JWKS once, then retry.
-        lastJwks = Date.now();
-        const kid = Verifier.peekKid(token);
-        verifier.setKeys(await getJson('/.well-known/jwks.json'));
-        if (!kid || !verifier.hasKid(kid)) throw error;
-        return verifier.verify(token);
-      }
+    /**
+     * Claims of `token`, once the revocation state may be trusted. In
+     * Workers pass `{ waitUntil: (p) => ctx.waitUntil(p) }`, so background
+     * refreshes outlive the request that started them.
+     */
+    async verify(token, { waitUntil } = {}) {
+      if (typeof token !== 'string') throw new VerifyError('malformed', 'the token must be a string');
+      if (/\s/.test(token)) throw new VerifyError('malformed', 'the token holds whitespace');
+      const parts = JSON.stringify({ authorization: `Bearer ${token}`, method: '', url: '' });
+      return verified(() => checkRequest(parts), waitUntil);
     },
-    /** Pulls the feed now; resolves when caught up. */
-    sync,
-    /** State for health pages: cursor, entries held, age, last error. */
+    /**
+     * Claims of what `request` presents (a Fetch `Request`, or
+     * `{ authorization, cookie, dpop, method, url }`): a Bearer token, or a
+     * DPoP-bound token with its proof for this method and URL, each proof
+     * usable once in this process or isolate. `publicUrl` replaces the
+     * request's origin for the proof's `htu` when clients address this
+     * service elsewhere (a proxy in front). Throws `missing_token` when
+     * there is no token at all.
+     */
+    async verifyRequest(request, { waitUntil, publicUrl } = {}) {
+      const parts = JSON.stringify(requestParts(request, { publicUrl }));
+      return verified(() => checkRequest(parts), waitUntil);
+    },
+    /** Pulls the feed now (or waits for the sync in flight); resolves when it ends. */
+    async sync() {
+      const fetch = raw.syncNow(Date.now());
+      if (fetch !== undefined) await drive(JSON.parse(fetch));
+      while (raw.inFlight(Date.now())) await sleep(5);
+      const { lastError } = JSON.parse(raw.status(Date.now()));
+      if (lastError) throw new VerifyError('revocation_state_stale', lastError);
+    },
+    /** Whether a key with this `kid` is loaded. */
+    hasKid(kid) {
+      return raw.hasKid(kid);
+    },
+    /** State for health pages: cursor, entries held, age, key-set version, last error. */
     status() {
-      return {
-        cursor: verifier.cursor,
-        revoked: verifier.revokedCount,
-        ageMs: Date.now() - lastSync,
-        lastError: lastError ? String(lastError.message ?? lastError) : null,
-      };
+      return JSON.parse(raw.status(Date.now()));
     },
     /** Stops using it; later `verify` calls throw `closed`. */
     close() {

@@ -14,10 +14,13 @@ export type VerifyErrorCode =
   | 'not_yet_valid'
   | 'missing_claim'
   | 'revoked'
-  | 'revocation_state_stale';
+  | 'revocation_state_stale'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
 
-/** Codes for misuse rather than a bad token. */
+/** Codes for misuse rather than a bad token (and `missing_token`: no token at all). */
 export type UsageErrorCode =
+  | 'missing_token'
   | 'invalid_options'
   | 'invalid_jwks'
   | 'invalid_feed'
@@ -51,6 +54,8 @@ export interface Jwk {
 
 export interface Jwks {
   keys: Jwk[];
+  /** The issuer's key-set version these keys are at (tollgate issuers set it). */
+  keys_version?: string;
 }
 
 /** The claims of a verified tollgate access token (RFC 9068 profile). */
@@ -68,7 +73,38 @@ export interface AccessClaims {
   sid: string;
   roles: string[];
   email?: string;
+  /** The DPoP key the token is bound to (RFC 9449), if it is. */
+  cnf?: { jkt: string };
 }
+
+/**
+ * What the verifier needs of an HTTP request: a Fetch `Request` (or
+ * anything with `headers.get`, `method` and `url`), or the parts themselves.
+ */
+export type RequestLike =
+  | { headers: { get(name: string): string | null }; method: string; url: string }
+  | RequestParts;
+
+export interface RequestParts {
+  authorization?: string;
+  cookie?: string;
+  /** The `DPoP` header (repeated headers joined with ", ", as Fetch does). */
+  dpop?: string;
+  method: string;
+  /** The URL the client addressed. */
+  url: string;
+}
+
+export interface RequestOptions {
+  /** The origin clients address, if not the request's own (a proxy in front), for DPoP's `htu`. */
+  publicUrl?: string;
+}
+
+/** Picks the parts out of a request (`publicUrl` replaces its origin). */
+export declare function requestParts(request: RequestLike, options?: RequestOptions): RequestParts;
+
+/** The `WWW-Authenticate` value for a 401 with `code`, as the edge answers. */
+export declare function challenge(code: VerifyErrorCode | 'missing_token'): string;
 
 /** One revocation: a device session or a single token, until a Unix time. */
 export type RevocationEntry = { sid: string; until: number } | { jti: string; until: number };
@@ -80,6 +116,8 @@ export interface RevocationFeed {
   reset: boolean;
   /** More pages follow: ask again from `cursor`. */
   more?: boolean;
+  /** The issuer's key-set version: a new one means the JWKS changed. */
+  keys?: string;
   revoked: RevocationEntry[];
 }
 
@@ -103,6 +141,8 @@ export declare class Verifier {
   constructor(options: VerifierOptions);
   /** The claims, or throws VerifyError. `nowSecs` defaults to the clock. */
   verify(token: string, nowSecs?: number): AccessClaims;
+  /** The claims of what a request presents, its DPoP proof included; or throws VerifyError. */
+  verifyRequest(request: RequestLike, nowSecs?: number, options?: RequestOptions): AccessClaims;
   /** Applies one feed page (object or JSON text). */
   applyRevocations(feed: RevocationFeed | string): void;
   /** Replaces the keys. */
@@ -125,30 +165,57 @@ export interface CreateVerifierOptions {
   issuer?: string;
   /** Revocation state older than this is synced before a token is accepted (default 1000). */
   maxAgeMs?: number;
+  /** Past this age the state is refreshed in the background (default maxAgeMs / 2). */
+  refreshAheadMs?: number;
   /** With the issuer unreachable, serve from the last state this long, then refuse (default 30000). */
   failAfterMs?: number;
-  /** At most one JWKS refetch on an unknown kid per this long (default 30000). */
+  /** How long one request to the issuer, body included, may take (default 5000, at most failAfterMs). */
+  requestTimeoutMs?: number;
+  /** At most one JWKS refetch on an unknown kid per this long (default 10000, at least 1000). */
   jwksCooldownMs?: number;
   leewaySecs?: number;
+  /** Algorithms accepted (default all compiled in). */
+  algorithms?: Algorithm[];
   /** The fetch to use (default globalThis.fetch). */
   fetch?: typeof fetch;
 }
 
 export interface SyncStatus {
-  cursor: string | undefined;
+  cursor: string | null;
   revoked: number;
-  ageMs: number;
+  /** Age of the state; null before the first complete sync. */
+  ageMs: number | null;
+  /** The key-set version loaded, if the issuer names one. */
+  keysVersion: string | null;
+  /** Whether a request to the issuer is in flight. */
+  syncing: boolean;
   lastError: string | null;
 }
 
+export interface VerifyCallOptions {
+  /**
+   * In Workers, the request's `waitUntil`, so background refreshes outlive
+   * the request that started them: `{ waitUntil: (p) => ctx.waitUntil(p) }`.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+export interface VerifyRequestOptions extends VerifyCallOptions, RequestOptions {}
+
 export interface SyncedVerifier {
-  /** The claims, after making sure the revocation state is fresh; or throws VerifyError. */
-  verify(token: string): Promise<AccessClaims>;
-  /** Pulls the feed now. */
+  /** The claims, after making sure the revocation state may be trusted; or throws VerifyError. */
+  verify(token: string, options?: VerifyCallOptions): Promise<AccessClaims>;
+  /**
+   * The claims of what a request presents: a Bearer token, or a DPoP-bound
+   * token with its proof (each proof usable once here); or throws VerifyError.
+   */
+  verifyRequest(request: RequestLike, options?: VerifyRequestOptions): Promise<AccessClaims>;
+  /** Pulls the feed now (or waits for the sync in flight); rejects with `revocation_state_stale` if it failed. */
   sync(): Promise<void>;
+  /** Whether a key with this `kid` is loaded. */
+  hasKid(kid: string): boolean;
   status(): SyncStatus;
   close(): void;
-  readonly verifier: Verifier;
 }
 
 /** Fetches the JWKS and a feed snapshot, then keeps them fresh (DESIGN.md sync policy). */

@@ -71,7 +71,18 @@ test('with the issuer unreachable it serves stale state until failAfterMs, then 
   await sleep(300);
   await rejectsWith(tollgate.verify(tokens.access_token), 'revocation_state_stale');
   down = false;
-  assert.equal((await tollgate.verify(tokens.access_token)).sid, tokens.session_id, 'recovers by itself');
+  // A retry runs in the background at most every retry interval (maxAgeMs here).
+  const back = Date.now();
+  for (;;) {
+    try {
+      assert.equal((await tollgate.verify(tokens.access_token)).sid, tokens.session_id);
+      break;
+    } catch (error) {
+      assert.equal(error.code, 'revocation_state_stale');
+      assert.ok(Date.now() - back < 1000, 'did not recover by itself');
+      await sleep(10);
+    }
+  }
 });
 
 test('concurrent verifications share one sync', async () => {
@@ -81,7 +92,8 @@ test('concurrent verifications share one sync', async () => {
     return fetch(url, init);
   };
   const tokens = await login(issuer.url, 'shared@example.com');
-  const tollgate = await createVerifier({ issuerUrl: issuer.url, issuer: ISS, audience: AUD, maxAgeMs: 0, fetch: counting });
+  const tollgate = await createVerifier({ issuerUrl: issuer.url, issuer: ISS, audience: AUD, maxAgeMs: 50, fetch: counting });
+  await sleep(60); // past maxAgeMs: every call below needs a sync first
   feedCalls = 0;
   await Promise.all(Array.from({ length: 20 }, () => tollgate.verify(tokens.access_token)));
   assert.equal(feedCalls, 1);
@@ -95,7 +107,7 @@ test('a fresh verifier loads a snapshot first: an earlier logout is refused on i
 });
 
 test('after a key rotation, a token with the new kid verifies (the JWKS is refetched once)', async () => {
-  const tollgate = await createVerifier({ issuerUrl: issuer.url, issuer: ISS, audience: AUD, jwksCooldownMs: 0 });
+  const tollgate = await createVerifier({ issuerUrl: issuer.url, issuer: ISS, audience: AUD, jwksCooldownMs: 1000 });
   const rotate = spawnSync(ISSUER_BIN, ['keys', 'rotate'], {
     env: { ...process.env, TOLLGATE_DATA_DIR: issuer.dataDir, DATABASE_URL: '', RUST_LOG: 'warn' },
   });
@@ -109,8 +121,31 @@ test('after a key rotation, a token with the new kid verifies (the JWKS is refet
     await sleep(100); // The running issuer reloads its keys every second here.
   }
   assert.equal(kidOf(tokens.access_token), newKid, 'the issuer picked up the rotation');
-  assert.ok(!tollgate.verifier.hasKid(newKid));
+  assert.ok(!tollgate.hasKid(newKid));
   const claims = await tollgate.verify(tokens.access_token);
   assert.equal(claims.sid, tokens.session_id);
-  assert.ok(tollgate.verifier.hasKid(newKid));
+  assert.ok(tollgate.hasKid(newKid));
+});
+
+test('after keys withdraw at the issuer, its tokens are refused within maxAgeMs + 100 ms', async () => {
+  const maxAgeMs = 200;
+  const tokens = await login(issuer.url, 'withdrawn@example.com');
+  const { kid } = jose.decodeProtectedHeader(tokens.access_token);
+  const tollgate = await createVerifier({ issuerUrl: issuer.url, issuer: ISS, audience: AUD, maxAgeMs });
+  await tollgate.verify(tokens.access_token);
+  const withdraw = spawnSync(ISSUER_BIN, ['keys', 'withdraw', kid], {
+    env: { ...process.env, TOLLGATE_DATA_DIR: issuer.dataDir, DATABASE_URL: '', RUST_LOG: 'warn' },
+  });
+  assert.equal(withdraw.status, 0, String(withdraw.stderr));
+  const withdrawn = Date.now();
+  await rejectsWith(
+    (async () => {
+      for (;;) {
+        await tollgate.verify(tokens.access_token);
+        assert.ok(Date.now() - withdrawn < maxAgeMs + 100, 'a withdrawn key still verifies');
+        await sleep(10);
+      }
+    })(),
+    'unknown_kid',
+  );
 });

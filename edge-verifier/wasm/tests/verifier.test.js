@@ -71,10 +71,14 @@ test('every error code is reachable from JS, with its code', async () => {
   const { sid } = v.verify(good);
   v.applyRevocations({ cursor: 'c:1', reset: true, revoked: [{ sid, until: nowSecs() + 600 }] });
   check(() => v.verify(good), 'revoked');
-  // The last code needs a sync policy; issuer.test.js reaches it through createVerifier.
+  const bound = await mint(keySet, { claims: { cnf: { jkt: 'a'.repeat(43) } } });
+  check(() => v.verifyRequest({ authorization: `Bearer ${bound}`, method: 'GET', url: 'https://api.test/' }), 'invalid_dpop_proof');
+  // revocation_state_stale needs a sync policy (issuer.test.js reaches it
+  // through createVerifier); use_dpop_nonce comes only from the issuer's
+  // token routes (dpop.test.js reaches it there).
   assert.deepEqual(
     ERROR_CODES.filter((code) => !reached.has(code)),
-    ['revocation_state_stale'],
+    ['revocation_state_stale', 'use_dpop_nonce'],
   );
 });
 
