@@ -10,8 +10,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { login, post, sleep, startIssuer } from '../../wasm/tests/support.js';
-import { startEdge, startOrigin } from '../tests/support.js';
+import { startEdge, startOrigin } from '../../../tests/harness/edge.js';
+import { login, post, sleep, startIssuer } from '../../../tests/harness/issuer.js';
 
 const MAX_AGE_MS = 1000;
 const issuer = await startIssuer({ TOLLGATE_LOGIN_LIMIT_PER_ADDRESS: '100000', TOLLGATE_LOGIN_LIMIT_PER_ACCOUNT: '100000' });

@@ -7,14 +7,17 @@
 //! - [`config`]: the `[vars]` of wrangler.toml.
 //! - [`state`]: the isolate's keys and revocation set, and the sync policy.
 //! - [`proxy`]: forwarding to the issuer or the origin, and problem answers.
+//! - [`shared`]: the data-center cache that isolates share the feed through.
+//! - [`crypto`]: signatures, checked by workerd's WebCrypto.
 
 #![warn(missing_docs)]
 
 mod config;
+mod crypto;
 mod proxy;
+mod shared;
 mod state;
 
-use tollgate_verifier::VerifyError;
 use worker::{Context, Env, Request, Response, Result, event};
 
 use crate::config::Config;
@@ -22,20 +25,28 @@ use crate::proxy::{forward, problem, reject};
 
 /// The fetch handler: route, authenticate, forward.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let config = match Config::from_env(&env) {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let config = match Config::from_env(&env).and_then(|config| {
+        state::check(&config)?;
+        Ok(config)
+    }) {
         Ok(config) => config,
         Err(message) => return problem(500, "invalid_config", &message, None),
     };
     let path = req.path();
     if path == "/.tollgate/status" {
-        return Response::from_json(&state::status());
+        return Response::from_json(&state::status(&config));
     }
     let upstream = config.upstream_for(&path);
+    let proof = config
+        .edge_secret
+        .as_deref()
+        .filter(|_| config.is_issuer_path(&path))
+        .map(|secret| proxy::ClientProof { secret });
     if config.is_public(&path) {
-        return forward(req, upstream, None).await;
+        return forward(req, upstream, None, proof).await;
     }
-    let Some(token) = proxy::token(&req) else {
+    let Some((scheme, token)) = proxy::credentials(&req) else {
         return problem(
             401,
             "missing_token",
@@ -43,11 +54,21 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Some("Bearer"),
         );
     };
-    if let Err(stale) = state::ensure_fresh(&config).await {
-        return reject(&VerifyError::RevocationStateStale, &stale);
-    }
-    match state::verify(&config, &token).await {
-        Ok(verified) => forward(req, upstream, Some(verified.claims())).await,
-        Err(err) => reject(&err, &err.to_string()),
+    // The proof names the URL the client addressed: this one, at the edge.
+    let proofs = proxy::proofs(&req);
+    let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+    let method = req.inner().method();
+    let url = req.inner().url();
+    let presented = tollgate_verifier::Presented {
+        scheme,
+        token: &token,
+        proofs: &proofs,
+        method: &method,
+        url: &url,
+    };
+    let remember = !config.is_issuer_path(&path);
+    match state::verify(&config, &ctx, &presented, remember).await {
+        Ok(verified) => forward(req, upstream, Some(verified.claims()), proof).await,
+        Err((err, detail)) => reject(&err, &detail),
     }
 }

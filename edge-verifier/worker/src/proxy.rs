@@ -1,29 +1,55 @@
 //! Forwarding to the upstream, and the answers the edge gives itself.
 
-use tollgate_verifier::{AccessClaims, Verifier, VerifyError};
+use tollgate_verifier::{AccessClaims, Scheme, Verifier, VerifyError};
 use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
 
 /// Headers the edge sets; anything a client sends under this prefix is dropped.
 const IDENTITY_PREFIX: &str = "x-tollgate-";
 
-/// The access token, where [`Verifier::token_from_headers`] finds it.
-pub fn token(req: &Request) -> Option<String> {
+/// The access token and its scheme, where [`Verifier::credentials`] finds them.
+pub fn credentials(req: &Request) -> Option<(Scheme, String)> {
     let headers = req.headers();
     let authorization = headers.get("authorization").ok().flatten();
     let cookie = headers.get("cookie").ok().flatten();
-    Verifier::token_from_headers(authorization.as_deref(), cookie.as_deref()).map(str::to_owned)
+    Verifier::credentials(authorization.as_deref(), cookie.as_deref())
+        .map(|(scheme, token)| (scheme, token.to_owned()))
+}
+
+/// The request's `DPoP` header values. The Fetch API joins repeated headers
+/// with ", ", and a compact JWS holds no comma, so each comma-separated
+/// part is one header: two headers are seen as two and refused.
+pub fn proofs(req: &Request) -> Vec<String> {
+    match req.headers().get("dpop").ok().flatten() {
+        None => Vec::new(),
+        Some(joined) => joined.split(',').map(|p| p.trim().to_owned()).collect(),
+    }
+}
+
+/// Where the client's address and the edge's proof go, for the issuer's
+/// per-address rate limits.
+pub struct ClientProof<'a> {
+    /// The edge's shared secret with the issuer.
+    pub secret: &'a str,
 }
 
 /// Sends `req` on to `upstream` (same path, query, method, headers and
 /// body), minus client-sent identity headers, plus the verified identity.
+/// With `proof` (the upstream is the issuer and `EDGE_SECRET` is set), adds
+/// `x-tollgate-client-ip` from `CF-Connecting-IP`, which Cloudflare sets and
+/// a client cannot, and the secret that makes the issuer trust it.
 pub async fn forward(
     mut req: Request,
     upstream: &str,
     identity: Option<&AccessClaims>,
+    proof: Option<ClientProof<'_>>,
 ) -> Result<Response> {
-    let url = req.url()?;
-    let mut target = format!("{upstream}{}", url.path());
-    if let Some(query) = url.query() {
+    // The path and query as the client sent them. Read from the raw URL
+    // rather than through the `url` crate, whose IDNA tables would be a
+    // third of the worker's size.
+    let raw = req.inner().url();
+    let mut target = format!("{upstream}{}", req.path());
+    if let Some((_, query)) = raw.split_once('?') {
+        let query = query.split_once('#').map_or(query, |(query, _)| query);
         target.push('?');
         target.push_str(query);
     }
@@ -38,6 +64,10 @@ pub async fn forward(
         headers.set("x-tollgate-sub", &claims.sub)?;
         headers.set("x-tollgate-sid", &claims.sid.to_string())?;
         headers.set("x-tollgate-roles", &claims.roles.join(","))?;
+    }
+    if let (Some(proof), Some(ip)) = (proof, req.headers().get("cf-connecting-ip")?) {
+        headers.set("x-tollgate-client-ip", &ip)?;
+        headers.set("x-tollgate-edge-secret", proof.secret)?;
     }
     let method = req.method();
     let mut init = RequestInit::new();
@@ -90,6 +120,5 @@ pub fn reject(err: &VerifyError, detail: &str) -> Result<Response> {
     if matches!(err, VerifyError::RevocationStateStale) {
         return problem(503, code, detail, None);
     }
-    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{code}\"");
-    problem(401, code, detail, Some(&challenge))
+    problem(401, code, detail, Some(&err.code().challenge()))
 }

@@ -1,247 +1,255 @@
-//! The isolate's verification state and the sync policy of DESIGN.md.
+//! The isolate's verification state: the verifier crate's [`Syncer`], which
+//! decides the sync policy, and the I/O it asks for. Nothing here decides
+//! whether a token may be checked; this module only fetches, waits and
+//! reports back.
 //!
-//! - A fresh isolate (or one whose module was reset by a panic) has no
-//!   state, and accepts no token until it has loaded the JWKS and a full
-//!   snapshot of the revocation feed.
-//! - Before a token is accepted the state must be younger than
-//!   `REVOCATION_MAX_AGE_MS`; if it is older, the request syncs first. One
-//!   sync runs per isolate; other requests that need it wait for it to end,
-//!   each on its own timer. They must not await the syncing request's
-//!   future: workerd refuses to resume a request from another request's
-//!   context ("promise resolved from a different request context"), and the
-//!   waiter then never answers.
-//! - If a sync fails, the last state serves until `FAIL_AFTER_MS` after the
-//!   last good sync; then requests get 503 `revocation_state_stale`.
-//! - An unknown `kid` refetches the JWKS, at most once per
-//!   `JWKS_COOLDOWN_MS`, then the token is tried again.
+//! Two workerd facts shape it:
+//! - A request must not await another request's promise: workerd refuses to
+//!   resume it ("promise resolved from a different request context") and it
+//!   never answers. So a request told to wait polls the syncer on its own
+//!   timer, and a background refresh runs in the `wait_until` of the request
+//!   that started it.
+//! - A request may be cancelled (its client went away) with its fetch in
+//!   flight, and its future is then never resumed. The syncer treats a fetch
+//!   past its deadline as failed whether or not anybody reports it, so a
+//!   cancelled sync cannot block the isolate.
 //!
 //! State lives in a thread-local: an isolate runs one thread, and no borrow
 //! is ever held across an `await`.
 
 use std::cell::RefCell;
-
 use std::time::Duration;
 
 use futures_util::future::Either;
-use serde::Serialize;
 use tollgate_verifier::{
-    KeySet, RevocationFeed, RevocationSet, Verified, Verifier, VerifierOptions, VerifyError,
+    Fetch, Outcome, Presented, Step, SyncOptions, SyncStatus, Syncer, Verified, VerifierOptions,
+    VerifyError,
 };
-use worker::{AbortController, Date, Delay, Fetch, Url};
+use worker::{AbortController, Context, Date, Delay, Fetch as WorkerFetch, Method, Request};
 
 use crate::config::Config;
-
-/// How long one request to the issuer may take.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::{crypto, shared};
 
 /// How often a request waiting for another's sync looks again.
 const WAIT_STEP: Duration = Duration::from_millis(5);
 
-#[derive(Default)]
-struct Edge {
-    verifier: Option<Verifier>,
-    revocations: RevocationSet,
-    /// When the last complete sync started (ms); `None` until the first.
-    synced_at: Option<f64>,
-    last_error: Option<String>,
-    /// A sync is running (in some request).
-    syncing: bool,
-    jwks_at: f64,
-}
-
 thread_local! {
-    static EDGE: RefCell<Edge> = RefCell::new(Edge::default());
+    static SYNCER: RefCell<Option<Syncer>> = const { RefCell::new(None) };
 }
 
-fn now_ms() -> f64 {
-    // Millisecond counts fit an f64 exactly for the next 280,000 years.
-    #[allow(clippy::cast_precision_loss)]
-    let ms = Date::now().as_millis() as f64;
-    ms
+fn now_ms() -> u64 {
+    Date::now().as_millis()
 }
 
-fn now_secs() -> i64 {
-    i64::try_from(Date::now().as_millis() / 1000).unwrap_or(i64::MAX)
+/// Runs `f` on the isolate's syncer, made on first use from `config`.
+fn with<T>(config: &Config, f: impl FnOnce(&mut Syncer) -> T) -> Result<T, String> {
+    SYNCER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(syncer(config)?);
+        }
+        // Just filled if it was empty.
+        slot.as_mut().map(f).ok_or_else(|| "no syncer".to_owned())
+    })
 }
 
-/// Makes sure the state is fresh enough to accept a token; `Err` says why
-/// it is not (the issuer has been unreachable for too long, or never was).
-pub async fn ensure_fresh(config: &Config) -> Result<(), String> {
-    let synced_at = EDGE.with(|edge| edge.borrow().synced_at);
-    if synced_at.is_some_and(|at| now_ms() - at <= config.max_age_ms) {
-        return Ok(());
+fn syncer(config: &Config) -> Result<Syncer, String> {
+    let mut options = VerifierOptions::new(&config.issuer, &config.audience);
+    options.leeway_secs = config.leeway_secs;
+    let mut sync = SyncOptions::new(config.max_age_ms, config.fail_after_ms);
+    if let Some(ms) = config.refresh_ahead_ms {
+        sync.refresh_ahead_ms = ms;
     }
-    let Err(error) = sync(config).await else {
-        return Ok(());
+    if let Some(ms) = config.jwks_cooldown_ms {
+        sync.jwks_cooldown_ms = ms;
+    }
+    Syncer::new(sync, options).map_err(|err| format!("invalid configuration: {err}"))
+}
+
+/// Checks the configuration by building a syncer from it (once per isolate).
+pub fn check(config: &Config) -> Result<(), String> {
+    with(config, |_| ())
+}
+
+/// Verifies what the request presents (its token, and a DPoP proof for a
+/// bound one) once the syncer says the state may be used; fetches what it
+/// asks for on the way. The signatures are checked by WebCrypto
+/// ([`crypto`](crate::crypto)), everything else by the verifier crate. A
+/// refusal comes with a detail safe to show.
+///
+/// `remember`: whether an accepted DPoP proof is recorded as used. Not for
+/// requests to the issuer, which checks (and records) the proof itself:
+/// a full replay cache here must not refuse a logout.
+pub async fn verify(
+    config: &Config,
+    ctx: &Context,
+    presented: &Presented<'_>,
+    remember: bool,
+) -> Result<Verified, (VerifyError, String)> {
+    let stale = |reason: String| (VerifyError::RevocationStateStale, reason);
+    let detail = |err: VerifyError| {
+        let detail = err.to_string();
+        (err, detail)
     };
-    match EDGE.with(|edge| edge.borrow().synced_at) {
-        Some(at) if now_ms() - at <= config.fail_after_ms => Ok(()),
-        Some(_) => Err(format!(
-            "revocation state older than {} ms: {error}",
-            config.fail_after_ms
-        )),
-        None => Err(format!("no revocation state loaded yet: {error}")),
-    }
-}
-
-/// Clears the `syncing` flag when the sync ends, however it ends (a
-/// cancelled request drops its future halfway).
-struct SyncTurn;
-
-impl Drop for SyncTurn {
-    fn drop(&mut self) {
-        EDGE.with(|edge| edge.borrow_mut().syncing = false);
-    }
-}
-
-/// Runs a sync, or waits for the one in flight to end; either way returns
-/// how the last sync went.
-async fn sync(config: &Config) -> Result<(), String> {
-    let started_here = EDGE.with(|edge| {
-        let mut edge = edge.borrow_mut();
-        !std::mem::replace(&mut edge.syncing, true)
-    });
-    if !started_here {
-        let deadline = now_ms() + config.fail_after_ms.max(1000.0);
-        while EDGE.with(|edge| edge.borrow().syncing) && now_ms() < deadline {
-            Delay::from(WAIT_STEP).await;
-        }
-        return EDGE.with(|edge| {
-            let edge = edge.borrow();
-            match (&edge.last_error, edge.syncing) {
-                (_, true) => Err("the sync in flight has not finished".to_owned()),
-                (Some(error), false) => Err(error.clone()),
-                (None, false) => Ok(()),
-            }
-        });
-    }
-    let _turn = SyncTurn;
-    let started = now_ms();
-    let result = pull(config).await;
-    EDGE.with(|edge| {
-        let mut edge = edge.borrow_mut();
-        match &result {
-            Ok(()) => {
-                edge.synced_at = Some(started);
-                edge.last_error = None;
-            }
-            Err(error) => edge.last_error = Some(error.clone()),
-        }
-    });
-    result
-}
-
-/// Loads the JWKS if none is loaded, then follows the feed until caught up.
-async fn pull(config: &Config) -> Result<(), String> {
-    if EDGE.with(|edge| edge.borrow().verifier.is_none()) {
-        load_jwks(config).await?;
-    }
+    ready(config, ctx, now_ms()).await.map_err(stale)?;
+    let mut refetched = false;
+    // A JWKS reload while the signatures were being checked makes the crate
+    // ask for a fresh start; twice in a row would be a storm of reloads.
+    let mut restarts = 0;
     loop {
-        let cursor = EDGE.with(|edge| edge.borrow().revocations.cursor().map(str::to_owned));
-        let url = format!(
-            "{}{}",
-            config.issuer_url,
-            RevocationFeed::request_path(cursor.as_deref())
-        );
-        let page: RevocationFeed = serde_json::from_str(&get(&url).await?)
-            .map_err(|err| format!("feed page does not parse: {err}"))?;
-        EDGE.with(|edge| edge.borrow_mut().revocations.apply(&page));
-        if !page.more {
-            break;
+        let result = match verify_once(config, presented, remember).await {
+            Some(result) => result,
+            None if restarts < 2 => {
+                restarts += 1;
+                continue;
+            }
+            None => Err(VerifyError::UnknownKid),
+        };
+        match result {
+            Err(VerifyError::UnknownKid) if !refetched => {
+                refetched = true;
+                match with(config, |s| s.refetch_keys(now_ms())).ok().flatten() {
+                    Some(fetch) => {
+                        drive(config, fetch, false).await;
+                        // The refetch took time: the syncer judges the state again.
+                        ready(config, ctx, now_ms()).await.map_err(stale)?;
+                    }
+                    None => return Err(detail(VerifyError::UnknownKid)),
+                }
+            }
+            other => return other.map_err(detail),
         }
     }
-    let before = now_secs().saturating_sub(i64::from(config.leeway_secs));
-    EDGE.with(|edge| edge.borrow_mut().revocations.prune(before));
-    Ok(())
 }
 
-async fn load_jwks(config: &Config) -> Result<(), String> {
-    let text = get(&format!("{}/.well-known/jwks.json", config.issuer_url)).await?;
-    let keys = KeySet::from_json(&text).map_err(|err| format!("JWKS does not parse: {err}"))?;
-    EDGE.with(|edge| {
-        let mut edge = edge.borrow_mut();
-        edge.jwks_at = now_ms();
-        match &mut edge.verifier {
-            Some(verifier) => verifier.set_keys(keys),
-            None => {
-                let mut options = VerifierOptions::new(&config.issuer, &config.audience);
-                options.leeway_secs = config.leeway_secs;
-                edge.verifier = Some(Verifier::new(options, keys));
+/// One pass: the crate prepares, WebCrypto checks the signatures, the crate
+/// judges. `None` when the keys changed in between.
+async fn verify_once(
+    config: &Config,
+    presented: &Presented<'_>,
+    remember: bool,
+) -> Option<Result<Verified, VerifyError>> {
+    let pending = match with(config, |s| s.begin_request(presented, now_ms())) {
+        Ok(Ok(pending)) => pending,
+        Ok(Err(err)) => return Some(Err(err)),
+        Err(_) => return Some(Err(VerifyError::RevocationStateStale)),
+    };
+    let token_ok = match pending.token_check() {
+        Some(check) => crypto::verify(check).await,
+        None => true,
+    };
+    // A bad token signature is refused as such; its proof need not be checked.
+    let proof_ok = match pending.proof_check() {
+        Some(check) if token_ok => crypto::verify(check).await,
+        _ => true,
+    };
+    with(config, |s| {
+        s.finish_request(presented, pending, token_ok, proof_ok, now_ms(), remember)
+    })
+    .unwrap_or(Some(Err(VerifyError::RevocationStateStale)))
+}
+
+/// Does what the syncer says until a token may be checked; `Err` with the
+/// reason when the request must be refused as stale.
+async fn ready(config: &Config, ctx: &Context, arrived: u64) -> Result<(), String> {
+    loop {
+        let step = with(config, |s| {
+            if s.is_fresh(now_ms()) {
+                Step::Ready { refresh: None }
+            } else {
+                s.step(now_ms(), arrived)
+            }
+        })?;
+        match step {
+            Step::Ready { refresh } => {
+                background(config, ctx, refresh);
+                return Ok(());
+            }
+            Step::Fetch(fetch) => drive(config, fetch, false).await,
+            Step::Wait { until_ms } => {
+                let left = Duration::from_millis(until_ms.saturating_sub(now_ms()));
+                Delay::from(left.min(WAIT_STEP)).await;
+            }
+            Step::Stale { reason, refresh } => {
+                background(config, ctx, refresh);
+                return Err(reason);
             }
         }
-    });
-    Ok(())
+    }
 }
 
-/// GETs `url` and returns its body, giving up after [`FETCH_TIMEOUT`]: a
-/// hanging issuer must not hold the syncing request (and with it every
-/// waiter) for ever.
-async fn get(url: &str) -> Result<String, String> {
-    let parsed = Url::parse(url).map_err(|err| format!("bad URL {url}: {err}"))?;
+/// Drives `fetch` after this request has answered, in its `wait_until`.
+fn background(config: &Config, ctx: &Context, fetch: Option<Fetch>) {
+    if let Some(fetch) = fetch {
+        let config = config.clone();
+        ctx.wait_until(async move { drive(&config, fetch, true).await });
+    }
+}
+
+/// Performs `fetch` and every fetch the syncer asks for after it: from the
+/// data-center cache when the syncer allows a shared copy and the cache is
+/// on, else from the issuer. `background`: nobody waits for it, so it may
+/// stagger its first look at the cache (see [`shared::feed`]).
+async fn drive(config: &Config, mut fetch: Fetch, background: bool) {
+    loop {
+        let url = format!("{}{}", config.issuer_url, fetch.path);
+        let shared = fetch
+            .shared_fresh_ms
+            .zip(fetch.shared_useful_ms)
+            .filter(|_| config.shared_feed);
+        let (result, observed_ms) = match shared {
+            Some((fresh, useful)) => {
+                shared::feed(&url, fresh, useful, fetch.deadline_ms, background, || {
+                    get(&url, fetch.deadline_ms)
+                })
+                .await
+            }
+            None => (get(&url, fetch.deadline_ms).await, None),
+        };
+        let outcome = match &result {
+            Ok(text) => Outcome::Body { text, observed_ms },
+            Err(error) => Outcome::Failed(error),
+        };
+        let next = with(config, |s| s.on_response(fetch.id, now_ms(), outcome));
+        match next {
+            Ok(Some(next)) => fetch = next,
+            _ => return,
+        }
+    }
+}
+
+/// GETs `url` and returns its body. The whole exchange, headers and body,
+/// races one timer to `deadline_ms`; on expiry the request is aborted.
+async fn get(url: &str, deadline_ms: u64) -> Result<String, String> {
+    let request = Request::new(url, Method::Get).map_err(|err| format!("bad URL {url}: {err}"))?;
     let controller = AbortController::default();
-    let request = Fetch::Url(parsed);
     let signal = controller.signal();
-    let fetch = std::pin::pin!(request.send_with_signal(&signal));
-    let timeout = std::pin::pin!(Delay::from(FETCH_TIMEOUT));
-    let mut response = match futures_util::future::select(fetch, timeout).await {
-        Either::Left((response, _)) => response.map_err(|err| format!("GET {url}: {err}"))?,
+    let exchange = async {
+        let mut response = WorkerFetch::Request(request)
+            .send_with_signal(&signal)
+            .await
+            .map_err(|err| format!("GET {url}: {err}"))?;
+        if response.status_code() != 200 {
+            return Err(format!("GET {url}: HTTP {}", response.status_code()));
+        }
+        response
+            .text()
+            .await
+            .map_err(|err| format!("GET {url}: {err}"))
+    };
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+    let exchange = std::pin::pin!(exchange);
+    let timer = std::pin::pin!(Delay::from(left));
+    match futures_util::future::select(exchange, timer).await {
+        Either::Left((result, _)) => result,
         Either::Right(((), _)) => {
             controller.abort();
-            return Err(format!("GET {url}: no answer in {FETCH_TIMEOUT:?}"));
+            Err(format!("GET {url}: no complete answer by the deadline"))
         }
-    };
-    if response.status_code() != 200 {
-        return Err(format!("GET {url}: HTTP {}", response.status_code()));
-    }
-    response
-        .text()
-        .await
-        .map_err(|err| format!("GET {url}: {err}"))
-}
-
-/// Verifies `token` against the state; on an unknown `kid`, refetches the
-/// JWKS (at most once per cooldown) and tries once more.
-pub async fn verify(config: &Config, token: &str) -> Result<Verified, VerifyError> {
-    let attempt = || {
-        EDGE.with(|edge| {
-            let edge = edge.borrow();
-            let verifier = edge
-                .verifier
-                .as_ref()
-                .ok_or(VerifyError::RevocationStateStale)?;
-            verifier.verify(token, now_secs(), &edge.revocations)
-        })
-    };
-    match attempt() {
-        Err(VerifyError::UnknownKid) => {
-            let jwks_at = EDGE.with(|edge| edge.borrow().jwks_at);
-            if now_ms() - jwks_at < config.jwks_cooldown_ms || load_jwks(config).await.is_err() {
-                return Err(VerifyError::UnknownKid);
-            }
-            attempt()
-        }
-        other => other,
     }
 }
 
 /// What `GET /.tollgate/status` shows: no keys, no tokens.
-#[derive(Serialize)]
-pub struct Status {
-    cursor: Option<String>,
-    revoked: usize,
-    state_age_ms: Option<f64>,
-    last_sync_error: Option<String>,
-}
-
-/// The state's cursor, size, age and last sync error.
-pub fn status() -> Status {
-    EDGE.with(|edge| {
-        let edge = edge.borrow();
-        Status {
-            cursor: edge.revocations.cursor().map(str::to_owned),
-            revoked: edge.revocations.len(),
-            state_age_ms: edge.synced_at.map(|at| now_ms() - at),
-            last_sync_error: edge.last_error.clone(),
-        }
-    })
+pub fn status(config: &Config) -> Option<SyncStatus> {
+    with(config, |s| s.status(now_ms())).ok()
 }
