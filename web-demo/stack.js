@@ -1,93 +1,17 @@
-// Starts the whole demo locally: the issuer, the to-do origin (which also
-// serves the page), and the edge worker in workerd (Miniflare), wired as
-// DESIGN.md's demo topology. `make demo` runs this file; the browser tests
-// import startStack. Everything must already be built (the Makefile does it).
-import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// `make demo`: starts the whole system (tests/harness/stack.js) with the
+// edge on :8787 and state in .demo/, prints the URL and the demo login, and
+// stops every child (issuer, origin, workerd) on Ctrl-C or SIGTERM.
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Miniflare } from 'miniflare';
-import { workerOptions } from '../edge-verifier/worker/miniflare.js';
+import { DEMO_EMAIL, DEMO_PASSWORD, startStack } from '../tests/harness/stack.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const bin = (name) => join(root, 'target/debug', name);
-export const DEMO_EMAIL = 'demo@example.com';
-export const DEMO_PASSWORD = 'tollgate demo password';
-
-/** Runs `command`, resolving with the URL it prints as "listening on ...". */
-function serve(command, env) {
-  const child = spawn(command, [], { env: { ...process.env, RUST_LOG: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}`)));
-    createInterface({ input: child.stdout }).once('line', (line) => resolve(line.replace('listening on ', '').trim()));
-  });
-  return { child, url };
-}
-
-/** The page's files, with the npm package and FingerprintJS beside it. */
-function assemblePage(dir) {
-  const page = join(dir, 'www/demo');
-  mkdirSync(join(page, 'vendor'), { recursive: true });
-  cpSync(join(root, 'web-demo/page'), page, { recursive: true });
-  cpSync(join(root, 'edge-verifier/wasm/pkg'), join(page, 'vendor/tollgate-verifier'), { recursive: true });
-  cpSync(join(root, 'node_modules/@fingerprintjs/fingerprintjs/dist/fp.esm.js'), join(page, 'vendor/fp.esm.js'));
-  return join(dir, 'www');
-}
-
-/**
- * Starts issuer, origin and edge. `ports` fixes the edge, issuer and origin
- * ports (0 picks free ones). Resolves with their URLs and `stop()`.
- */
-export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0, dir, maxAgeMs = 1000 } = {}) {
-  const base = dir ?? mkdtempSync(join(tmpdir(), 'tollgate-demo-'));
-  mkdirSync(join(base, 'issuer'), { recursive: true });
-  const issuerEnv = {
-    TOLLGATE_BIND: `127.0.0.1:${issuerPort}`,
-    TOLLGATE_DATA_DIR: join(base, 'issuer'),
-    DATABASE_URL: '',
-  };
-  // The demo user; "email is taken" on a second run is fine.
-  spawnSync(bin('tollgate-issuer'), ['user', 'add', '--email', DEMO_EMAIL, '--name', 'Demo User'], {
-    env: { ...process.env, ...issuerEnv, RUST_LOG: 'error' }, input: `${DEMO_PASSWORD}\n`,
-  });
-  const issuer = serve(bin('tollgate-issuer'), issuerEnv);
-  const issuerUrl = await issuer.url;
-  const origin = serve(bin('tollgate-demo-origin'), {
-    ORIGIN_BIND: `127.0.0.1:${originPort}`,
-    ORIGIN_DB: join(base, 'origin.db'),
-    ISSUER_URL: issuerUrl,
-    STATIC_DIR: assemblePage(base),
-  });
-  const originUrl = await origin.url;
-  const edge = new Miniflare(workerOptions({
-    ISSUER_URL: issuerUrl,
-    ORIGIN_URL: originUrl,
-    ISSUER: 'tollgate',
-    AUDIENCE: 'tollgate-api',
-    PUBLIC_PATHS: '/v1/auth/signup,/v1/auth/login,/v1/auth/refresh,/.well-known/,/v1/revocations,/demo/,/favicon.ico',
-    ISSUER_PATHS: '/v1/auth/,/v1/sessions,/v1/users/,/.well-known/,/v1/revocations',
-    REVOCATION_MAX_AGE_MS: String(maxAgeMs),
-  }, { host: '127.0.0.1', port: edgePort }));
-  const edgeUrl = String(await edge.ready).replace(/\/$/, '');
-  const stop = async () => {
-    await edge.dispose();
-    for (const { child } of [origin, issuer]) {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
-    }
-    if (!dir) rmSync(base, { recursive: true, force: true });
-  };
-  return { edgeUrl, issuerUrl, originUrl, stop };
-}
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const dir = join(root, '.demo');
-  const stack = await startStack({ edgePort: 8787, dir });
+  // The test of Ctrl-C runs it on another directory and a free port.
+  const dir = process.env.TOLLGATE_DEMO_DIR ?? join(root, '.demo');
+  const edgePort = Number(process.env.TOLLGATE_DEMO_PORT ?? 8787);
+  const stack = await startStack({ edgePort, dir });
   console.log(`
 tollgate demo is running.
 
@@ -100,11 +24,19 @@ tollgate demo is running.
 
 Open it in two browsers (or a private window) to be two devices.
 Ctrl-C stops everything.`);
+  // Miniflare's own exit hook answers SIGINT and SIGTERM with
+  // process.exit(130 / 143) at once, which left the issuer and the origin
+  // running: this process stops everything itself, then exits 0.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
+  let stopping = false;
   const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
     console.log('\nstopping...');
     await stack.stop();
     process.exit(0);
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
 }

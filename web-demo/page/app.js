@@ -2,9 +2,18 @@
 // (this page's origin): the issuer's routes, the to-do API, the feed.
 import FingerprintJS from './vendor/fp.esm.js';
 import { createVerifier } from './vendor/tollgate-verifier/browser.js';
+import { dpopFetch, generateDpopKey, loadDpopKey } from './vendor/tollgate-verifier/dpop-client.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { tokens: null, verifier: null, refreshTimer: null };
+
+// The device key: a non-extractable ES256 key pair made by WebCrypto and
+// kept in IndexedDB. Login binds the session to it (DPoP, RFC 9449), and
+// every request proves it holds it; a token copied off this device is
+// useless without it.
+const key = await loadDpopKey({ alg: 'ES256' });
+$('device-key').textContent = `${key.alg}, thumbprint ${key.thumbprint}`;
+$('device-key').dataset.jkt = key.thumbprint;
 
 // The device: FingerprintJS's visitor id (no network: monitoring off), and
 // a coarse type from the browser.
@@ -17,11 +26,18 @@ $('device').textContent = device.id;
 $('device-type').textContent = device.type;
 $('email').value = 'demo@example.com';
 
-async function api(method, path, body, token = state.tokens?.access_token) {
+/** A request through the edge with a DPoP proof of the device key (and the token, if any). */
+async function api(method, path, body, token = state.tokens?.access_token, by = key) {
   const headers = {};
-  if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const url = new URL(path, location.href).href;
+  const response = await dpopFetch(by, url, {
+    method, headers, accessToken: token ?? undefined, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return reply(response);
+}
+
+async function reply(response) {
   const text = await response.text();
   let parsed = null;
   try {
@@ -47,8 +63,16 @@ async function tick() {
   const { exp } = decode(state.tokens.access_token.split('.')[1]);
   $('time-left').textContent = `${Math.max(0, exp - Math.floor(Date.now() / 1000))} s`;
   try {
-    const claims = await state.verifier.verify(state.tokens.access_token);
-    $('verify-result').textContent = `valid (sub ${claims.sub.slice(0, 8)}…, roles ${claims.roles.join(', ')})`;
+    // As a resource server would: the token with a fresh proof of this device's key.
+    const token = state.tokens.access_token;
+    const claims = await state.verifier.verifyRequest({
+      authorization: `DPoP ${token}`,
+      dpop: await key.proof({ method: 'GET', url: location.href, accessToken: token }),
+      method: 'GET',
+      url: location.href,
+    });
+    const bound = claims.cnf ? `, bound to this device's key` : '';
+    $('verify-result').textContent = `valid (sub ${claims.sub.slice(0, 8)}…, roles ${claims.roles.join(', ')}${bound})`;
     $('verify-result').dataset.code = '';
   } catch (error) {
     $('verify-result').textContent = `refused: ${error.code}`;
@@ -79,7 +103,7 @@ async function loadSessions() {
     const li = document.createElement('li');
     li.dataset.sid = session.id;
     li.className = session.current ? 'current' : '';
-    li.textContent = `${session.device_type} ${session.device_id.slice(0, 10)}… since ${new Date(session.created_at * 1000).toLocaleTimeString()}${session.current ? ' (this device)' : ''} `;
+    li.textContent = `${session.device_type} ${session.device_id.slice(0, 10)}… since ${new Date(session.created_at * 1000).toLocaleTimeString()}${session.dpop_bound ? ', key-bound' : ''}${session.current ? ' (this device)' : ''} `;
     if (!session.current) {
       const button = document.createElement('button');
       button.className = 'link logout-session';
@@ -172,6 +196,22 @@ $('todo-form').onsubmit = async (event) => {
   if (status !== 201) return refused(body);
   $('todo-title').value = '';
   await loadTodos();
+};
+// "Steal this token": the same access token, sent through the edge three
+// ways. From this device (with a proof of its key) it works; copied to
+// somewhere without the key (as a plain Bearer token, or with a proof made
+// by another key) the edge refuses it before the origin sees it.
+$('steal').onclick = async () => {
+  const token = state.tokens.access_token;
+  const show = (id, { status, body }) => {
+    $(id).textContent = status === 200 ? `${status} OK` : `${status} ${body?.code}`;
+    $(id).dataset.status = String(status);
+    $(id).dataset.code = body?.code ?? '';
+  };
+  show('steal-own', await api('GET', '/api/todos'));
+  show('steal-bearer', await reply(await fetch('/api/todos', { headers: { authorization: `Bearer ${token}` } })));
+  const thief = await generateDpopKey();
+  show('steal-other-key', await api('GET', '/api/todos', undefined, token, thief));
 };
 $('logout').onclick = () => logout('/v1/auth/logout');
 $('logout-all').onclick = () => logout('/v1/auth/logout-all');

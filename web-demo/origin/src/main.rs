@@ -39,6 +39,10 @@ struct Config {
     /// A directory of static files served for every other path (the demo page).
     #[arg(long, env = "STATIC_DIR")]
     static_dir: Option<PathBuf>,
+    /// The URL clients address this API at (the edge's), which DPoP proofs
+    /// name; default: this request's own host.
+    #[arg(long, env = "PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -53,12 +57,27 @@ impl FromRef<AppState> for Tollgate {
     }
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize)]
 struct Todo {
     id: i64,
     title: String,
     done: bool,
     created_at: i64,
+}
+
+// By hand rather than derived: sqlx's derive would pull its query macros
+// (and every database driver, a second time, for the build host) into the
+// build.
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for Todo {
+    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Todo {
+            id: row.try_get("id")?,
+            title: row.try_get("title")?,
+            done: row.try_get("done")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -151,12 +170,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .execute(&db)
     .await?;
-    let tollgate = Tollgate::connect(TollgateConfig::new(
+    let mut tollgate_config = TollgateConfig::new(
         config.issuer_url.clone(),
         config.issuer.clone(),
         config.audience.clone(),
-    ))
-    .await?;
+    );
+    tollgate_config.public_urls = config.public_url.iter().cloned().collect();
+    let tollgate = Tollgate::connect(tollgate_config).await?;
     let mut app = Router::new()
         .route("/api/todos", get(list).post(add))
         .route("/api/todos/{id}/complete", post(complete))

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { DEMO_PASSWORD, startStack } from '../stack.js';
+import { DEMO_PASSWORD, startStack } from '../harness/stack.js';
 
 const shots = fileURLToPath(new URL('../../target/demo-screenshots/', import.meta.url));
 let stack;
@@ -55,8 +55,28 @@ test('device 2 logs device 1 out; the edge refuses device 1 within a second; log
   await one.page.waitForSelector('#todos li.done');
   await shot(one.page, '1-device-one-logged-in');
 
+  // The session is bound to device 1's key, which survives a reload
+  // (IndexedDB); the token works from device 1 only.
+  const jkt = await one.page.getAttribute('#device-key', 'data-jkt');
+  assert.match(jkt, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(await one.page.textContent('#verify-result'), /bound to this device's key/);
+  const claims = JSON.parse(await one.page.textContent('#token-claims'));
+  assert.equal(claims.cnf.jkt, jkt, 'the access token is bound to the page key');
+  await one.page.click('#steal');
+  await one.page.waitForFunction(() => document.getElementById('steal-other-key').dataset.status !== '');
+  assert.equal(await one.page.getAttribute('#steal-own', 'data-status'), '200');
+  for (const id of ['#steal-bearer', '#steal-other-key']) {
+    assert.equal(await one.page.getAttribute(id, 'data-status'), '401', id);
+    assert.equal(await one.page.getAttribute(id, 'data-code'), 'invalid_dpop_proof', id);
+  }
+  await shot(one.page, '1b-device-one-stolen-token-refused');
+
   // Device 2 sees both sessions, and logs device 1 out.
+  const twoKey = await two.page.getAttribute('#device-key', 'data-jkt');
   await two.page.reload();
+  await two.page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await two.page.getAttribute('#device-key', 'data-jkt'), twoKey, 'the key survives a reload (IndexedDB)');
+  assert.notEqual(twoKey, jkt, 'each device has its own key');
   await two.page.fill('#password', DEMO_PASSWORD);
   await two.page.click('#login');
   await two.page.waitForFunction(() => document.querySelectorAll('#sessions li').length === 2);
