@@ -3,11 +3,18 @@
 
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
+# Every native cargo command uses the same packages and features, so cargo
+# compiles each crate once: `cargo build -p X` alone would unify features
+# differently and compile the issuer and its dependencies a second time.
+NATIVE := --workspace --exclude tollgate-worker --all-features
+T = scripts/timed.sh $@
 
-.PHONY: test demo setup lint unit wasm npm worker e2e bench
+.PHONY: test demo setup clock lint build unit types npm worker e2e bench
 
-## Set up whatever is missing, then run every check and test.
-test: setup lint unit wasm npm worker e2e
+## Set up whatever is missing, then run every check and test, and print how
+## long each step took.
+test: clock setup lint build unit types npm worker e2e
+	@scripts/print-times.sh
 	@echo "make test: all checks passed; browser screenshots are in target/demo-screenshots/"
 
 ## Start the whole system locally (issuer, edge worker, origin, demo page),
@@ -15,45 +22,54 @@ test: setup lint unit wasm npm worker e2e
 demo: setup
 	scripts/build-npm.sh
 	scripts/build-worker.sh
-	$(CARGO) build -p tollgate-issuer -p tollgate-demo-origin
+	$(CARGO) build $(NATIVE) --bins
 	node web-demo/stack.js
 
+clock:
+	@mkdir -p target && rm -f target/make-times
+
 setup:
-	@scripts/setup.sh
+	@$(T) scripts/setup.sh
 
 lint:
-	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --exclude tollgate-worker --all-targets --all-features -- -D warnings
-	$(CARGO) clippy -p tollgate-verifier -p tollgate-verifier-wasm -p tollgate-worker --target $(WASM_TARGET) -- -D warnings
+	$(T) $(CARGO) fmt --all --check
+	$(T) $(CARGO) clippy $(NATIVE) --all-targets -- -D warnings
+	$(T) $(CARGO) clippy -p tollgate-verifier -p tollgate-verifier-wasm -p tollgate-worker --target $(WASM_TARGET) -- -D warnings
+
+## Everything the tests run, compiled once: the native workspace with its
+## tests, benchmarks and examples (and so the issuer and origin binaries the
+## JavaScript tests start), the npm package, and the edge worker, built by
+## the command in its wrangler.toml and checked by `wrangler deploy --dry-run`.
+build:
+	$(T) $(CARGO) build $(NATIVE) --all-targets
+	$(T) scripts/build-npm.sh
+	$(T) scripts/deploy-check.sh
 
 # --all-targets also runs each criterion benchmark once, so they cannot rot.
-# Postgres tests use the server on 127.0.0.1:5432 when one answers.
+# Postgres tests use the server setup made sure of (or fail, unless
+# TOLLGATE_SKIP_POSTGRES=1 says to skip them).
 unit:
-	TOLLGATE_TEST_POSTGRES_URL="$$(scripts/postgres-url.sh)" $(CARGO) test --workspace --exclude tollgate-worker --all-features --all-targets
-	$(CARGO) test --workspace --exclude tollgate-worker --all-features --doc
+	url=$$(scripts/postgres-url.sh) && TOLLGATE_TEST_POSTGRES_URL="$$url" $(T) $(CARGO) test $(NATIVE) --all-targets
+	$(T) $(CARGO) test $(NATIVE) --doc
 
-## The verifier must keep compiling for the edge.
-wasm:
-	$(CARGO) build -p tollgate-verifier --target $(WASM_TARGET) --release
+## A TypeScript consumer of the npm package must type-check.
+types:
+	$(T) node_modules/.bin/tsc --noEmit -p tests/types
 
-## The npm package: build it, then test it in Node against a live issuer,
-## against jose, and as a packed tarball.
+## The npm package in Node against a live issuer and jose, as a packed
+## tarball, in workerd, and as Hono middleware.
 npm:
-	scripts/build-npm.sh
-	$(CARGO) build -p tollgate-issuer
-	node --test edge-verifier/wasm/tests/
+	$(T) node --test edge-verifier/wasm/tests/
 
-## The edge worker: build it with worker-build, then run it in workerd
-## (Miniflare) between a live issuer and a counting origin.
+## The edge worker in workerd (Miniflare) between a live issuer and a
+## counting origin, faults included.
 worker:
-	scripts/build-worker.sh
-	$(CARGO) build -p tollgate-issuer --bins --examples
-	node --test edge-verifier/worker/tests/
+	$(T) node --test edge-verifier/worker/tests/ tests/edge/
 
-## The demo in headless Chromium: two devices, a remote logout, the edge's 401.
+## The demo in headless Chromium: two devices, a remote logout, the edge's
+## 401; and make demo's Ctrl-C.
 e2e:
-	$(CARGO) build -p tollgate-issuer -p tollgate-demo-origin
-	node --test web-demo/tests/
+	$(T) node --test tests/e2e/
 
 ## Full benchmark run; results go into docs/BENCHMARKS.md by hand.
 bench:

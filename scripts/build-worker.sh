@@ -19,7 +19,7 @@ cd edge-verifier/worker
 WASM_BINDGEN_BIN=$(command -v wasm-bindgen) \
 ESBUILD_BIN="$root/node_modules/.bin/esbuild" \
 WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt" \
-  worker-build --release
+  worker-build --profile wasm-release
 wasm=$(ls build/*.wasm | head -1)
 echo "built edge-verifier/worker/build: $(wc -c < "$wasm") bytes wasm, $(gzip -9c "$wasm" | wc -c) gzip;" \
   "JS $(cat build/*.js | wc -c) bytes"

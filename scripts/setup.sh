@@ -47,5 +47,8 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_get update -qq && apt_get install -y -qq chromium >/dev/null
 fi
 
+# A Postgres server for the issuer's tests (Debian's, started if none answers).
+scripts/setup-postgres.sh
+
 # The wasm-bindgen CLI must match the crate version in Cargo.lock exactly.
 scripts/setup-wasm-bindgen.sh
