@@ -37,7 +37,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -409,16 +409,29 @@ fn credentials(parts: &Parts) -> Option<(Scheme, &str)> {
 }
 
 /// The URL the client addressed, for a DPoP proof's `htu`: one of the
-/// configured public URLs (or this request's host) plus the path.
+/// configured public URLs (or this request's host) plus the path as the
+/// client sent it (before any `Router::nest` stripped a prefix). A `Host`
+/// that could bend the URL gives none, and the proof is refused.
 fn public_url(config: &TollgateConfig, parts: &Parts, proof: &str) -> String {
-    let path = parts.uri.path();
+    let path = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(parts.uri.path(), |original| original.path());
     if config.public_urls.is_empty() {
         let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost");
-        let origins = [format!("http://{host}"), format!("https://{host}")];
+            .uri
+            .authority()
+            .map(|authority| authority.as_str())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+            })
+            .filter(|host| dpop::is_host(host));
+        let origins: Vec<String> = host
+            .map(|host| vec![format!("http://{host}"), format!("https://{host}")])
+            .unwrap_or_default();
         dpop::choose_url(proof, &origins, path)
     } else {
         dpop::choose_url(proof, &config.public_urls, path)

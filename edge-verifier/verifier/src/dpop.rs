@@ -264,6 +264,16 @@ pub fn choose_url<S: AsRef<str>>(proof: &str, origins: &[S], path: &str) -> Stri
         .unwrap_or_default()
 }
 
+/// Whether a `Host` header (or URI authority) is safe to build a URL from:
+/// a name or address and an optional port, nothing that could add a path,
+/// a query or user info to the URL a proof is checked against.
+pub fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+}
+
 /// Whether two URLs name the same resource as DPoP compares them: after
 /// normalisation, ignoring any query and fragment.
 pub fn same_url(a: &str, b: &str) -> bool {

@@ -17,14 +17,14 @@ use tollgate_issuer::{AppState, Clock as _, SystemClock, serve};
 use tollgate_verifier::{AccessClaims, Audience, RevocationEntry, Revoked, Uuid};
 use tower::ServiceExt;
 
-struct Issuer {
-    url: String,
-    state: AppState,
+pub struct Issuer {
+    pub url: String,
+    pub state: AppState,
     stop: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
 
-async fn issuer() -> Issuer {
+pub async fn issuer() -> Issuer {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("i.db")).await.unwrap());
     let settings = Settings {

@@ -2,6 +2,7 @@
 //! fails on cue.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
 
+mod dpop;
 mod faults;
 mod layer;
 mod stub;
