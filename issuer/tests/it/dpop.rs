@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tollgate_issuer::config::Settings;
 use tollgate_issuer::store::Store;
+use tollgate_verifier::dpop::ReplayCache;
 use tollgate_verifier::{Jwk, RevocationSet};
 
 use crate::support::*;
@@ -338,4 +339,90 @@ async fn a_login_without_a_proof_stays_bearer(store: Arc<dyn Store>) {
     let refreshed = issuer.try_refresh(&tokens.refresh).await;
     assert_eq!(refreshed.status, 200);
     assert_eq!(refreshed.body["token_type"], "Bearer");
+}
+
+on_both!(a_proof_sent_with_a_wrong_password_is_not_spent);
+/// A proof is recorded only once the credentials passed, so proofs sent
+/// with garbage credentials cannot fill the replay cache: the same proof
+/// then logs in with the right password.
+async fn a_proof_sent_with_a_wrong_password_is_not_spent(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    issuer.signup("ada@example.com").await;
+    let proof = Device::new(3).proof("POST", "/v1/auth/login", None, None);
+    let mut wrong = login_body("a");
+    wrong["password"] = json!("not the password");
+    post(
+        &issuer,
+        "/v1/auth/login",
+        None,
+        std::slice::from_ref(&proof),
+        wrong,
+    )
+    .await
+    .assert_problem(401, "invalid_credentials");
+    assert_eq!(issuer.state.dpop_replays.with(|cache| cache.len()), 0);
+    let right = post(&issuer, "/v1/auth/login", None, &[proof], login_body("a")).await;
+    assert_eq!(right.status, 200, "{:?}", right.body);
+    assert_eq!(issuer.state.dpop_replays.with(|cache| cache.len()), 1);
+}
+
+on_both!(a_full_replay_cache_never_refuses_a_logout);
+/// With the replay cache full, bound requests are refused (it never
+/// forgets early), but logging out still works: logouts check the proof
+/// without recording it.
+async fn a_full_replay_cache_never_refuses_a_logout(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    issuer.signup("ada@example.com").await;
+    let device = Device::new(3);
+    let tokens = bound_login(&issuer, &device).await;
+    let auth = format!("DPoP {}", tokens.access);
+    let me = || device.proof("GET", "/v1/users/me", Some(&tokens.access), None);
+    let before = get(&issuer, "/v1/users/me", auth.clone(), &[me()]).await;
+    assert_eq!(before.status, 200, "{:?}", before.body);
+    issuer
+        .state
+        .dpop_replays
+        .with(|cache| *cache = ReplayCache::new(0, 0));
+    get(&issuer, "/v1/users/me", auth.clone(), &[me()])
+        .await
+        .assert_problem(401, "invalid_dpop_proof");
+    let proof = device.proof("POST", "/v1/auth/logout", Some(&tokens.access), None);
+    let logout = post(&issuer, "/v1/auth/logout", Some(auth), &[proof], json!({})).await;
+    assert_eq!(logout.status, 204, "{:?}", logout.body);
+    assert!(revokes_sid(&issuer.feed().await, &tokens.session));
+}
+
+on_both!(require_dpop_refuses_to_refresh_an_unbound_session);
+/// Turning `--require-dpop` on ends Bearer sessions at their next refresh
+/// (400 `invalid_dpop_proof`), without counting it as reuse.
+async fn require_dpop_refuses_to_refresh_an_unbound_session(store: Arc<dyn Store>) {
+    let before = Issuer::with(store.clone(), settings(|_| {})).await;
+    before.signup("ada@example.com").await;
+    let tokens = before.login("ada@example.com", "a").await;
+    let after = Issuer::with(store, settings(|s| s.require_dpop = true)).await;
+    after
+        .try_refresh(&tokens.refresh)
+        .await
+        .assert_problem(400, "invalid_dpop_proof");
+    assert!(!revokes_sid(&after.feed().await, &tokens.session));
+}
+
+on_both!(a_rotated_bound_refresh_token_without_its_key_is_still_reuse);
+/// A thief presenting an already rotated refresh token is reuse, key or
+/// not: the session is revoked, as for any reuse. Only a current token
+/// without its key's proof is left untouched.
+async fn a_rotated_bound_refresh_token_without_its_key_is_still_reuse(store: Arc<dyn Store>) {
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    issuer.signup("ada@example.com").await;
+    let device = Device::new(3);
+    let tokens = bound_login(&issuer, &device).await;
+    let body = json!({"refresh_token": tokens.refresh});
+    let proof = device.proof("POST", "/v1/auth/refresh", None, None);
+    let rotated = post(&issuer, "/v1/auth/refresh", None, &[proof], body.clone()).await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    issuer.clock.advance(120);
+    post(&issuer, "/v1/auth/refresh", None, &[], body)
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    assert!(revokes_sid(&issuer.feed().await, &tokens.session));
 }
