@@ -121,7 +121,14 @@ export function requestParts(request, { publicUrl } = {}) {
     parts = { authorization, cookie, dpop, method, url };
   }
   if (publicUrl && parts.url) {
-    const { pathname } = new URL(parts.url);
+    // The request's own URL may be a bare path (Node's req.url): only its
+    // path is kept, under the configured public origin.
+    let pathname;
+    try {
+      ({ pathname } = new URL(parts.url, publicUrl));
+    } catch {
+      throw new VerifyError('invalid_options', 'publicUrl must be an absolute http(s) URL');
+    }
     parts.url = publicUrl.replace(/\/+$/, '') + pathname;
   }
   return parts;

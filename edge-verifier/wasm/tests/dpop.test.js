@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as panva from 'dpop';
 import * as jose from 'jose';
-import { Verifier, VerifyError, createVerifier } from '../pkg/node.js';
+import { Verifier, VerifyError, createVerifier, requestParts } from '../pkg/node.js';
 import { dpopFetch, generateDpopKey, thumbprint } from '../pkg/dpop-client.js';
 import { AUD, ISS, PASSWORD, keys, mint, nowSecs, post, sleep, startIssuer } from './support.js';
 
@@ -55,6 +55,17 @@ test('dpop-client proofs are valid JWS for jose, and verify here', async () => {
   const edToken = await boundToken(ed.thumbprint);
   const edProof = await ed.proof({ method: 'GET', url: URL_, accessToken: edToken });
   verifier().verifyRequest({ authorization: `DPoP ${edToken}`, dpop: edProof, method: 'GET', url: URL_ });
+});
+
+test("behind a proxy: a bare path (Node's req.url) is checked under publicUrl; a bad publicUrl is a coded error", async () => {
+  const pair = await panva.generateKeyPair('ES256');
+  const token = await boundToken(await panva.calculateThumbprint(pair.publicKey));
+  const proof = await panva.generateProof(pair, URL_, 'GET', undefined, token);
+  const request = { authorization: `DPoP ${token}`, dpop: proof, method: 'GET', url: '/api/todos?page=2' };
+  // Without a public URL there is nothing to match htu against: refused.
+  throwsCode(() => verifier().verifyRequest(request), 'invalid_dpop_proof');
+  verifier().verifyRequest(request, undefined, { publicUrl: 'https://api.example.com' });
+  throwsCode(() => requestParts(request, { publicUrl: 'api.example.com' }), 'invalid_options');
 });
 
 test('every bad proof is a coded refusal', async () => {
