@@ -10,6 +10,7 @@
 //! keys (`jku`, `x5u`, `jwk`, `x5c`) are never read.
 
 use core::fmt;
+use std::sync::Arc;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
@@ -143,12 +144,16 @@ impl fmt::Debug for Jwk {
 /// members of its JWK that verification needs, so a caller can check a
 /// signature with the platform's crypto ([`SignatureCheck`](crate::SignatureCheck));
 /// with the `native` feature it also holds the crate's own parsed key.
+///
+/// Cloned for every token that is not in the cache, so its parts are shared.
 #[derive(Clone)]
 pub(crate) struct Key {
     alg: Algorithm,
-    jwk: Jwk,
+    jwk: Arc<Jwk>,
+    /// `jwk` as JSON, made once: what callers key imported platform keys by.
+    jwk_json: Arc<str>,
     #[cfg(feature = "native")]
-    native: NativeKey,
+    native: Arc<NativeKey>,
 }
 
 /// The key as the crate's own signature code takes it.
@@ -170,6 +175,11 @@ impl Key {
     /// The JWK members verification needs (no `kid`, `use` or `alg`).
     pub(crate) fn jwk(&self) -> &Jwk {
         &self.jwk
+    }
+
+    /// [`jwk`](Self::jwk) as JSON text.
+    pub(crate) fn jwk_json(&self) -> &str {
+        &self.jwk_json
     }
 
     #[cfg(feature = "native")]
@@ -334,11 +344,15 @@ pub(crate) fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
     let native = native_key(alg, jwk, kid)?;
     #[cfg(not(feature = "native"))]
     check_lengths(alg, jwk, kid)?;
+    let jwk = key_members(jwk);
+    let jwk_json = serde_json::to_string(&jwk)
+        .map_err(|_| invalid(kid, "its members cannot be written as JSON"))?;
     Ok(Some(Key {
         alg,
-        jwk: key_members(jwk),
+        jwk: Arc::new(jwk),
+        jwk_json: jwk_json.into(),
         #[cfg(feature = "native")]
-        native,
+        native: Arc::new(native),
     }))
 }
 

@@ -135,6 +135,12 @@ impl SignatureCheck {
         self.key.jwk()
     }
 
+    /// [`jwk`](Self::jwk) as JSON text, made once per key: a cheap map key
+    /// for the platform keys a caller imports.
+    pub fn jwk_json(&self) -> &str {
+        self.key.jwk_json()
+    }
+
     /// The signed bytes (`header.payload` as sent).
     pub fn message(&self) -> &[u8] {
         &self.message

@@ -57,15 +57,27 @@ const VERIFY = {
   ES256: { name: 'ECDSA', hash: 'SHA-256' },
   HS256: { name: 'HMAC' },
 };
+/** Which signature of a PendingRequest: the token's or the DPoP proof's. */
+const TOKEN = 0;
+const PROOF = 1;
 /** Imported CryptoKeys by JWK text: the issuer's few keys and recent DPoP keys. */
 const importedKeys = new Map();
 const MAX_IMPORTED = 1024;
 
-/** Whether `which` ("token" or "proof") of a PendingRequest verifies; WebCrypto or wasm, whichever is faster here. */
-async function signatureOk(pending, which) {
+/**
+ * Whether `which` (TOKEN or PROOF) of a PendingRequest verifies;
+ * WebCrypto or wasm, whichever is faster here. A boolean when nothing needs
+ * awaiting (no signature to check, or the wasm checks it), else a promise:
+ * each await costs a turn of the microtask queue on every request.
+ */
+function signatureOk(pending, which) {
   const alg = pending.alg(which);
-  if (alg === undefined) return true; // nothing to check (a cached token)
+  if (alg === undefined) return true; // nothing to check (a cached token, no proof)
   if (!webCryptoAlgs.has(alg)) return pending.verifyHere(which);
+  return webCryptoOk(pending, which, alg);
+}
+
+async function webCryptoOk(pending, which, alg) {
   const jwk = pending.jwk(which);
   let key = importedKeys.get(jwk);
   if (!key) {
@@ -326,11 +338,12 @@ export async function createVerifier({
     if (waitUntil) waitUntil(work);
   };
 
-  /** Does what the syncer says until a token may be checked. */
-  async function ready(waitUntil) {
-    const arrived = Date.now();
-    for (;;) {
-      const text = raw.step(Date.now(), arrived);
+  /**
+   * Does what the syncer says until a token may be checked. `first` is the
+   * syncer's first answer, when the caller already asked for it.
+   */
+  async function ready(waitUntil, arrived = Date.now(), first = raw.step(arrived, arrived)) {
+    for (let text = first; ; text = raw.step(Date.now(), arrived)) {
       if (text === undefined) return;
       const step = JSON.parse(text);
       switch (step.action) {
@@ -365,8 +378,10 @@ export async function createVerifier({
       }
       let claims;
       try {
-        const tokenOk = await signatureOk(pending, 'token');
-        const proofOk = tokenOk ? await signatureOk(pending, 'proof') : true;
+        let tokenOk = signatureOk(pending, TOKEN);
+        if (tokenOk !== true && tokenOk !== false) tokenOk = await tokenOk;
+        let proofOk = tokenOk ? signatureOk(pending, PROOF) : true;
+        if (proofOk !== true && proofOk !== false) proofOk = await proofOk;
         const used = pending;
         pending = null;
         claims = raw.finishRequest(parts, used, tokenOk, proofOk, Date.now());
@@ -383,7 +398,10 @@ export async function createVerifier({
   /** Runs `check` once the state may be trusted; after `unknown_kid`, refetches the JWKS and runs it again. */
   async function verified(check, waitUntil) {
     if (closed) throw new VerifyError('closed', 'this verifier was closed');
-    await ready(waitUntil);
+    // The common case (fresh state, nothing to do) without an await.
+    const arrived = Date.now();
+    const first = raw.step(arrived, arrived);
+    if (first !== undefined) await ready(waitUntil, arrived, first);
     try {
       return await check();
     } catch (error) {

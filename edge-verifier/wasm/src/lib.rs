@@ -93,10 +93,12 @@ pub struct WasmPending {
 }
 
 impl WasmPending {
-    fn check(&self, which: &str) -> Option<&SignatureCheck> {
+    /// `which`: 0 for the token's signature, 1 for the proof's (a number,
+    /// not a string: these calls run for every request).
+    fn check(&self, which: u8) -> Option<&SignatureCheck> {
         match which {
-            "token" => self.inner.token_check(),
-            "proof" => self.inner.proof_check(),
+            0 => self.inner.token_check(),
+            1 => self.inner.proof_check(),
             _ => None,
         }
     }
@@ -105,29 +107,28 @@ impl WasmPending {
 #[wasm_bindgen(js_class = PendingRequest)]
 impl WasmPending {
     /// The algorithm of the signature to check, or `undefined` if none.
-    pub fn alg(&self, which: &str) -> Option<String> {
+    pub fn alg(&self, which: u8) -> Option<String> {
         self.check(which).map(|c| c.algorithm().name().to_owned())
     }
 
     /// The key to check it with, as JWK JSON.
-    pub fn jwk(&self, which: &str) -> Option<String> {
-        self.check(which)
-            .and_then(|c| serde_json::to_string(c.jwk()).ok())
+    pub fn jwk(&self, which: u8) -> Option<String> {
+        self.check(which).map(|c| c.jwk_json().to_owned())
     }
 
     /// The signed bytes.
-    pub fn message(&self, which: &str) -> Option<Vec<u8>> {
+    pub fn message(&self, which: u8) -> Option<Vec<u8>> {
         self.check(which).map(|c| c.message().to_vec())
     }
 
     /// The signature.
-    pub fn signature(&self, which: &str) -> Option<Vec<u8>> {
+    pub fn signature(&self, which: u8) -> Option<Vec<u8>> {
         self.check(which).map(|c| c.signature().to_vec())
     }
 
     /// Checks the signature here, in wasm (where that is the faster way).
     #[wasm_bindgen(js_name = verifyHere)]
-    pub fn verify_here(&self, which: &str) -> bool {
+    pub fn verify_here(&self, which: u8) -> bool {
         self.check(which).is_none_or(SignatureCheck::verify)
     }
 }

@@ -52,16 +52,15 @@ fn subtle() -> Result<JsValue, JsValue> {
 
 /// The `CryptoKey` for the check's JWK: from the isolate's map, or imported.
 async fn key(subtle: &JsValue, check: &SignatureCheck) -> Result<JsValue, JsValue> {
-    let jwk =
-        serde_json::to_string(check.jwk()).map_err(|err| JsValue::from_str(&err.to_string()))?;
-    if let Some(key) = KEYS.with(|keys| keys.borrow().get(&jwk).cloned()) {
+    let jwk = check.jwk_json();
+    if let Some(key) = KEYS.with(|keys| keys.borrow().get(jwk).cloned()) {
         return Ok(key);
     }
     let import: Function = Reflect::get(subtle, &"importKey".into())?.dyn_into()?;
     let usages = Array::of1(&"verify".into());
     let args = Array::of5(
         &"jwk".into(),
-        &js_sys::JSON::parse(&jwk)?,
+        &js_sys::JSON::parse(jwk)?,
         &import_params(check.algorithm())?,
         &false.into(),
         &usages,
@@ -73,7 +72,7 @@ async fn key(subtle: &JsValue, check: &SignatureCheck) -> Result<JsValue, JsValu
         if keys.len() >= MAX_KEYS {
             keys.clear();
         }
-        keys.insert(jwk, key.clone());
+        keys.insert(jwk.to_owned(), key.clone());
     });
     Ok(key)
 }
