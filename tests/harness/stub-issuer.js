@@ -47,11 +47,11 @@ export async function startStubIssuer({ pageSize = 1000 } = {}) {
     stub.keys = stub.keys.filter((key) => key.kid !== kid);
     stub.keysVersion += 1;
   };
-  /** A token for session `sid`, signed by key `kid` (default: the newest). */
-  stub.mint = async ({ sid = crypto.randomUUID(), kid = stub.keys.at(-1).kid, ttl = 300 } = {}) => {
+  /** A token for session `sid`, signed by key `kid` (default: the newest), with `claims` on top. */
+  stub.mint = async ({ sid = crypto.randomUUID(), kid = stub.keys.at(-1).kid, ttl = 300, claims = {} } = {}) => {
     const key = [...stub.keys, ...stub.withdrawn].find((k) => k.kid === kid);
     const now = Math.floor(Date.now() / 1000);
-    return new jose.SignJWT({ sid, jti: crypto.randomUUID(), roles: ['USER'] })
+    return new jose.SignJWT({ sid, jti: crypto.randomUUID(), roles: ['USER'], ...claims })
       .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' })
       .setIssuer(ISS).setAudience(AUD).setSubject(crypto.randomUUID())
       .setIssuedAt(now).setExpirationTime(now + ttl)

@@ -4,10 +4,15 @@
 // verifications in flight. Then a cache hit. Each case runs five times,
 // interleaved, and the median is reported: single runs on a shared machine
 // swing by a third. Prints a markdown table.
+// A second table has what a service meets: tokens it has not seen before
+// (a pool larger than the token cache, cycled), through createVerifier (in
+// Node: ES256 signatures by WebCrypto, EdDSA in wasm, where each is faster),
+// against the synchronous Verifier and jose, awaited one at a time.
 //   node edge-verifier/wasm/bench/verify.js [seconds per run, default 1]
 import * as jose from 'jose';
-import { Verifier } from '../pkg/node.js';
+import { Verifier, createVerifier } from '../pkg/node.js';
 import { AUD, ISS, keys, mint } from '../tests/support.js';
+import { staticIssuerFetch } from './static-issuer.js';
 
 const seconds = Number(process.argv[2] ?? 1);
 const RUNS = 5;
@@ -85,3 +90,34 @@ for (const [alg, wasm, awaited, parallel] of rows) {
   console.log(`| ${alg} | ${fmt(wasm)} | ${fmt(awaited)} | ${fmt(parallel)} | ${(wasm / awaited).toFixed(2)}x | ${(wasm / parallel).toFixed(2)}x |`);
 }
 console.log(`| EdDSA, cache hit | ${fmt(hit)} | ${fmt(edJose[2])} | ${fmt(edJose[3])} | ${(hit / edJose[2]).toFixed(1)}x | ${(hit / edJose[3]).toFixed(1)}x |`);
+
+// First-seen tokens: a pool larger than the verifiers' token cache (10,000),
+// cycled, so every call misses it.
+const POOL = 12_000;
+const split = await createVerifier({
+  issuerUrl: 'http://issuer.bench', issuer: ISS, audience: AUD,
+  maxAgeMs: 3_600_000, refreshAheadMs: 3_600_000, failAfterMs: 3_600_000, fetch: staticIssuerFetch(keySet.jwks),
+});
+const firstSeen = [];
+for (const [kid, alg] of [['ed', 'EdDSA'], ['es', 'ES256']]) {
+  const pool = [];
+  while (pool.length < POOL) pool.push(...(await Promise.all(Array.from({ length: 500 }, () => mint(keySet, { kid })))));
+  const cycle = () => { let i = 0; return () => pool[i++ % POOL]; };
+  const ours = new Verifier({ issuer: ISS, audience: AUD, jwks: keySet.jwks, cacheCapacity: 0 });
+  const key = await jose.importJWK(keySet.jwks.keys.find((k) => k.kid === kid), alg);
+  const runs = { split: [], wasm: [], awaited: [] };
+  for (let run = 0; run < RUNS; run++) {
+    const [a, b, c] = [cycle(), cycle(), cycle()];
+    runs.split.push(await rate(() => split.verify(a())));
+    runs.wasm.push(syncRate(() => ours.verify(b())));
+    runs.awaited.push(await rate(() => jose.jwtVerify(c(), key, options)));
+  }
+  firstSeen.push([alg, median(runs.split), median(runs.wasm), median(runs.awaited)]);
+}
+console.log('');
+console.log('| first-seen tokens | createVerifier /s | Verifier (all wasm) /s | jose awaited /s | createVerifier vs jose | Verifier vs jose |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const [alg, s, w, j] of firstSeen) {
+  console.log(`| ${alg} | ${fmt(s)} | ${fmt(w)} | ${fmt(j)} | **${(s / j).toFixed(2)}x** | ${(w / j).toFixed(2)}x |`);
+}
+split.close?.();
