@@ -368,11 +368,11 @@ export async function createVerifier({
    * with WebCrypto where that is faster, the syncer judges the rest. If the
    * keys change in between (a JWKS reload), it starts over.
    */
-  const checkRequest = async (parts) => {
+  const checkRequest = async (begin) => {
     for (let attempt = 0; attempt < 3; attempt++) {
       let pending;
       try {
-        pending = raw.beginRequest(parts, Date.now());
+        pending = begin(Date.now());
       } catch (error) {
         throw coded(error);
       }
@@ -384,7 +384,7 @@ export async function createVerifier({
         if (proofOk !== true && proofOk !== false) proofOk = await proofOk;
         const used = pending;
         pending = null;
-        claims = raw.finishRequest(parts, used, tokenOk, proofOk, Date.now());
+        claims = raw.finishRequest(used, tokenOk, proofOk, Date.now());
       } catch (error) {
         throw coded(error);
       } finally {
@@ -426,8 +426,7 @@ export async function createVerifier({
     async verify(token, { waitUntil } = {}) {
       if (typeof token !== 'string') throw new VerifyError('malformed', 'the token must be a string');
       if (/\s/.test(token)) throw new VerifyError('malformed', 'the token holds whitespace');
-      const parts = JSON.stringify({ authorization: `Bearer ${token}`, method: '', url: '' });
-      return verified(() => checkRequest(parts), waitUntil);
+      return verified(() => checkRequest((now) => raw.beginToken(token, now)), waitUntil);
     },
     /**
      * Claims of what `request` presents (a Fetch `Request`, or
@@ -440,7 +439,7 @@ export async function createVerifier({
      */
     async verifyRequest(request, { waitUntil, publicUrl } = {}) {
       const parts = JSON.stringify(requestParts(request, { publicUrl }));
-      return verified(() => checkRequest(parts), waitUntil);
+      return verified(() => checkRequest((now) => raw.beginRequest(parts, now)), waitUntil);
     },
     /** Pulls the feed now (or waits for the sync in flight); resolves when it ends. */
     async sync() {

@@ -61,8 +61,18 @@ fn with_presented<T>(
     request: &str,
     f: impl FnOnce(&Presented<'_>) -> Result<T, JsValue>,
 ) -> Result<T, JsValue> {
-    let parts: RequestParts =
-        serde_json::from_str(request).map_err(|err| coded(INVALID_OPTIONS, &err.to_string()))?;
+    with_parts(&parse_parts(request)?, f)
+}
+
+fn parse_parts(request: &str) -> Result<RequestParts, JsValue> {
+    serde_json::from_str(request).map_err(|err| coded(INVALID_OPTIONS, &err.to_string()))
+}
+
+/// Runs `f` on what `parts` present; throws `missing_token` if no token.
+fn with_parts<T>(
+    parts: &RequestParts,
+    f: impl FnOnce(&Presented<'_>) -> Result<T, JsValue>,
+) -> Result<T, JsValue> {
     let Some((scheme, token)) =
         Core::credentials(parts.authorization.as_deref(), parts.cookie.as_deref())
     else {
@@ -87,9 +97,12 @@ fn with_presented<T>(
 /// A request between `beginRequest` and `finishRequest`: the signatures
 /// still to check, for JS to check with WebCrypto where the platform's is
 /// faster (`which` is `"token"` or `"proof"`), or here (`verifyHere`).
+///
+/// It keeps the request's parts, so they cross into wasm once per request.
 #[wasm_bindgen(js_name = PendingRequest)]
 pub struct WasmPending {
     inner: PendingRequest,
+    parts: RequestParts,
 }
 
 impl WasmPending {
@@ -447,12 +460,30 @@ impl WasmSyncer {
     /// what can be decided before them, and a `PendingRequest` naming them.
     #[wasm_bindgen(js_name = beginRequest)]
     pub fn begin_request(&self, request: &str, now_ms: f64) -> Result<WasmPending, JsValue> {
-        with_presented(request, |presented| {
+        self.begin(parse_parts(request)?, now_ms)
+    }
+
+    /// [`beginRequest`](Self::begin_request) for a token presented as
+    /// Bearer, without the JSON of request parts.
+    #[wasm_bindgen(js_name = beginToken)]
+    pub fn begin_token(&self, token: &str, now_ms: f64) -> Result<WasmPending, JsValue> {
+        let parts = RequestParts {
+            authorization: Some(format!("Bearer {token}")),
+            cookie: None,
+            dpop: None,
+            method: String::new(),
+            url: String::new(),
+        };
+        self.begin(parts, now_ms)
+    }
+
+    fn begin(&self, parts: RequestParts, now_ms: f64) -> Result<WasmPending, JsValue> {
+        let inner = with_parts(&parts, |presented| {
             self.core
                 .begin_request(presented, millis(now_ms))
-                .map(|inner| WasmPending { inner })
                 .map_err(|err| coded(err.code().as_str(), &err.to_string()))
-        })
+        })?;
+        Ok(WasmPending { inner, parts })
     }
 
     /// The second half: with whether each signature verified, the claims as
@@ -461,16 +492,16 @@ impl WasmSyncer {
     #[wasm_bindgen(js_name = finishRequest)]
     pub fn finish_request(
         &self,
-        request: &str,
         pending: WasmPending,
         token_ok: bool,
         proof_ok: bool,
         now_ms: f64,
     ) -> Result<Option<String>, JsValue> {
-        with_presented(request, |presented| {
+        let WasmPending { inner, parts } = pending;
+        with_parts(&parts, |presented| {
             match self.core.finish_request(
                 presented,
-                pending.inner,
+                inner,
                 token_ok,
                 proof_ok,
                 millis(now_ms),
