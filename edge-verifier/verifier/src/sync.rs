@@ -355,7 +355,15 @@ impl Syncer {
     pub fn step(&mut self, now_ms: u64, arrived_ms: u64) -> Step {
         self.expire(now_ms);
         let age = self.age(now_ms);
-        let age_at_arrival = self.age(arrived_ms.min(now_ms));
+        // The state's age when the request arrived; zero for a sync that
+        // started after it. The clock-step guard is `age`'s, against now:
+        // applied to the arrival, it made any sync more than a second newer
+        // than a long-waiting request count as infinitely old, and the
+        // request fetched again after each one.
+        let age_at_arrival = match self.synced_ms {
+            Some(at) if age != u64::MAX => arrived_ms.min(now_ms).saturating_sub(at),
+            _ => u64::MAX,
+        };
         let usable = self.usable();
         // Serving the last state while the issuer is unreachable is allowed
         // until fail_after, but never with a key-set change announced and not

@@ -594,3 +594,25 @@ fn an_old_shared_copy_is_followed_by_the_next_fetch_at_once() {
         None
     );
 }
+
+/// A request that outwaited a slow key refetch is satisfied by the first
+/// feed sync that started after it arrived, even when that sync took longer
+/// than the soft bound: it must not fetch again and again while the issuer
+/// stays slow (it used to: a sync more than a second "newer" than the
+/// arrival counted as infinitely old).
+#[test]
+fn a_request_that_outwaited_a_slow_refetch_ends_with_the_next_sync() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let _refetch = s.refetch_keys(T0 + 900).unwrap();
+    let arrived = T0 + 1500;
+    assert!(matches!(s.step(arrived, arrived), Step::Wait { .. }));
+    // The refetch never answers; at its deadline the request pulls the feed.
+    let feed = fetch(s.step(T0 + 5900, arrived));
+    // A slow issuer: 600 ms, past the 100 ms soft bound.
+    s.on_response(feed.id, T0 + 6500, ok(&page("a:1", false, false, "1", &[])));
+    assert!(
+        matches!(s.step(T0 + 6500, arrived), Step::Ready { .. }),
+        "the sync that started after the request arrived satisfies it"
+    );
+}
