@@ -13,6 +13,7 @@
 //!    on a cache hit because they change while a token stays the same.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use base64ct::{Base64UrlUnpadded, Encoding};
@@ -167,14 +168,29 @@ impl core::fmt::Debug for SignatureCheck {
     }
 }
 
+/// Numbers verifiers: each starts its key generations at its own number.
+static NEXT_VERIFIER: AtomicU64 = AtomicU64::new(1);
+
 /// A token before its signature is checked, or its cached claims.
-#[derive(Debug)]
 enum TokenStage {
     Cached(Arc<AccessClaims>),
     Unchecked {
         check: Box<SignatureCheck>,
         payload: Vec<u8>,
+        /// The token as begun: what the cache remembers the claims under,
+        /// and what finishing checks the request still presents.
+        token: Box<str>,
     },
+}
+
+// By hand: the token is a credential, and Debug output must not carry it.
+impl core::fmt::Debug for TokenStage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            TokenStage::Cached(_) => "Cached",
+            TokenStage::Unchecked { .. } => "Unchecked",
+        })
+    }
 }
 
 impl TokenStage {
@@ -261,7 +277,9 @@ impl Verifier {
             options,
             keys,
             cache,
-            generation: 0,
+            // Unique across verifiers, so a pending request cannot be
+            // finished by a verifier other than the one that began it.
+            generation: NEXT_VERIFIER.fetch_add(1, Ordering::Relaxed) << 32,
         }
     }
 
@@ -320,7 +338,7 @@ impl Verifier {
     ) -> Result<Verified, VerifyError> {
         let stage = self.token_stage(token)?;
         let ok = stage.check().is_none_or(SignatureCheck::verify);
-        let claims = self.token_claims(token, stage, ok)?;
+        let claims = self.token_claims(stage, ok)?;
         self.check_live(claims, now, revocations)
     }
 
@@ -417,7 +435,16 @@ impl Verifier {
         replay: &mut ReplayCache,
     ) -> Result<Verified, VerifyError> {
         use VerifyError::InvalidDpopProof as Invalid;
-        let claims = self.token_claims(presented.token, pending.token, token_ok)?;
+        if let TokenStage::Unchecked { token, .. } = &pending.token {
+            // A caller's mistake, but one that would teach the cache the
+            // wrong claims for a token.
+            if **token != *presented.token {
+                return Err(VerifyError::Malformed(
+                    "finish_request was given another token than begin_request",
+                ));
+            }
+        }
+        let claims = self.token_claims(pending.token, token_ok)?;
         let verified = self.check_live(claims, now, revocations)?;
         let jkt = match (presented.scheme, &verified.claims.cnf) {
             (Scheme::Bearer, None) => return Ok(verified),
@@ -494,6 +521,7 @@ impl Verifier {
                 signature: parts.signature,
             }),
             payload: parts.payload,
+            token: token.into(),
         })
     }
 
@@ -501,13 +529,12 @@ impl Verifier {
     /// change while the token stays the same (remembered in the cache).
     fn token_claims(
         &self,
-        token: &str,
         stage: TokenStage,
         signature_ok: bool,
     ) -> Result<Arc<AccessClaims>, VerifyError> {
-        let payload = match stage {
+        let (payload, token) = match stage {
             TokenStage::Cached(claims) => return Ok(claims),
-            TokenStage::Unchecked { payload, .. } => payload,
+            TokenStage::Unchecked { payload, token, .. } => (payload, token),
         };
         if !signature_ok {
             return Err(VerifyError::BadSignature);
@@ -613,10 +640,10 @@ impl Verifier {
         cache.get(token).cloned()
     }
 
-    fn remember(&self, token: &str, claims: &Arc<AccessClaims>) {
+    fn remember(&self, token: Box<str>, claims: &Arc<AccessClaims>) {
         if let Some(cache) = &self.cache {
             let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.put(token.into(), Arc::clone(claims));
+            cache.put(token, Arc::clone(claims));
         }
     }
 

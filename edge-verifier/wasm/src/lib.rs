@@ -107,12 +107,17 @@ pub struct WasmPending {
 
 impl WasmPending {
     /// `which`: 0 for the token's signature, 1 for the proof's (a number,
-    /// not a string: these calls run for every request).
-    fn check(&self, which: u8) -> Option<&SignatureCheck> {
+    /// not a string: these calls run for every request). Another number is
+    /// a caller's mistake and throws: read as "nothing to check", it would
+    /// pass an unchecked signature.
+    fn check(&self, which: u8) -> Result<Option<&SignatureCheck>, JsValue> {
         match which {
-            0 => self.inner.token_check(),
-            1 => self.inner.proof_check(),
-            _ => None,
+            0 => Ok(self.inner.token_check()),
+            1 => Ok(self.inner.proof_check()),
+            _ => Err(coded(
+                INVALID_OPTIONS,
+                "no such signature in a pending request",
+            )),
         }
     }
 }
@@ -120,29 +125,29 @@ impl WasmPending {
 #[wasm_bindgen(js_class = PendingRequest)]
 impl WasmPending {
     /// The algorithm of the signature to check, or `undefined` if none.
-    pub fn alg(&self, which: u8) -> Option<String> {
-        self.check(which).map(|c| c.algorithm().name().to_owned())
+    pub fn alg(&self, which: u8) -> Result<Option<String>, JsValue> {
+        Ok(self.check(which)?.map(|c| c.algorithm().name().to_owned()))
     }
 
     /// The key to check it with, as JWK JSON.
-    pub fn jwk(&self, which: u8) -> Option<String> {
-        self.check(which).map(|c| c.jwk_json().to_owned())
+    pub fn jwk(&self, which: u8) -> Result<Option<String>, JsValue> {
+        Ok(self.check(which)?.map(|c| c.jwk_json().to_owned()))
     }
 
     /// The signed bytes.
-    pub fn message(&self, which: u8) -> Option<Vec<u8>> {
-        self.check(which).map(|c| c.message().to_vec())
+    pub fn message(&self, which: u8) -> Result<Option<Vec<u8>>, JsValue> {
+        Ok(self.check(which)?.map(|c| c.message().to_vec()))
     }
 
     /// The signature.
-    pub fn signature(&self, which: u8) -> Option<Vec<u8>> {
-        self.check(which).map(|c| c.signature().to_vec())
+    pub fn signature(&self, which: u8) -> Result<Option<Vec<u8>>, JsValue> {
+        Ok(self.check(which)?.map(|c| c.signature().to_vec()))
     }
 
     /// Checks the signature here, in wasm (where that is the faster way).
     #[wasm_bindgen(js_name = verifyHere)]
-    pub fn verify_here(&self, which: u8) -> bool {
-        self.check(which).is_none_or(SignatureCheck::verify)
+    pub fn verify_here(&self, which: u8) -> Result<bool, JsValue> {
+        Ok(self.check(which)?.is_none_or(SignatureCheck::verify))
     }
 }
 

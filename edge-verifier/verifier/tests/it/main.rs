@@ -9,5 +9,6 @@ mod keys;
 mod properties;
 mod revocation;
 mod shapes;
+mod split;
 mod support;
 mod sync;
