@@ -64,6 +64,12 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             println!("created user {} <{}>", user.id, user.email);
         }
         None | Some(Command::Serve) => {
+            if config.settings.public_url.is_empty() {
+                tracing::warn!(
+                    "no --public-url: DPoP proofs are checked against the request's Host header, \
+                     which the client writes; set TOLLGATE_PUBLIC_URL in production"
+                );
+            }
             let state = AppState::new(store, clock, config.settings).await?;
             let listener = tokio::net::TcpListener::bind(config.bind).await?;
             // Printed, not only logged, so scripts and tests can find a port-0 address.
