@@ -16,6 +16,9 @@ if [ "$have" != "$want" ]; then
 fi
 
 cd edge-verifier/worker
+# Fat LTO across the worker and workers-rs: 7% smaller than the profile's
+# thin LTO (446 KB against 481 KB) for a few seconds more of linking.
+CARGO_PROFILE_WASM_RELEASE_LTO=fat \
 WASM_BINDGEN_BIN=$(command -v wasm-bindgen) \
 ESBUILD_BIN="$root/node_modules/.bin/esbuild" \
 WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt" \

@@ -7,7 +7,10 @@
 //     proxy in front of it): the edge's own cold-start cost;
 //   - the same first request through a fresh pass-through worker.
 // Median of 10 fresh starts each. Prints markdown for docs/BENCHMARKS.md.
-//   node edge-verifier/worker/bench/coldstart.js
+// The optional argument sets the edge's SHARED_FEED (default on, as in
+// wrangler.toml); off leaves out the data-center cache lookups, which
+// Miniflare makes far slower than Cloudflare does.
+//   node edge-verifier/worker/bench/coldstart.js [on|off]
 import { createServer, request as httpRequest } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -44,6 +47,7 @@ try {
     let t = performance.now();
     const edge = new Miniflare(workerOptions({
       ISSUER_URL: proxyUrl, ORIGIN_URL: origin.url, ISSUER: 'tollgate', AUDIENCE: 'tollgate-api',
+      SHARED_FEED: process.argv[2] ?? 'on',
     }));
     await edge.ready;
     rows.edgeStart.push(performance.now() - t);
