@@ -13,21 +13,13 @@ use ed25519_dalek::Signer;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tollgate_axum::{Tollgate, TollgateConfig};
-use tollgate_verifier::{AccessClaims, Audience, Confirmation, Jwk, Uuid};
+use tollgate_verifier::{Confirmation, Jwk, Uuid};
 use tower::ServiceExt;
 
-use crate::layer::{Issuer, app, issuer};
+use crate::layer::{Issuer, app, claims, issuer, now};
 
 fn b64(bytes: &[u8]) -> String {
     Base64UrlUnpadded::encode_string(bytes)
-}
-
-fn now() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    i64::try_from(secs).unwrap()
 }
 
 /// A device's Ed25519 key.
@@ -61,20 +53,7 @@ impl Device {
 }
 
 fn bound_token(issuer: &Issuer, jkt: String) -> String {
-    let now = now();
-    let claims = AccessClaims {
-        iss: "tollgate".into(),
-        sub: Uuid::new_v4().to_string(),
-        aud: Audience::One("tollgate-api".into()),
-        iat: now,
-        exp: now + 300,
-        nbf: None,
-        jti: Uuid::new_v4(),
-        sid: Uuid::new_v4(),
-        roles: vec!["USER".into()],
-        email: None,
-        cnf: Some(Confirmation { jkt }),
-    };
+    let claims = claims(Uuid::new_v4(), Some(Confirmation { jkt }));
     issuer.state.keys().ring.sign(&claims).unwrap()
 }
 

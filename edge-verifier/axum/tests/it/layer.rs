@@ -14,7 +14,7 @@ use tollgate_issuer::config::Settings;
 use tollgate_issuer::keys::KeyRing;
 use tollgate_issuer::store::SqliteStore;
 use tollgate_issuer::{AppState, Clock as _, SystemClock, serve};
-use tollgate_verifier::{AccessClaims, Audience, RevocationEntry, Revoked, Uuid};
+use tollgate_verifier::{AccessClaims, Audience, Confirmation, RevocationEntry, Revoked, Uuid};
 use tower::ServiceExt;
 
 pub struct Issuer {
@@ -49,16 +49,20 @@ pub async fn issuer() -> Issuer {
     }
 }
 
-fn token(issuer: &Issuer) -> (String, Uuid) {
-    let now = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap();
-    let sid = Uuid::new_v4();
-    let claims = AccessClaims {
+/// The Unix time now, in seconds.
+pub fn now() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    i64::try_from(secs).unwrap()
+}
+
+/// Claims as the tollgate issuer makes them, for session `sid`, valid for
+/// five minutes, bound to a DPoP key if `cnf` says so.
+pub fn claims(sid: Uuid, cnf: Option<Confirmation>) -> AccessClaims {
+    let now = now();
+    AccessClaims {
         iss: "tollgate".into(),
         sub: Uuid::new_v4().to_string(),
         aud: Audience::One("tollgate-api".into()),
@@ -69,9 +73,16 @@ fn token(issuer: &Issuer) -> (String, Uuid) {
         sid,
         roles: vec!["USER".into()],
         email: None,
-        cnf: None,
-    };
-    (issuer.state.keys().ring.sign(&claims).unwrap(), sid)
+        cnf,
+    }
+}
+
+fn token(issuer: &Issuer) -> (String, Uuid) {
+    let sid = Uuid::new_v4();
+    (
+        issuer.state.keys().ring.sign(&claims(sid, None)).unwrap(),
+        sid,
+    )
 }
 
 pub fn app(tollgate: Tollgate) -> Router {

@@ -15,7 +15,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use jwt_compact::{AlgorithmExt as _, Claims, Header, alg::Ed25519};
 use serde::Deserialize;
 use serde_json::json;
-use tollgate_verifier::{AccessClaims, Audience, Uuid};
+use tollgate_verifier::Uuid;
 
 /// How a matching request fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,26 +95,7 @@ impl Stub {
                 .map(|(_, key)| key.clone())
                 .unwrap()
         });
-        let now = i64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs(),
-        )
-        .unwrap();
-        let claims = AccessClaims {
-            iss: "tollgate".into(),
-            sub: Uuid::new_v4().to_string(),
-            aud: Audience::One("tollgate-api".into()),
-            iat: now,
-            exp: now + 300,
-            nbf: None,
-            jti: Uuid::new_v4(),
-            sid,
-            roles: vec!["USER".into()],
-            email: None,
-            cnf: None,
-        };
+        let claims = crate::layer::claims(sid, None);
         let header = Header::empty().with_key_id(kid).with_token_type("at+jwt");
         Ed25519.token(&header, &Claims::new(claims), &key).unwrap()
     }
