@@ -78,3 +78,9 @@ bench:
 	scripts/bench-issuer.sh
 	scripts/build-npm.sh
 	node edge-verifier/wasm/bench/verify.js
+	node edge-verifier/wasm/bench/workerd.js 15
+	node edge-verifier/wasm/bench/overhead.js
+	scripts/build-worker.sh
+	node edge-verifier/worker/bench/dpop.js
+	node edge-verifier/worker/bench/coldstart.js on
+	node edge-verifier/worker/bench/coldstart.js off
