@@ -1,0 +1,86 @@
+// createVerifier's signature checks as workerd and browsers run them: every
+// algorithm through WebCrypto. In Node the package's entry hands only ES256
+// to WebCrypto, so these tests rebind it with all three, then make WebCrypto
+// fail the ways a platform can: an algorithm it does not have (an older
+// browser without Ed25519: the wasm takes over), and a verify that throws
+// (refused, never accepted).
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { bind } from '../pkg/api.js';
+import { VerifyError, createVerifier } from '../pkg/node.js';
+import { Syncer as RawSyncer, Verifier as Raw, challenge } from '../pkg/tollgate_verifier_wasm.js';
+import { staticIssuerFetch } from '../bench/static-issuer.js';
+import { AUD, ISS, keys, mint } from './support.js';
+
+const ALL = ['EdDSA', 'ES256', 'HS256'];
+const subtle = crypto.subtle;
+const { importKey, verify } = subtle;
+
+afterEach(() => {
+  subtle.importKey = importKey;
+  subtle.verify = verify;
+});
+
+/** A createVerifier in front of a static issuer serving `keySet`, with `native` algorithms on WebCrypto. */
+async function verifierFor(keySet, native) {
+  bind(Raw, RawSyncer, challenge, native);
+  return createVerifier({
+    issuerUrl: 'http://issuer.test', issuer: ISS, audience: AUD, fetch: staticIssuerFetch(keySet.jwks),
+  });
+}
+
+/** The token with its signature's first character changed (still canonical base64url). */
+function tampered(token) {
+  const dot = token.lastIndexOf('.') + 1;
+  const swapped = token[dot] === 'A' ? 'B' : 'A';
+  return `${token.slice(0, dot)}${swapped}${token.slice(dot + 1)}`;
+}
+
+async function rejectsWith(promise, code) {
+  await assert.rejects(promise, (error) => {
+    assert.ok(error instanceof VerifyError, String(error));
+    assert.equal(error.code, code, error.message);
+    return true;
+  });
+}
+
+test('with every algorithm on WebCrypto, good tokens verify and bad signatures are refused', async () => {
+  const keySet = await keys();
+  const tollgate = await verifierFor(keySet, ALL);
+  let verifies = 0;
+  subtle.verify = function countingVerify(...args) {
+    verifies += 1;
+    return verify.apply(subtle, args);
+  };
+  for (const kid of ['ed', 'es', 'hs']) {
+    const token = await mint(keySet, { kid });
+    assert.equal((await tollgate.verify(token)).iss, ISS, kid);
+    await rejectsWith(tollgate.verify(tampered(await mint(keySet, { kid }))), 'bad_signature');
+  }
+  assert.equal(verifies, 6, 'every signature went to WebCrypto');
+});
+
+test('a platform without Ed25519 in WebCrypto: EdDSA falls back to the wasm, still strict', async () => {
+  const keySet = await keys();
+  const tollgate = await verifierFor(keySet, ALL);
+  subtle.importKey = function noEd25519(format, key, algorithm, ...rest) {
+    if (algorithm?.name === 'Ed25519') {
+      return Promise.reject(new DOMException('Ed25519 is not supported', 'NotSupportedError'));
+    }
+    return importKey.call(subtle, format, key, algorithm, ...rest);
+  };
+  assert.equal((await tollgate.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS);
+  await rejectsWith(tollgate.verify(tampered(await mint(keySet, { kid: 'ed' }))), 'bad_signature');
+  assert.equal((await tollgate.verify(await mint(keySet, { kid: 'es' }))).iss, ISS, 'ES256 still on WebCrypto');
+});
+
+test('a WebCrypto verify that throws refuses the token', async () => {
+  const keySet = await keys();
+  const tollgate = await verifierFor(keySet, ALL);
+  subtle.verify = () => Promise.reject(new DOMException('boom', 'OperationError'));
+  for (const kid of ['ed', 'es', 'hs']) {
+    await rejectsWith(tollgate.verify(await mint(keySet, { kid })), 'bad_signature');
+  }
+  subtle.verify = verify;
+  assert.equal((await tollgate.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS, 'and recovers');
+});
