@@ -89,6 +89,23 @@ fn warm(keys: &Keys, revoked: &[Uuid]) -> Syncer {
     s
 }
 
+/// Lets a warm syncer's background refresh (at T0 + 200) bring a feed page
+/// that announces key-set `version`; returns the JWKS fetch that follows.
+fn announce_keys(s: &mut Syncer, version: &str) -> Fetch {
+    let Step::Ready {
+        refresh: Some(refresh),
+    } = s.step(T0 + 200, T0 + 200)
+    else {
+        panic!("expected a background refresh");
+    };
+    s.on_response(
+        refresh.id,
+        T0 + 201,
+        ok(&page("a:1", false, false, version, &[])),
+    )
+    .expect("a new key-set version asks for the JWKS")
+}
+
 /// A cold syncer accepts nothing, and asks for a snapshot then the JWKS.
 #[test]
 fn cold_syncer_refuses_until_snapshot_and_jwks_are_loaded() {
@@ -360,19 +377,7 @@ fn new_key_version_refetches_the_jwks_before_any_token_is_accepted() {
     let keys = Keys::new();
     let mut s = warm(&keys, &[]);
     let token = token_for(&keys, Uuid::from_u128(4));
-    let Step::Ready {
-        refresh: Some(refresh),
-    } = s.step(T0 + 200, T0 + 200)
-    else {
-        panic!("expected a background refresh");
-    };
-    let jwks_fetch = s
-        .on_response(
-            refresh.id,
-            T0 + 201,
-            ok(&page("a:1", false, false, "2", &[])),
-        )
-        .unwrap();
+    let jwks_fetch = announce_keys(&mut s, "2");
     assert_eq!(jwks_fetch.kind, FetchKind::Jwks);
     assert!(
         matches!(s.step(T0 + 202, T0 + 202), Step::Wait { .. }),
@@ -449,19 +454,7 @@ fn a_jwks_older_than_the_announced_version_is_refused() {
     let keys = Keys::new();
     let mut s = warm(&keys, &[]);
     let token = token_for(&keys, Uuid::from_u128(4));
-    let Step::Ready {
-        refresh: Some(refresh),
-    } = s.step(T0 + 200, T0 + 200)
-    else {
-        panic!("expected a background refresh");
-    };
-    let jwks_fetch = s
-        .on_response(
-            refresh.id,
-            T0 + 201,
-            ok(&page("a:1", false, false, "7", &[])),
-        )
-        .unwrap();
+    let jwks_fetch = announce_keys(&mut s, "7");
     let stale_jwks =
         json!({"keys": [Keys::ed_jwk(&keys.ed, "ed")], "keys_version": "6"}).to_string();
     assert_eq!(
