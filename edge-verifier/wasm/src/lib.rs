@@ -8,7 +8,6 @@
 //! property, the same codes as the Rust crate and the HTTP API.
 
 use js_sys::{Error, Reflect};
-use serde::Deserialize as _;
 use serde_json::json;
 use tollgate_verifier::dpop::ReplayCache;
 use tollgate_verifier::{
@@ -65,7 +64,12 @@ fn with_presented<T>(
 }
 
 fn parse_parts(request: &str) -> Result<RequestParts, JsValue> {
-    serde_json::from_str(request).map_err(|err| coded(INVALID_OPTIONS, &err.to_string()))
+    parse(request, INVALID_OPTIONS)
+}
+
+/// `text` as JSON of `T`, or an `Error` with `code`.
+fn parse<T: serde::de::DeserializeOwned>(text: &str, code: &str) -> Result<T, JsValue> {
+    serde_json::from_str(text).map_err(|err| coded(code, &err.to_string()))
 }
 
 /// Runs `f` on what `parts` present; throws `missing_token` if no token.
@@ -244,8 +248,7 @@ impl WasmVerifier {
     /// cacheCapacity?}`, where `jwks` is a JWKS document (object).
     #[wasm_bindgen(constructor)]
     pub fn new(options: &str) -> Result<WasmVerifier, JsValue> {
-        let options = Options::deserialize(&mut serde_json::Deserializer::from_str(options))
-            .map_err(|err| coded(INVALID_OPTIONS, &err.to_string()))?;
+        let options: Options = parse(options, INVALID_OPTIONS)?;
         Ok(WasmVerifier {
             core: Core::new(
                 options.verifier_options()?,
@@ -285,8 +288,7 @@ impl WasmVerifier {
     /// Applies one page of the revocation feed (JSON).
     #[wasm_bindgen(js_name = applyRevocations)]
     pub fn apply_revocations(&mut self, feed: &str) -> Result<(), JsValue> {
-        let page: RevocationFeed =
-            serde_json::from_str(feed).map_err(|err| coded(INVALID_FEED, &err.to_string()))?;
+        let page: RevocationFeed = parse(feed, INVALID_FEED)?;
         self.revocations.apply(&page);
         Ok(())
     }
@@ -379,8 +381,7 @@ impl WasmSyncer {
     /// `invalid_options`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: &str) -> Result<WasmSyncer, JsValue> {
-        let o = SyncerOptions::deserialize(&mut serde_json::Deserializer::from_str(options))
-            .map_err(|err| coded(INVALID_OPTIONS, &err.to_string()))?;
+        let o: SyncerOptions = parse(options, INVALID_OPTIONS)?;
         let verifier = Options {
             issuer: o.issuer,
             audience: o.audience,
