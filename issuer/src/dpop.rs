@@ -151,7 +151,7 @@ pub fn expected_url(
 pub fn request_host(authority: Option<&str>, headers: &HeaderMap) -> String {
     let host = authority.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
     match host {
-        Some(host) if tollgate_verifier::dpop::is_host(host) => host.to_owned(),
+        Some(host) if tollgate_verifier::is_host(host) => host.to_owned(),
         _ => "invalid.invalid".to_owned(),
     }
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tollgate_verifier::ErrorCode;
+use tollgate_verifier::{ErrorCode, Refusal};
 
 use crate::store::StoreError;
 
@@ -52,9 +52,13 @@ pub enum ApiError {
     /// No such resource (or not the caller's).
     #[error("not found")]
     NotFound,
-    /// No Bearer token was sent.
+    /// No token was sent; `dpop`: a DPoP proof came anyway (the challenge
+    /// then offers that scheme too).
     #[error("missing bearer token")]
-    MissingToken,
+    MissingToken {
+        /// Whether the request carried a `DPoP` header.
+        dpop: bool,
+    },
     /// The Bearer token was refused, with the verifier's code.
     #[error("invalid token: {0}")]
     InvalidToken(ErrorCode),
@@ -139,7 +143,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
-            ApiError::MissingToken => "missing_token",
+            ApiError::MissingToken { .. } => "missing_token",
             ApiError::InvalidToken(code) => code.as_str(),
             ApiError::InvalidDpopProof(_) => "invalid_dpop_proof",
             ApiError::UseDpopNonce { .. } => "use_dpop_nonce",
@@ -167,8 +171,11 @@ impl ApiError {
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts."),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "Not allowed."),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "Not found."),
-            ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "A bearer token is required."),
-            ApiError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "The token is not valid."),
+            // Rendered from the verifier crate's refusal (see `refusal`).
+            ApiError::MissingToken { .. } | ApiError::InvalidToken(_) => (
+                StatusCode::UNAUTHORIZED,
+                "The request is not authenticated.",
+            ),
             ApiError::InvalidDpopProof(_) => {
                 (StatusCode::BAD_REQUEST, "The DPoP proof is not valid.")
             }
@@ -196,10 +203,48 @@ struct Problem<'a> {
     errors: Option<&'a [FieldError]>,
 }
 
+impl ApiError {
+    /// A refused token, as every tollgate verifier answers it.
+    fn refusal(&self) -> Option<Refusal> {
+        match self {
+            ApiError::MissingToken { dpop } => Some(Refusal::missing_token(*dpop)),
+            ApiError::InvalidToken(code) => Some(Refusal::with_detail(*code, code.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// The verifier crate's refusal as an axum response.
+fn refused(refusal: &Refusal) -> Response {
+    let status =
+        StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (
+        status,
+        [
+            (header::CONTENT_TYPE, Refusal::CONTENT_TYPE),
+            (header::CACHE_CONTROL, Refusal::CACHE_CONTROL),
+        ],
+        refusal.body(),
+    )
+        .into_response();
+    if let Some(value) = refusal
+        .challenge()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if matches!(self, ApiError::Store(_) | ApiError::Internal(_)) {
             tracing::error!(error = %self, "request failed");
+        }
+        if let Some(refusal) = self.refusal() {
+            return refused(&refusal);
         }
         let (status, title) = self.status_and_title();
         let code = self.code();
@@ -225,15 +270,6 @@ impl IntoResponse for ApiError {
             .into_response();
         let headers = response.headers_mut();
         match &self {
-            // RFC 6750 §3: no error attribute when no token was sent.
-            ApiError::MissingToken => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            ApiError::InvalidToken(code) => {
-                if let Ok(value) = HeaderValue::from_str(&code.challenge()) {
-                    headers.insert(header::WWW_AUTHENTICATE, value);
-                }
-            }
             ApiError::UseDpopNonce { nonce } => {
                 if let Ok(value) = HeaderValue::from_str(nonce) {
                     headers.insert(crate::dpop::NONCE_HEADER, value);

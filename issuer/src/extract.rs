@@ -8,8 +8,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
-use tollgate_verifier::dpop::ReplayCache;
-use tollgate_verifier::{AccessClaims, ErrorCode, Presented, RevocationSet, Scheme, Verifier};
+use tollgate_verifier::{AccessClaims, ErrorCode, Replay, RevocationSet, Scheme};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -115,24 +114,25 @@ async fn authenticate(parts: &Parts, state: &AppState, remember: bool) -> Result
     let url = proofs.first().map_or_else(String::new, |proof| {
         crate::dpop::expected_url(state, authority, &parts.headers, parts.uri.path(), proof)
     });
-    let presented = Presented {
+    let request = tollgate_verifier::Request {
         scheme,
-        token,
-        proofs: &proofs,
-        method: parts.method.as_str(),
-        url: &url,
+        token: token.to_owned(),
+        proofs: proofs.iter().map(|proof| (*proof).to_owned()).collect(),
+        method: parts.method.as_str().to_owned(),
+        url,
     };
     // The verifier crate decides validity here as at every edge; the
     // revocation log in the database is this issuer's revocation state.
     let now = state.clock.now();
-    let verify = |replays: &mut ReplayCache| {
-        keys.verifier
-            .verify_request(&presented, now, &RevocationSet::new(), replays)
-    };
+    let none = RevocationSet::new();
     let verified = if remember {
-        state.dpop_replays.with(verify)
+        state.dpop_replays.with(|replays| {
+            keys.verifier
+                .verify_request(request, now, &none, Replay::Record(replays))
+        })
     } else {
-        verify(&mut ReplayCache::new(1, 1))
+        keys.verifier
+            .verify_request(request, now, &none, Replay::Skip)
     }
     .map_err(|err| ApiError::InvalidToken(err.code()))?;
     let claims = verified.claims().clone();
@@ -148,17 +148,20 @@ async fn authenticate(parts: &Parts, state: &AppState, remember: bool) -> Result
 
 /// The token and its scheme from `Authorization` (Bearer or DPoP).
 fn credentials(parts: &Parts) -> Result<(Scheme, &str), ApiError> {
+    let missing = || ApiError::MissingToken {
+        dpop: parts.headers.contains_key(crate::dpop::DPOP_HEADER),
+    };
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
-        .ok_or(ApiError::MissingToken)?;
+        .ok_or_else(missing)?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::InvalidToken(ErrorCode::Malformed))?;
     if !value.contains(' ') {
         return Err(ApiError::InvalidToken(ErrorCode::Malformed));
     }
-    Verifier::credentials(Some(value), None).ok_or(ApiError::MissingToken)
+    tollgate_verifier::credentials(Some(value), None).ok_or_else(missing)
 }
 
 /// The client's address, as the rate limits count it:

@@ -126,7 +126,8 @@ test('every bad proof is refused at the edge with its code, and nothing reaches 
     assert.equal(reply.headers.get('content-type'), 'application/problem+json', name);
     const challenge = reply.headers.get('www-authenticate');
     if (code === 'invalid_dpop_proof') assert.match(challenge, /^DPoP algs="ES256 EdDSA Ed25519", error="invalid_dpop_proof"$/, name);
-    else assert.equal(challenge, 'Bearer', name);
+    // RFC 9449 §7.1: a client that sent a proof is offered the DPoP scheme too.
+    else assert.equal(challenge, 'Bearer, DPoP algs="ES256 EdDSA Ed25519"', name);
   }
   assert.equal(origin.seen.length, count, 'a refused request reached the origin');
 });

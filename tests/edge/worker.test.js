@@ -12,11 +12,13 @@ const seed = fileURLToPath(new URL('../../target/debug/examples/seed_revocations
 let issuer;
 let origin;
 let edge;
+const STATUS_TOKEN = 'a-status-token-for-tests';
+const statusOf = (of) => of.send('/.tollgate/status', { token: STATUS_TOKEN });
 
 before(async () => {
   issuer = await startIssuer({ TOLLGATE_KEY_RELOAD_SECS: '1', TOLLGATE_ACCESS_TTL_SECS: '4', TOLLGATE_LEEWAY_SECS: '0' });
   origin = await startOrigin();
-  edge = await startEdge({ ISSUER_URL: issuer.url, ORIGIN_URL: origin.url, LEEWAY_SECS: '0' });
+  edge = await startEdge({ ISSUER_URL: issuer.url, ORIGIN_URL: origin.url, LEEWAY_SECS: '0', STATUS_TOKEN });
 });
 after(async () => {
   await edge.close();
@@ -184,12 +186,12 @@ test('a fresh worker with 10,000 revocations at the issuer refuses a revoked tok
   const tokens = await login(issuer.url, 'cold@example.com');
   await post(`${issuer.url}/v1/auth/logout`, null, tokens.access_token);
   execFileSync(seed, [], { env: { ...process.env, TOLLGATE_DATA_DIR: issuer.dataDir, DATABASE_URL: '', SEED_COUNT: '10000' } });
-  const cold = await startEdge({ ISSUER_URL: issuer.url, ORIGIN_URL: origin.url, LEEWAY_SECS: '0' });
+  const cold = await startEdge({ ISSUER_URL: issuer.url, ORIGIN_URL: origin.url, LEEWAY_SECS: '0', STATUS_TOKEN });
   try {
     const count = origin.seen.length;
     refused(await cold.send('/api/todos', { token: tokens.access_token }), 401, 'revoked');
     assert.equal(origin.seen.length, count);
-    const status = await cold.send('/.tollgate/status');
+    const status = await statusOf(cold);
     assert.ok(status.body.revoked >= 10001, JSON.stringify(status.body));
     assert.equal(status.body.last_error, null);
   } finally {
@@ -204,8 +206,13 @@ test('with the issuer down it serves from the last state until FAIL_AFTER_MS, th
   await issuer.stop();
   await sleep(300);
   assert.equal((await edge.send('/api/todos', { token: tokens.access_token })).status, 200, 'stale state still serves');
-  const status = await edge.send('/.tollgate/status');
+  const status = await statusOf(edge);
   assert.ok(status.body.last_error, 'the failed sync is reported');
+  const anonymous = await edge.send('/.tollgate/status');
+  assert.deepEqual(Object.keys(anonymous.body).sort(), ['age_ms', 'ready'], 'no detail for anonymous callers');
+  assert.ok(!JSON.stringify(anonymous.body).includes(issuer.url), 'the issuer URL is not shown');
+  const guessed = await edge.send('/.tollgate/status', { token: 'a-status-token-for-testz' });
+  assert.equal(guessed.body.last_error, undefined, 'a wrong token sees no detail');
   await sleep(1400);
   refused(await edge.send('/api/todos', { token: tokens.access_token }), 503, 'revocation_state_stale');
 

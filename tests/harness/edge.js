@@ -24,8 +24,12 @@ export function workerOptions(bindings, extra = {}) {
 }
 
 
-/** The worker as wrangler.toml configures it, with these vars on top. */
-export async function startEdge(vars) {
+/**
+ * The worker as wrangler.toml configures it, with these vars on top;
+ * `extra` adds Miniflare options (`{ host, port }` for a real listener,
+ * whose URL is then `url`).
+ */
+export async function startEdge(vars, extra = {}) {
   const mf = new Miniflare(workerOptions({
     ISSUER: 'tollgate',
     AUDIENCE: 'tollgate-api',
@@ -35,8 +39,8 @@ export async function startEdge(vars) {
     FAIL_AFTER_MS: '1500',
     JWKS_COOLDOWN_MS: '1000',
     ...vars,
-  }));
-  await mf.ready;
+  }, extra));
+  const url = String(await mf.ready).replace(/\/$/, '');
   /** Sends a request through the edge; resolves with { status, headers, body }. */
   const send = async (path, { token, method = 'GET', headers = {}, body } = {}) => {
     const all = { ...headers };
@@ -50,7 +54,7 @@ export async function startEdge(vars) {
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
     return { status: response.status, headers: response.headers, body: parsed };
   };
-  return { mf, send, close: () => mf.dispose() };
+  return { mf, url, send, close: () => mf.dispose() };
 }
 
 /** An origin that answers every request with what it received, and counts. */

@@ -19,6 +19,7 @@ export const FAULTS = Object.freeze(['500', 'silent', 'stall']);
  * - `epoch`: change it to make every cursor foreign (a restored database);
  * - `pageSize`: entries per feed page;
  * - `fault`: `null` or `{ kind: '500'|'silent'|'stall', match(url) }`;
+ * - `delayMs`: `{ feed, jwks }`, how long a healthy answer takes;
  * - `withdraw(kid)` / `addKey()`: change the JWKS and the `keys` version.
  */
 export async function startStubIssuer({ pageSize = 1000 } = {}) {
@@ -27,6 +28,7 @@ export async function startStubIssuer({ pageSize = 1000 } = {}) {
     epoch: 'a',
     pageSize,
     fault: null,
+    delayMs: { feed: 0, jwks: 0 },
     keys: [],
     keysVersion: 1,
     requests: { feed: 0, jwks: 0 },
@@ -81,8 +83,10 @@ export async function startStubIssuer({ pageSize = 1000 } = {}) {
     };
   };
 
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://stub');
+    const delay = url.pathname === '/v1/revocations' ? stub.delayMs.feed : url.pathname === '/.well-known/jwks.json' ? stub.delayMs.jwks : 0;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const fault = stub.fault?.match(url) ? stub.fault.kind : null;
     if (url.pathname === '/v1/revocations') stub.requests.feed += 1;
     if (url.pathname === '/.well-known/jwks.json') stub.requests.jwks += 1;

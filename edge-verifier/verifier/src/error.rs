@@ -91,27 +91,6 @@ impl ErrorCode {
     }
 }
 
-impl ErrorCode {
-    /// The `WWW-Authenticate` challenge for a 401 with this code: a `DPoP`
-    /// challenge naming the proof algorithms for the DPoP codes (RFC 9449
-    /// §7.1), otherwise RFC 6750's `Bearer error="invalid_token"` with the
-    /// code as its description. Every adapter answers with this one.
-    pub fn challenge(self) -> String {
-        match self {
-            ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => {
-                format!(
-                    "DPoP algs=\"ES256 EdDSA Ed25519\", error=\"{}\"",
-                    self.as_str()
-                )
-            }
-            _ => format!(
-                "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                self.as_str()
-            ),
-        }
-    }
-}
-
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -7,15 +7,22 @@
 //! `wasm32-unknown-unknown` alike.
 //!
 //! # Layout
-//! - [`verify`](Verifier::verify): signature, header and claim rules, the
-//!   verified-token cache ([`Verifier`], [`VerifierOptions`], [`Verified`]).
+//! - [`verify`](Verifier::verify): the token rules and the verified-token
+//!   cache ([`Verifier`], [`VerifierOptions`], [`Verified`]); verification
+//!   in two halves ([`Verifier::begin`], [`Verifier::finish`]) for callers
+//!   that check signatures with the platform's crypto.
+//! - `jws`: compact JWS parts and the signature to check ([`SignatureCheck`]).
+//! - `request`: what an HTTP request presents ([`RequestParts`], [`Request`],
+//!   [`credentials`]) and the URL its DPoP proof must name ([`proof_url`]).
+//! - [`dpop`]: DPoP proofs (RFC 9449) and their replay cache.
 //! - [`KeySet`], [`Jwks`], [`Jwk`]: keys from a JWKS, each pinned to one [`Algorithm`].
-//! - [`RevocationSet`]: revoked sessions and tokens, fed by [`RevocationFeed`] pages.
-//! - [`dpop`]: DPoP proofs (RFC 9449) and their replay cache;
-//!   [`Verifier::verify_request`] checks a token together with its proof.
+//! - [`RevocationSet`]: revoked sessions and tokens, fed by [`RevocationFeed`]
+//!   pages through a [`Follower`], which swaps a snapshot in only when whole.
 //! - [`Syncer`]: the sync policy every adapter follows, as a state machine
 //!   without I/O: when to fetch the feed or the JWKS, when to serve, when to
-//!   fail closed.
+//!   fail closed; and each request's way through it ([`Admission`], [`Next`]).
+//! - [`Refusal`]: how every adapter answers a refused request over HTTP.
+//! - [`path`]: the edge's request paths, normalized and matched to prefixes.
 //! - [`AccessClaims`], [`RevocationFeed`], [`ErrorCode`]: the wire types every
 //!   part of tollgate shares.
 //!
@@ -44,7 +51,12 @@ mod claims;
 pub mod dpop;
 mod error;
 mod feed;
+mod follower;
+mod jws;
 mod keys;
+pub mod path;
+mod refusal;
+mod request;
 mod revocation;
 mod sync;
 mod verify;
@@ -52,15 +64,22 @@ mod verify;
 pub use claims::{AccessClaims, Audience, Confirmation};
 pub use error::{ErrorCode, KeyError, VerifyError};
 pub use feed::{RevocationEntry, RevocationFeed, Revoked};
+pub use follower::Follower;
+pub use jws::SignatureCheck;
 pub use keys::{Algorithm, Jwk, Jwks, KeySet, MIN_HS256_SECRET_LEN};
+pub use refusal::Refusal;
+pub use request::{
+    Request, RequestParts, Scheme, credentials, host_origins, is_host, proof_url, proof_values,
+};
 pub use revocation::RevocationSet;
 pub use sync::{
-    ConfigError, Fetch, FetchKind, MAX_LEEWAY_SECS, Outcome, Step, SyncOptions, SyncStatus, Syncer,
-    check_leeway,
+    Admission, Catchup, ConfigError, DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, Fetch, FetchKind,
+    MAX_LEEWAY_SECS, MIN_JWKS_COOLDOWN_MS, Next, Outcome, POLL_MS, REPORT_GRACE_MS, ReplayMode,
+    Step, SyncOptions, SyncSettings, SyncStatus, Syncer, check_leeway,
 };
 pub use verify::{
-    DEFAULT_CACHE_CAPACITY, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, PendingRequest, Presented, Scheme,
-    SignatureCheck, Verified, Verifier, VerifierOptions,
+    Begun, DEFAULT_CACHE_CAPACITY, DEFAULT_LEEWAY_SECS, Finished, MAX_TOKEN_LEN, Pending, Replay,
+    Verdicts, Verified, Verifier, VerifierOptions,
 };
 
 /// Re-exported so callers name the same UUID type as the wire types.

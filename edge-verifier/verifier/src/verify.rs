@@ -7,23 +7,29 @@
 //! 1. length (before any parsing), three base64url parts;
 //! 2. header: `alg` in the allowlist, no `crit`/`b64`, `typ` = `at+jwt`,
 //!    `kid` known, the key's pinned algorithm equal to `alg`;
-//! 3. signature, via jwt-compact's algorithm implementations;
+//! 3. signature, by the crate or by the caller ([`Pending`]);
 //! 4. claims: required ones present, `iss`, `aud`;
 //! 5. time (`exp`, `nbf`, `iat` with leeway) and revocation, which also run
-//!    on a cache hit because they change while a token stays the same.
+//!    on a cache hit because they change while a token stays the same;
+//! 6. binding (RFC 9449 §7): a token with `cnf.jkt` needs the DPoP scheme
+//!    and one proof of that key for this request, used once.
+//!
+//! Verification comes in two halves for callers that check signatures with
+//! the platform's crypto: [`Verifier::begin`] decides everything it can
+//! before the signatures and says which remain ([`Pending`]);
+//! [`Verifier::finish`] takes the caller's [`Verdicts`] and judges the rest.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use lru::LruCache;
-use serde::Deserialize;
 
 use crate::claims::{AccessClaims, RawClaims};
-use crate::dpop::{ProofRequest, ReplayCache};
-use crate::keys::{Algorithm, Jwk, Key, KeySet};
+use crate::dpop::{PreparedProof, ProofRequest, ReplayCache};
+use crate::jws::{Header, Parts, SignatureCheck, is_type};
+use crate::keys::{Algorithm, KeySet};
+use crate::request::{Request, Scheme};
 use crate::{RevocationSet, VerifyError};
 
 /// Longest token accepted, in bytes. Longer ones are refused before any decoding.
@@ -67,105 +73,52 @@ impl VerifierOptions {
             proof_max_age_secs: crate::dpop::DEFAULT_PROOF_MAX_AGE_SECS,
         }
     }
-}
 
-/// The authorization scheme a token came with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// `Authorization: Bearer` (RFC 6750), or the `access_token` cookie.
-    Bearer,
-    /// `Authorization: DPoP` (RFC 9449): a proof must come with it.
-    Dpop,
-}
-
-/// What a request presents, for [`Verifier::verify_request`]. Its `Debug`
-/// shows neither the token nor the proofs.
-#[derive(Clone, Copy)]
-pub struct Presented<'a> {
-    /// How the token came.
-    pub scheme: Scheme,
-    /// The access token.
-    pub token: &'a str,
-    /// Every `DPoP` header value of the request (exactly one is required
-    /// with the DPoP scheme).
-    pub proofs: &'a [&'a str],
-    /// The request method.
-    pub method: &'a str,
-    /// The URL the client addressed, as it saw it (the public one).
-    pub url: &'a str,
-}
-
-impl core::fmt::Debug for Presented<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Presented")
-            .field("scheme", &self.scheme)
-            .field("proofs", &self.proofs.len())
-            .field("method", &self.method)
-            .field("url", &self.url)
-            .finish_non_exhaustive()
+    /// Refuses options that would keep expired and revoked tokens alive for
+    /// longer than any deployment needs: a leeway over
+    /// [`MAX_LEEWAY_SECS`](crate::MAX_LEEWAY_SECS). Every entry point that
+    /// takes options from outside asks this.
+    pub fn check(&self) -> Result<(), crate::ConfigError> {
+        crate::check_leeway(i64::from(self.leeway_secs)).map(|_| ())
     }
 }
 
-/// A signature still to check: the key (pinned to its algorithm), the
-/// signed bytes and the signature. The crate checks it itself with the
-/// `native` feature ([`SignatureCheck::verify`]); a caller with faster
-/// crypto at hand (WebCrypto in workerd and browsers) checks it there,
-/// importing [`SignatureCheck::jwk`] for [`SignatureCheck::algorithm`].
-#[derive(Clone)]
-pub struct SignatureCheck {
-    key: Key,
-    message: Vec<u8>,
-    signature: Vec<u8>,
+/// Whether an accepted DPoP proof is recorded as used.
+#[derive(Debug)]
+pub enum Replay<'a> {
+    /// Record it in this cache, and refuse a proof the cache has seen.
+    Record(&'a mut ReplayCache),
+    /// Do not record it: only where a replay is harmless because the
+    /// request is checked again downstream (the edge in front of the
+    /// issuer's own routes, which records proofs itself: a full cache here
+    /// must not refuse a logout).
+    Skip,
 }
 
-impl SignatureCheck {
-    pub(crate) fn new(key: Key, message: Vec<u8>, signature: Vec<u8>) -> Self {
-        SignatureCheck {
-            key,
-            message,
-            signature,
-        }
-    }
+/// The caller's verdict on each signature a [`Pending`] asked it to check:
+/// `Some(true)` verified, `Some(false)` did not, `None` not checked. A
+/// signature that was asked for and not checked counts as not verified,
+/// so a caller cannot pass a check it skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    /// The token's signature ([`Pending::token_check`]).
+    pub token: Option<bool>,
+    /// The DPoP proof's signature ([`Pending::proof_check`]).
+    pub proof: Option<bool>,
+}
 
-    /// The algorithm the signature must be of: the key's pinned one.
-    pub fn algorithm(&self) -> Algorithm {
-        self.key.algorithm()
-    }
-
-    /// The key's JWK (public members; the secret `k` of an HS256 key).
-    pub fn jwk(&self) -> &Jwk {
-        self.key.jwk()
-    }
-
-    /// [`jwk`](Self::jwk) as JSON text, made once per key: a cheap map key
-    /// for the platform keys a caller imports.
-    pub fn jwk_json(&self) -> &str {
-        self.key.jwk_json()
-    }
-
-    /// The signed bytes (`header.payload` as sent).
-    pub fn message(&self) -> &[u8] {
-        &self.message
-    }
-
-    /// The signature: raw `r‖s` for ES256 (as WebCrypto takes it), 64 bytes
-    /// for EdDSA, 32 for HS256.
-    pub fn signature(&self) -> &[u8] {
-        &self.signature
-    }
-
-    /// Checks it with the crate's own implementations.
+impl Verdicts {
+    /// Checks both signatures a pending request asks for with the crate's
+    /// own implementations.
     #[cfg(feature = "native")]
-    pub fn verify(&self) -> bool {
-        verify_signature(&self.key, &self.message, &self.signature)
-    }
-}
-
-impl core::fmt::Debug for SignatureCheck {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SignatureCheck")
-            .field("algorithm", &self.algorithm())
-            .finish_non_exhaustive()
+    pub fn native(pending: &Pending) -> Self {
+        let token = pending.token_check().map(SignatureCheck::verify);
+        // A bad token signature is refused as such; its proof need not be checked.
+        let proof = match token {
+            Some(false) => None,
+            _ => pending.proof_check().map(SignatureCheck::verify),
+        };
+        Verdicts { token, proof }
     }
 }
 
@@ -178,20 +131,7 @@ enum TokenStage {
     Unchecked {
         check: Box<SignatureCheck>,
         payload: Vec<u8>,
-        /// The token as begun: what the cache remembers the claims under,
-        /// and what finishing checks the request still presents.
-        token: Box<str>,
     },
-}
-
-// By hand: the token is a credential, and Debug output must not carry it.
-impl core::fmt::Debug for TokenStage {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            TokenStage::Cached(_) => "Cached",
-            TokenStage::Unchecked { .. } => "Unchecked",
-        })
-    }
 }
 
 impl TokenStage {
@@ -203,16 +143,27 @@ impl TokenStage {
     }
 }
 
-/// A request between [`Verifier::begin_request`] and
-/// [`Verifier::finish_request`]: the signatures still to check.
-#[derive(Debug)]
-pub struct PendingRequest {
+/// A request between [`Verifier::begin`] and [`Verifier::finish`]: the
+/// request itself and the signatures still to check. `Debug` shows neither
+/// the token nor the proof.
+pub struct Pending {
+    request: Request,
     generation: u64,
     token: TokenStage,
-    proof: Option<Result<crate::dpop::PreparedProof, VerifyError>>,
+    proof: Option<Result<Box<PreparedProof>, VerifyError>>,
 }
 
-impl PendingRequest {
+impl core::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pending")
+            .field("request", &self.request)
+            .field("token_check", &self.token_check().is_some())
+            .field("proof_check", &self.proof_check().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending {
     /// The token's signature, unless the token was verified before (cached).
     pub fn token_check(&self) -> Option<&SignatureCheck> {
         self.token.check()
@@ -226,9 +177,38 @@ impl PendingRequest {
             _ => None,
         }
     }
+
+    /// The request being verified.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// The request back, to begin again.
+    pub fn into_request(self) -> Request {
+        self.request
+    }
 }
 
-/// Claims that passed every check. Only [`Verifier::verify`] makes one.
+/// How [`Verifier::begin`] ended.
+#[derive(Debug)]
+pub enum Begun {
+    /// The signatures to check, and the rest to judge with their verdicts.
+    Pending(Pending),
+    /// Refused before any signature; the request comes back with why.
+    Refused(Request, VerifyError),
+}
+
+/// How [`Verifier::finish`] ended.
+#[derive(Debug)]
+pub enum Finished {
+    /// The verdict.
+    Done(Result<Verified, VerifyError>),
+    /// The keys were replaced since [`Verifier::begin`] (or another
+    /// verifier began it): begin again with the request.
+    KeysChanged(Request),
+}
+
+/// Claims that passed every check. Only a [`Verifier`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     claims: Arc<AccessClaims>,
@@ -339,115 +319,96 @@ impl Verifier {
     ) -> Result<Verified, VerifyError> {
         let stage = self.token_stage(token)?;
         let ok = stage.check().is_none_or(SignatureCheck::verify);
-        let claims = self.token_claims(stage, ok)?;
+        let claims = self.token_claims(token, stage, ok)?;
         self.check_live(claims, now, revocations)
     }
 
     /// Verifies what a request presents: the token as [`verify`](Self::verify)
     /// does, and its binding (RFC 9449 §7). A token with `cnf.jkt` needs the
     /// DPoP scheme and exactly one proof, made by that key for this method,
-    /// URL and token, not used before (`replay` remembers it). A bound token
+    /// URL and token, not used before (`replay` records it). A bound token
     /// sent as Bearer, or an unbound one sent as DPoP, is refused with
     /// `invalid_dpop_proof`. An unbound Bearer token needs no proof.
     ///
-    /// The same as [`begin_request`](Self::begin_request), the signatures
-    /// checked by the crate, then [`finish_request`](Self::finish_request).
+    /// The same as [`begin`](Self::begin), the signatures checked by the
+    /// crate, then [`finish`](Self::finish).
     #[cfg(feature = "native")]
     pub fn verify_request(
         &self,
-        presented: &Presented<'_>,
+        request: Request,
         now: i64,
         revocations: &RevocationSet,
-        replay: &mut ReplayCache,
+        replay: Replay<'_>,
     ) -> Result<Verified, VerifyError> {
-        let pending = self.begin_request(presented)?;
-        let token_ok = pending.token_check().is_none_or(SignatureCheck::verify);
-        let proof_ok = pending.proof_check().is_none_or(SignatureCheck::verify);
-        // Nothing replaced the keys in between: this is one call.
-        self.finish_request(
-            presented,
-            pending,
-            token_ok,
-            proof_ok,
-            now,
-            revocations,
-            replay,
-        )
-        .unwrap_or(Err(VerifyError::UnknownKid))
+        let pending = match self.begin(request) {
+            Begun::Pending(pending) => pending,
+            Begun::Refused(_, err) => return Err(err),
+        };
+        let verdicts = Verdicts::native(&pending);
+        match self.finish(pending, verdicts, now, revocations, replay) {
+            Finished::Done(result) => result,
+            // Nothing replaced the keys in between: this is one call.
+            Finished::KeysChanged(_) => Err(VerifyError::UnknownKid),
+        }
     }
 
     /// The first half of [`verify_request`](Self::verify_request), for a
     /// caller that checks signatures with the platform's crypto (WebCrypto
     /// in workerd and browsers): everything that can be decided before the
     /// signatures, and the signatures still to check
-    /// ([`PendingRequest::token_check`], [`PendingRequest::proof_check`]).
-    /// Pass their results to [`finish_request`](Self::finish_request).
-    pub fn begin_request(&self, presented: &Presented<'_>) -> Result<PendingRequest, VerifyError> {
-        let token = self.token_stage(presented.token)?;
-        let proof = match (presented.scheme, presented.proofs) {
-            (Scheme::Dpop, [proof]) => Some(crate::dpop::prepare_proof(proof)),
+    /// ([`Pending::token_check`], [`Pending::proof_check`]). A refusal gives
+    /// the request back with its error.
+    pub fn begin(&self, request: Request) -> Begun {
+        let token = match self.token_stage(&request.token) {
+            Ok(token) => token,
+            Err(err) => return Begun::Refused(request, err),
+        };
+        let proof = match (request.scheme, request.proofs.as_slice()) {
+            (Scheme::Dpop, [proof]) => Some(crate::dpop::prepare_proof(proof).map(Box::new)),
             _ => None,
         };
-        Ok(PendingRequest {
+        Begun::Pending(Pending {
+            request,
             generation: self.generation,
             token,
             proof,
         })
     }
 
-    /// The second half of [`verify_request`](Self::verify_request), with
-    /// whether the signatures [`begin_request`](Self::begin_request) asked
-    /// for verified (pass `true` for one it did not ask for). `None` if the
-    /// keys were replaced in between: begin again.
-    #[allow(clippy::too_many_arguments)] // The request, its two signatures, the time and the state.
-    pub fn finish_request(
+    /// The second half of [`verify_request`](Self::verify_request), with the
+    /// caller's verdicts on the signatures [`begin`](Self::begin) asked for.
+    pub fn finish(
         &self,
-        presented: &Presented<'_>,
-        pending: PendingRequest,
-        token_ok: bool,
-        proof_ok: bool,
+        pending: Pending,
+        verdicts: Verdicts,
         now: i64,
         revocations: &RevocationSet,
-        replay: &mut ReplayCache,
-    ) -> Option<Result<Verified, VerifyError>> {
+        replay: Replay<'_>,
+    ) -> Finished {
         if pending.generation != self.generation {
-            return None;
+            return Finished::KeysChanged(pending.request);
         }
-        Some(self.judge(
-            presented,
-            pending,
-            token_ok,
-            proof_ok,
-            now,
-            revocations,
-            replay,
-        ))
+        Finished::Done(self.judge(pending, verdicts, now, revocations, replay))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn judge(
         &self,
-        presented: &Presented<'_>,
-        pending: PendingRequest,
-        token_ok: bool,
-        proof_ok: bool,
+        pending: Pending,
+        verdicts: Verdicts,
         now: i64,
         revocations: &RevocationSet,
-        replay: &mut ReplayCache,
+        replay: Replay<'_>,
     ) -> Result<Verified, VerifyError> {
         use VerifyError::InvalidDpopProof as Invalid;
-        if let TokenStage::Unchecked { token, .. } = &pending.token {
-            // A caller's mistake, but one that would teach the cache the
-            // wrong claims for a token.
-            if **token != *presented.token {
-                return Err(VerifyError::Malformed(
-                    "finish_request was given another token than begin_request",
-                ));
-            }
-        }
-        let claims = self.token_claims(pending.token, token_ok)?;
+        let Pending {
+            request,
+            token,
+            proof,
+            ..
+        } = pending;
+        let claims = self.token_claims(&request.token, token, verdicts.token == Some(true))?;
         let verified = self.check_live(claims, now, revocations)?;
-        let jkt = match (presented.scheme, &verified.claims.cnf) {
+        let jkt = match (request.scheme, &verified.claims.cnf) {
             (Scheme::Bearer, None) => return Ok(verified),
             (Scheme::Bearer, Some(_)) => {
                 return Err(Invalid(
@@ -457,24 +418,31 @@ impl Verifier {
             (Scheme::Dpop, None) => return Err(Invalid("the token is not DPoP-bound")),
             (Scheme::Dpop, Some(cnf)) => cnf.jkt.as_str(),
         };
-        let Some(prepared) = pending.proof else {
-            return Err(Invalid(if presented.proofs.is_empty() {
+        let Some(prepared) = proof else {
+            return Err(Invalid(if request.proofs.is_empty() {
                 "a DPoP proof is required"
             } else {
                 "more than one DPoP proof"
             }));
         };
-        let request = ProofRequest {
-            access_token: Some(presented.token),
+        let proof_request = ProofRequest {
+            access_token: Some(&request.token),
             max_age_secs: self.options.proof_max_age_secs,
             leeway_secs: self.options.leeway_secs,
-            ..ProofRequest::new(presented.method, presented.url)
+            ..ProofRequest::new(&request.method, &request.url)
         };
-        let proof = crate::dpop::finish_proof(prepared?, proof_ok, &request, now)?;
+        let proof = crate::dpop::finish_proof(
+            *prepared?,
+            verdicts.proof == Some(true),
+            &proof_request,
+            now,
+        )?;
         if proof.jkt != jkt {
             return Err(Invalid("the proof is not made by the token's key"));
         }
-        replay.first_use(&proof, now)?;
+        if let Replay::Record(cache) = replay {
+            cache.first_use(&proof, now)?;
+        }
         Ok(verified)
     }
 
@@ -507,7 +475,12 @@ impl Verifier {
                 "unencoded payloads (b64) are not supported",
             ));
         }
-        if !header.typ.as_deref().is_some_and(is_access_token_type) {
+        // RFC 9068 §4: `at+jwt`.
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| is_type(typ, "at+jwt"))
+        {
             return Err(VerifyError::WrongType);
         }
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKid)?;
@@ -516,26 +489,27 @@ impl Verifier {
             return Err(VerifyError::UnsupportedAlg);
         }
         Ok(TokenStage::Unchecked {
-            check: Box::new(SignatureCheck {
-                key: key.clone(),
-                message: parts.signing_input.to_vec(),
-                signature: parts.signature,
-            }),
+            check: Box::new(SignatureCheck::new(
+                key.clone(),
+                parts.signing_input.to_vec(),
+                parts.signature,
+            )),
             payload: parts.payload,
-            token: token.into(),
         })
     }
 
     /// Steps 8–11: with the signature's verdict, the claims that do not
-    /// change while the token stays the same (remembered in the cache).
+    /// change while the token stays the same (remembered in the cache under
+    /// `token`, the text the stage was made from).
     fn token_claims(
         &self,
+        token: &str,
         stage: TokenStage,
         signature_ok: bool,
     ) -> Result<Arc<AccessClaims>, VerifyError> {
-        let (payload, token) = match stage {
+        let payload = match stage {
             TokenStage::Cached(claims) => return Ok(claims),
-            TokenStage::Unchecked { payload, token, .. } => (payload, token),
+            TokenStage::Unchecked { payload, .. } => payload,
         };
         if !signature_ok {
             return Err(VerifyError::BadSignature);
@@ -568,67 +542,13 @@ impl Verifier {
         Ok(Verified { claims })
     }
 
-    /// Where a token travels in a request, and with which scheme:
-    /// `Authorization: Bearer <token>` or `Authorization: DPoP <token>`, else
-    /// the `access_token` cookie (as Bearer, for pages that cannot set
-    /// headers). Another scheme means no token.
-    ///
-    /// ```
-    /// use tollgate_verifier::{Scheme, Verifier};
-    /// assert_eq!(Verifier::credentials(Some("DPoP abc"), None), Some((Scheme::Dpop, "abc")));
-    /// assert_eq!(Verifier::credentials(None, Some("access_token=xyz")), Some((Scheme::Bearer, "xyz")));
-    /// ```
-    pub fn credentials<'a>(
-        authorization: Option<&'a str>,
-        cookie: Option<&'a str>,
-    ) -> Option<(Scheme, &'a str)> {
-        if let Some(value) = authorization {
-            let (scheme, token) = value.split_once(' ')?;
-            let token = token.trim();
-            if scheme.eq_ignore_ascii_case("bearer") {
-                return Some((Scheme::Bearer, token));
-            }
-            return scheme
-                .eq_ignore_ascii_case("dpop")
-                .then_some((Scheme::Dpop, token));
-        }
-        Self::token_from_headers(None, cookie).map(|token| (Scheme::Bearer, token))
-    }
-
-    /// Where a tollgate access token travels in a request: `Authorization:
-    /// Bearer <token>`, else the `access_token` cookie (for pages that cannot
-    /// set headers). An `Authorization` header with another scheme means no
-    /// token. The edge and the axum extractor both ask this.
-    ///
-    /// ```
-    /// use tollgate_verifier::Verifier;
-    /// assert_eq!(Verifier::token_from_headers(Some("Bearer abc"), None), Some("abc"));
-    /// assert_eq!(Verifier::token_from_headers(None, Some("a=1; access_token=xyz")), Some("xyz"));
-    /// assert_eq!(Verifier::token_from_headers(Some("Basic dXNlcg=="), Some("access_token=xyz")), None);
-    /// ```
-    pub fn token_from_headers<'a>(
-        authorization: Option<&'a str>,
-        cookie: Option<&'a str>,
-    ) -> Option<&'a str> {
-        if let Some(value) = authorization {
-            let (scheme, token) = value.split_once(' ')?;
-            return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
-        }
-        cookie?.split(';').find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == "access_token").then_some(value)
-        })
-    }
-
     /// The key id a token names, if its header can be read at all. For
     /// adapters that refetch the JWKS on an unknown `kid`; it proves nothing.
     pub fn peek_kid(token: &str) -> Option<String> {
         if token.len() > MAX_TOKEN_LEN {
             return None;
         }
-        let (header, _) = token.split_once('.')?;
-        let header: Header = serde_json::from_slice(&BASE64URL.decode(header).ok()?).ok()?;
-        header.kid
+        Header::peek(token)?.kid
     }
 
     fn cached(&self, token: &str) -> Option<Arc<AccessClaims>> {
@@ -640,10 +560,10 @@ impl Verifier {
         cache.get(token).cloned()
     }
 
-    fn remember(&self, token: Box<str>, claims: &Arc<AccessClaims>) {
+    fn remember(&self, token: &str, claims: &Arc<AccessClaims>) {
         if let Some(cache) = &self.cache {
             let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.put(token, Arc::clone(claims));
+            cache.put(token.into(), Arc::clone(claims));
         }
     }
 
@@ -658,92 +578,5 @@ impl Verifier {
             return Err(VerifyError::NotYetValid);
         }
         Ok(())
-    }
-}
-
-/// RFC 9068 §4: `at+jwt`, optionally with the `application/` prefix (RFC 7515 §4.1.9).
-fn is_access_token_type(typ: &str) -> bool {
-    let typ = typ
-        .get(..12)
-        .filter(|prefix| prefix.eq_ignore_ascii_case("application/"))
-        .map_or(typ, |_| &typ[12..]);
-    typ.eq_ignore_ascii_case("at+jwt")
-}
-
-/// The JOSE header members this verifier reads. Everything else, including
-/// `jku`, `x5u`, `jwk` and `x5c`, is ignored: keys come only from the key set.
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
-    typ: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    crit: bool,
-    #[serde(default, deserialize_with = "present")]
-    b64: bool,
-}
-
-/// `true` for any value, `null` included: the member's presence is what counts.
-pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
-}
-
-/// A compact JWS split and decoded.
-pub(crate) struct Parts<'a> {
-    pub(crate) header: Vec<u8>,
-    pub(crate) payload: Vec<u8>,
-    pub(crate) signature: Vec<u8>,
-    /// `header.payload` as sent: what the signature covers.
-    pub(crate) signing_input: &'a [u8],
-}
-
-impl<'a> Parts<'a> {
-    pub(crate) fn split(token: &'a str) -> Result<Self, VerifyError> {
-        let (signing_input, signature) = token
-            .rsplit_once('.')
-            .ok_or(VerifyError::Malformed("expected three dot-separated parts"))?;
-        let (header, payload) = signing_input
-            .split_once('.')
-            .filter(|(_, payload)| !payload.contains('.'))
-            .ok_or(VerifyError::Malformed("expected three dot-separated parts"))?;
-        // The parts are public, so a table-driven decoder will do: base64ct's
-        // constant-time one was the largest single cost of a first-seen
-        // token in wasm. Unpadded, canonical only (no stray trailing bits).
-        let decode = |part: &str, what| {
-            BASE64URL
-                .decode(part)
-                .map_err(|_| VerifyError::Malformed(what))
-        };
-        Ok(Parts {
-            header: decode(header, "header is not unpadded base64url")?,
-            payload: decode(payload, "payload is not unpadded base64url")?,
-            signature: decode(signature, "signature is not unpadded base64url")?,
-            signing_input: signing_input.as_bytes(),
-        })
-    }
-}
-
-#[cfg(feature = "native")]
-pub(crate) fn verify_signature(key: &Key, message: &[u8], signature: &[u8]) -> bool {
-    use crate::keys::NativeKey;
-    use jwt_compact::{AlgorithmSignature, alg as jc};
-    fn check<A: jwt_compact::Algorithm>(
-        alg: &A,
-        key: &A::VerifyingKey,
-        message: &[u8],
-        signature: &[u8],
-    ) -> bool {
-        if A::Signature::LENGTH.is_some_and(|len| len.get() != signature.len()) {
-            return false;
-        }
-        A::Signature::try_from_slice(signature)
-            .is_ok_and(|signature| alg.verify_signature(&signature, key, message))
-    }
-    match key.native() {
-        NativeKey::EdDsa(key) => check(&jc::Ed25519, key, message, signature),
-        NativeKey::Es256(key) => check(&jc::Es256, key, message, signature),
-        NativeKey::Hs256(key) => check(&jc::Hs256, key, message, signature),
-        #[cfg(feature = "rs256")]
-        NativeKey::Rs256(key) => check(&jc::Rsa::rs256(), key, message, signature),
     }
 }

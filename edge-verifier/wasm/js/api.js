@@ -30,20 +30,21 @@ const nowSecs = () => Math.floor(Date.now() / 1000);
 
 let Raw = null;
 let RawSyncer = null;
-let rawChallenge = null;
+let rawRefusal = null;
+/** The wasm enums: what to do next for an attempt, and which signature. */
+let Action = null;
+let Signature = null;
 /** The algorithms whose signatures `createVerifier` checks with WebCrypto; the rest in wasm. */
 let webCryptoAlgs = new Set();
 
 /**
- * Called once by the entry point with the wasm-bindgen classes, the
- * challenge function, and the algorithms the platform's WebCrypto checks
- * faster than the wasm does (all of them in workerd and browsers, where it
- * is native BoringSSL; ES256 in Node, whose EdDSA is faster in wasm).
+ * Called once by the entry point with the wasm-bindgen module's exports it
+ * needs, and the algorithms the platform's WebCrypto checks faster than
+ * the wasm does (all of them in workerd and browsers, where it is native
+ * BoringSSL; ES256 in Node, whose EdDSA is faster in wasm).
  */
-export function bind(rawClass, rawSyncer, challengeFn, nativeAlgs = []) {
-  Raw = rawClass;
-  RawSyncer = rawSyncer;
-  rawChallenge = challengeFn;
+export function bind(wasm, nativeAlgs = []) {
+  ({ Verifier: Raw, Syncer: RawSyncer, refusal: rawRefusal, Action, Signature } = wasm);
   webCryptoAlgs = new Set(typeof crypto?.subtle?.verify === 'function' ? nativeAlgs : []);
 }
 
@@ -57,28 +58,26 @@ const VERIFY = {
   ES256: { name: 'ECDSA', hash: 'SHA-256' },
   HS256: { name: 'HMAC' },
 };
-/** Which signature of a PendingRequest: the token's or the DPoP proof's. */
-const TOKEN = 0;
-const PROOF = 1;
 /** Imported CryptoKeys by JWK text: the issuer's few keys and recent DPoP keys. */
 const importedKeys = new Map();
 const MAX_IMPORTED = 1024;
 
 /**
- * Whether `which` (TOKEN or PROOF) of a PendingRequest verifies;
- * WebCrypto or wasm, whichever is faster here. A boolean when nothing needs
- * awaiting (no signature to check, or the wasm checks it), else a promise:
- * each await costs a turn of the microtask queue on every request.
+ * Whether signature `which` (Signature.Token or .Proof) of an attempt
+ * verifies; WebCrypto or wasm, whichever is faster here. `undefined` when
+ * there is none to check; a boolean when nothing needs awaiting (the wasm
+ * checks it), else a promise: each await costs a turn of the microtask
+ * queue on every request.
  */
-function signatureOk(pending, which) {
-  const alg = pending.alg(which);
-  if (alg === undefined) return true; // nothing to check (a cached token, no proof)
-  if (!webCryptoAlgs.has(alg)) return pending.verifyHere(which);
-  return webCryptoOk(pending, which, alg);
+function signatureOk(attempt, which) {
+  const alg = attempt.alg(which);
+  if (alg === undefined) return undefined;
+  if (!webCryptoAlgs.has(alg)) return attempt.verifyHere(which);
+  return webCryptoOk(attempt, which, alg);
 }
 
-async function webCryptoOk(pending, which, alg) {
-  const jwk = pending.jwk(which);
+async function webCryptoOk(attempt, which, alg) {
+  const jwk = attempt.jwk(which);
   let key = importedKeys.get(jwk);
   if (!key) {
     try {
@@ -87,26 +86,38 @@ async function webCryptoOk(pending, which, alg) {
       if (error?.name !== 'NotSupportedError') return false; // a key it will not import signs nothing
       // An older browser without Ed25519, say: the wasm checks that algorithm from now on.
       webCryptoAlgs.delete(alg);
-      return pending.verifyHere(which);
+      return attempt.verifyHere(which);
     }
     if (importedKeys.size >= MAX_IMPORTED) importedKeys.clear();
     importedKeys.set(jwk, key);
   }
   try {
-    return await crypto.subtle.verify(VERIFY[alg], key, pending.signature(which), pending.message(which));
+    return await crypto.subtle.verify(VERIFY[alg], key, attempt.signature(which), attempt.message(which));
   } catch {
     return false;
   }
 }
 
 /**
- * The `WWW-Authenticate` value for a 401 with `code`, decided by the Rust
- * crate as at the edge: `DPoP algs="ES256 EdDSA", error="..."` for the DPoP
- * codes, `Bearer error="invalid_token", error_description="..."` for the
- * others, a bare `Bearer` for `missing_token`.
+ * How every tollgate verifier answers a refused request, decided by the
+ * Rust crate: `{ status, challenge, body }` for `code` (a verifier code or
+ * `missing_token`), with `detail` in the problem+json body. `dpop`: the
+ * request carried a DPoP proof, so a missing token is also challenged with
+ * the DPoP scheme.
+ */
+export function refusal(code, detail = '', { dpop = false } = {}) {
+  if (!rawRefusal) throw new VerifyError('not_initialised', 'the wasm module is not loaded');
+  return JSON.parse(rawRefusal(String(code), String(detail), Boolean(dpop)));
+}
+
+/**
+ * The `WWW-Authenticate` value for a 401 with `code`, as the edge answers:
+ * `DPoP algs="ES256 EdDSA Ed25519", error="..."` for the DPoP codes,
+ * `Bearer error="invalid_token", error_description="..."` for the others, a
+ * bare `Bearer` for `missing_token`.
  */
 export function challenge(code) {
-  return rawChallenge ? rawChallenge(String(code)) : 'Bearer';
+  return rawRefusal ? (refusal(code).challenge ?? 'Bearer') : 'Bearer';
 }
 
 /**
@@ -153,14 +164,12 @@ export function requestParts(request, { publicUrl } = {}) {
 export class Verifier {
   #raw;
 
-  constructor({ issuer, audience, jwks, algorithms, leewaySecs, cacheCapacity } = {}) {
+  constructor({ jwks, ...options } = {}) {
     if (!Raw) throw new VerifyError('not_initialised', 'the wasm module is not loaded');
-    const options = { issuer, audience, jwks: typeof jwks === 'string' ? JSON.parse(jwks) : jwks };
-    if (algorithms !== undefined) options.algorithms = algorithms;
-    if (leewaySecs !== undefined) options.leewaySecs = leewaySecs;
-    if (cacheCapacity !== undefined) options.cacheCapacity = cacheCapacity;
+    // Every option goes to Rust, which refuses unknown ones and checks the rest.
+    const all = { ...options, jwks: typeof jwks === 'string' ? JSON.parse(jwks) : jwks };
     try {
-      this.#raw = new Raw(JSON.stringify(options));
+      this.#raw = new Raw(JSON.stringify(all));
     } catch (error) {
       throw coded(error);
     }
@@ -246,14 +255,14 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * rejects and never outlives the deadline, even with a `fetch` that ignores
  * its signal.
  */
-async function getText(fetchFn, url, deadlineMs) {
+async function getText(fetchFn, url, deadlineMs, now) {
   const controller = new AbortController();
   let timer;
   const expired = new Promise((resolve) => {
     timer = setTimeout(() => {
       controller.abort();
       resolve([false, `no complete answer from ${url} by the deadline`]);
-    }, Math.max(0, deadlineMs - Date.now()));
+    }, Math.max(0, deadlineMs - now()));
   });
   const exchange = (async () => {
     try {
@@ -277,7 +286,7 @@ async function getText(fetchFn, url, deadlineMs) {
 /**
  * A verifier that keeps itself in sync with an issuer, by the verifier
  * crate's sync policy (its `Syncer`, the same Rust code as at the edge):
- * this function only performs the fetches it asks for.
+ * this function only performs what it says.
  * - No token is accepted before the JWKS and a whole snapshot are loaded.
  * - Past `refreshAheadMs` the state is refreshed in the background; past
  *   `maxAgeMs` a token waits for the sync (one at a time), never beyond the
@@ -287,32 +296,49 @@ async function getText(fetchFn, url, deadlineMs) {
  * - A snapshot replaces the state only once all its pages have arrived; a
  *   new key-set version on the feed reloads the JWKS before the next token.
  * - An unknown `kid` refetches the JWKS at most once per `jwksCooldownMs`.
+ * - Every fetch runs detached from the call that needed it (handed to
+ *   `waitUntil` where given): a caller that goes away takes nothing with it.
+ *
+ * Resolves once the first snapshot and the keys are loaded.
  */
-export async function createVerifier({
+export async function createVerifier(options = {}) {
+  const verifier = createLazyVerifier(options);
+  await verifier.ready();
+  return verifier;
+}
+
+/**
+ * `createVerifier` without the wait: returns at once, and the first
+ * `verify` waits for the first snapshot under the usual bounds (the fetch's
+ * deadline, `failAfterMs`). For middleware that is made inside a request
+ * (Hono on Workers, whose settings arrive with the request): nothing is
+ * awaited while it is made, so a request cancelled then cannot wedge the
+ * ones after it. `now` replaces the clock (Unix ms), for tests.
+ */
+export function createLazyVerifier({
   issuerUrl,
   audience,
   issuer = issuerUrl,
-  maxAgeMs = 1000,
-  failAfterMs = 30000,
-  refreshAheadMs,
-  requestTimeoutMs,
-  jwksCooldownMs,
   leewaySecs,
   algorithms,
+  cacheCapacity,
   fetch: fetchFn = globalThis.fetch,
+  now = Date.now,
+  ...rest
 } = {}) {
   if (typeof issuerUrl !== 'string' || !audience) {
     throw new VerifyError('invalid_options', 'issuerUrl and audience are required');
   }
   if (!RawSyncer) throw new VerifyError('not_initialised', 'the wasm module is not loaded');
   const base = issuerUrl.replace(/\/+$/, '');
-  const options = { issuer, audience, maxAgeMs, failAfterMs };
-  for (const [name, value] of Object.entries({ refreshAheadMs, requestTimeoutMs, jwksCooldownMs, leewaySecs, algorithms })) {
-    if (value !== undefined) options[name] = value;
+  // Only what the caller set: every default is the Rust crate's.
+  const settings = { issuer, audience };
+  for (const [name, value] of Object.entries({ leewaySecs, algorithms, cacheCapacity, ...rest })) {
+    if (value !== undefined) settings[name] = value;
   }
   let raw;
   try {
-    raw = new RawSyncer(JSON.stringify(options));
+    raw = new RawSyncer(JSON.stringify(settings));
   } catch (error) {
     throw coded(error);
   }
@@ -321,112 +347,89 @@ export async function createVerifier({
   /** Performs `fetch` and every fetch the syncer asks for after it. */
   async function drive(fetch) {
     while (fetch) {
-      const [ok, text] = await getText(fetchFn, base + fetch.path, fetch.deadlineMs);
-      const next = raw.onResponse(fetch.id, Date.now(), ok, text);
+      const [ok, text] = await getText(fetchFn, base + fetch.path, fetch.deadlineMs, now);
+      const next = raw.onResponse(fetch.id, now(), ok, text);
       fetch = next === undefined ? null : JSON.parse(next);
     }
   }
+
   /**
-   * Drives a refresh nobody waits for. In Workers, pass the request's
-   * `waitUntil`: I/O a request started is cancelled when it ends unless the
-   * runtime is told to wait for it (the syncer would then only see the
-   * fetch expire at its deadline).
+   * Starts a fetch detached from whoever asked for it. In Workers, pass the
+   * request's `waitUntil`: I/O a request started is cancelled when it ends
+   * (or its client goes away) unless the runtime is told to wait for it.
    */
-  const background = (fetch, waitUntil) => {
-    if (!fetch || closed) return;
+  const spawn = (fetch, waitUntil) => {
     const work = drive(fetch).catch(() => {});
     if (waitUntil) waitUntil(work);
   };
 
   /**
-   * Does what the syncer says until a token may be checked. `first` is the
-   * syncer's first answer, when the caller already asked for it.
+   * Does what the syncer says for `attempt` until it answers; returns the
+   * attempt, answered. Signatures are checked with WebCrypto where that is
+   * faster, else in wasm.
    */
-  async function ready(waitUntil, arrived = Date.now(), first = raw.step(arrived, arrived)) {
-    for (let text = first; ; text = raw.step(Date.now(), arrived)) {
-      if (text === undefined) return;
-      const step = JSON.parse(text);
-      switch (step.action) {
-        case 'ready':
-          background(step.refresh, waitUntil);
-          return;
-        case 'fetch':
-          await drive(step.fetch);
+  async function run(attempt, waitUntil) {
+    for (;;) {
+      switch (raw.advance(attempt, now())) {
+        case Action.Spawn:
+          spawn(JSON.parse(attempt.fetch()), waitUntil);
           break;
-        case 'wait':
-          await sleep(Math.max(1, Math.min(5, step.untilMs - Date.now())));
+        case Action.Sleep:
+          await sleep(Math.max(1, attempt.untilMs - now()));
           break;
+        case Action.Check: {
+          let tokenOk = signatureOk(attempt, Signature.Token);
+          if (tokenOk instanceof Promise) tokenOk = await tokenOk;
+          // A bad token signature is refused as such; its proof need not be checked.
+          let proofOk = tokenOk === false ? undefined : signatureOk(attempt, Signature.Proof);
+          if (proofOk instanceof Promise) proofOk = await proofOk;
+          attempt.checked(tokenOk, proofOk);
+          break;
+        }
         default:
-          background(step.refresh, waitUntil);
-          throw new VerifyError('revocation_state_stale', step.reason);
+          return attempt;
       }
     }
   }
 
-  /**
-   * Checks a request: the Rust syncer prepares, the signatures are checked
-   * with WebCrypto where that is faster, the syncer judges the rest. If the
-   * keys change in between (a JWKS reload), it starts over.
-   */
-  const checkRequest = async (begin) => {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      let pending;
-      try {
-        pending = begin(Date.now());
-      } catch (error) {
-        throw coded(error);
-      }
-      let claims;
-      try {
-        let tokenOk = signatureOk(pending, TOKEN);
-        if (tokenOk !== true && tokenOk !== false) tokenOk = await tokenOk;
-        let proofOk = tokenOk ? signatureOk(pending, PROOF) : true;
-        if (proofOk !== true && proofOk !== false) proofOk = await proofOk;
-        const used = pending;
-        pending = null;
-        claims = raw.finishRequest(used, tokenOk, proofOk, Date.now());
-      } catch (error) {
-        throw coded(error);
-      } finally {
-        pending?.free();
-      }
-      if (claims !== undefined) return JSON.parse(claims);
+  /** The claims `attempt` ends with, or its coded error; the attempt is freed. */
+  async function claimsOf(attempt, waitUntil) {
+    if (closed) {
+      attempt.free();
+      throw new VerifyError('closed', 'this verifier was closed');
     }
-    throw new VerifyError('unknown_kid', 'the keys changed during every attempt');
-  };
-
-  /** Runs `check` once the state may be trusted; after `unknown_kid`, refetches the JWKS and runs it again. */
-  async function verified(check, waitUntil) {
-    if (closed) throw new VerifyError('closed', 'this verifier was closed');
-    // The common case (fresh state, nothing to do) without an await.
-    const arrived = Date.now();
-    const first = raw.step(arrived, arrived);
-    if (first !== undefined) await ready(waitUntil, arrived, first);
     try {
-      return await check();
+      await run(attempt, waitUntil);
+      return JSON.parse(attempt.claims());
     } catch (error) {
-      if (error.code !== 'unknown_kid') throw error;
-      // Perhaps the issuer rotated: refetch the JWKS (rate-limited), retry once.
-      const refetch = raw.refetchKeys(Date.now());
-      if (refetch === undefined) throw error;
-      await drive(JSON.parse(refetch));
-      await ready(waitUntil); // the refetch took time: the state's age is the syncer's to judge again
-      return check();
+      throw coded(error);
+    } finally {
+      attempt.free();
     }
   }
 
-  await ready();
+  /** Runs a sync attempt to its end; throws `revocation_state_stale` with the reason if it failed. */
+  async function catchUp(attempt, waitUntil) {
+    try {
+      await run(attempt, waitUntil);
+      attempt.result();
+    } catch (error) {
+      throw coded(error);
+    } finally {
+      attempt.free();
+    }
+  }
 
   return {
     /**
      * Claims of `token`, once the revocation state may be trusted. In
-     * Workers pass `{ waitUntil: (p) => ctx.waitUntil(p) }`, so background
-     * refreshes outlive the request that started them.
+     * Workers pass `{ waitUntil: (p) => ctx.waitUntil(p) }`, so the fetches
+     * it starts outlive the request.
      */
     async verify(token, { waitUntil } = {}) {
       if (typeof token !== 'string') throw new VerifyError('malformed', 'the token must be a string');
       if (/\s/.test(token)) throw new VerifyError('malformed', 'the token holds whitespace');
-      return verified(() => checkRequest((now) => raw.beginToken(token, now)), waitUntil);
+      return claimsOf(raw.admitToken(token, now()), waitUntil);
     },
     /**
      * Claims of what `request` presents (a Fetch `Request`, or
@@ -439,15 +442,21 @@ export async function createVerifier({
      */
     async verifyRequest(request, { waitUntil, publicUrl } = {}) {
       const parts = JSON.stringify(requestParts(request, { publicUrl }));
-      return verified(() => checkRequest((now) => raw.beginRequest(parts, now)), waitUntil);
+      let attempt;
+      try {
+        attempt = raw.admitRequest(parts, now());
+      } catch (error) {
+        throw coded(error);
+      }
+      return claimsOf(attempt, waitUntil);
+    },
+    /** Resolves once the state may be used (the first snapshot and keys are in); else throws `revocation_state_stale`. */
+    async ready({ waitUntil } = {}) {
+      return catchUp(raw.untilUsable(now()), waitUntil);
     },
     /** Pulls the feed now (or waits for the sync in flight); resolves when it ends. */
-    async sync() {
-      const fetch = raw.syncNow(Date.now());
-      if (fetch !== undefined) await drive(JSON.parse(fetch));
-      while (raw.inFlight(Date.now())) await sleep(5);
-      const { lastError } = JSON.parse(raw.status(Date.now()));
-      if (lastError) throw new VerifyError('revocation_state_stale', lastError);
+    async sync({ waitUntil } = {}) {
+      return catchUp(raw.syncNow(now()), waitUntil);
     },
     /** Whether a key with this `kid` is loaded. */
     hasKid(kid) {
@@ -455,7 +464,7 @@ export async function createVerifier({
     },
     /** State for health pages: cursor, entries held, age, key-set version, last error. */
     status() {
-      return JSON.parse(raw.status(Date.now()));
+      return JSON.parse(raw.status(now()));
     },
     /** Stops using it; later `verify` calls throw `closed`. */
     close() {

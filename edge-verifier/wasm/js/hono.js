@@ -2,35 +2,39 @@
 //
 // Modelled on Hono's own `jwk()` middleware (token from `Authorization`,
 // else an optional cookie; optional anonymous access), plus what it lacks:
-// revocation (the issuer's feed, through createVerifier's sync policy) and
-// failing closed (503 `revocation_state_stale` when the revocation state
-// cannot be trusted). Refusals are the same problem+json, with the same
-// `WWW-Authenticate`, as the edge worker's. The verified claims are set on
-// the context: `c.get('tollgate')`.
+// revocation (the issuer's feed, through the verifier crate's sync policy)
+// and failing closed (503 `revocation_state_stale` when the revocation
+// state cannot be trusted). Refusals are the verifier crate's, the same
+// problem+json with the same `WWW-Authenticate` as the edge worker's. The
+// verified claims are set on the context: `c.get('tollgate')`.
 //
 // Hono is a peer dependency: this module imports nothing from it.
-import { challenge, createVerifier, requestParts, VerifyError } from 'tollgate-verifier';
+import { ERROR_CODES, createLazyVerifier, refusal, requestParts, VerifyError } from 'tollgate-verifier';
 
-/** The headers the edge owns; a client's own are dropped before your handlers see the request. */
-const IDENTITY_PREFIX = 'x-tollgate-';
+/**
+ * Whether a client header is one of the edge's: `x-tollgate-*`, with `_`
+ * read as `-` (CGI, WSGI, Rack and PHP read `x_tollgate_sub` as the edge's
+ * `x-tollgate-sub`).
+ */
+const isIdentityHeader = (name) => name.toLowerCase().replaceAll('_', '-').startsWith('x-tollgate-');
 
-function problem(status, code, detail, wwwAuthenticate) {
+/** The Response for a refusal with `code`, as the Rust crate renders it. */
+function refused(code, detail, dpop) {
+  const { status, challenge, body } = refusal(code, detail, { dpop });
   const headers = { 'content-type': 'application/problem+json', 'cache-control': 'no-store' };
-  if (wwwAuthenticate) headers['www-authenticate'] = wwwAuthenticate;
-  const title = status === 401 ? 'The token is not valid.' : 'The edge cannot serve this request.';
-  return new Response(JSON.stringify({ type: 'about:blank', title, status, code, detail }), { status, headers });
+  if (challenge) headers['www-authenticate'] = challenge;
+  return new Response(body, { status, headers });
 }
 
-/** The answer for a refused token: 401 with its code, or 503 when the revocation state is stale. */
-function refusal(error) {
-  const code = error?.code ?? 'internal';
-  if (code === 'revocation_state_stale') return problem(503, code, error.message);
-  if (!(error instanceof VerifyError)) return problem(500, 'internal', 'the verifier failed');
-  if (code === 'missing_token') return missing();
-  return problem(401, code, error.message, challenge(code));
-}
+/** The codes answered as refusals (401, or 503 when stale); anything else is the verifier failing. */
+const REFUSALS = new Set([...ERROR_CODES, 'missing_token']);
 
-const missing = () => problem(401, 'missing_token', 'A bearer or DPoP token is required.', challenge('missing_token'));
+/** 500: the verifier itself failed (bad options, a bug); says no more than its code. */
+function failed(error) {
+  const code = error instanceof VerifyError ? error.code : 'internal';
+  const body = { type: 'about:blank', title: 'The verifier failed.', status: 500, code };
+  return new Response(JSON.stringify(body), { status: 500, headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store' } });
+}
 
 function cookieValue(request, cookieName) {
   if (!cookieName) return undefined;
@@ -56,38 +60,13 @@ function cookieValue(request, cookieName) {
  * usable once per isolate or process; a bound token sent as Bearer is
  * refused with `invalid_dpop_proof`.
  *
- * One verifier is made per isolate or process, on the first request, and
- * kept; if it cannot load a snapshot, that request gets 503 and the next
- * one tries again.
+ * One verifier is made per isolate or process, on the first request,
+ * without awaiting anything (so a cancelled first request cannot wedge the
+ * ones after it); the first requests then wait for its first snapshot, each
+ * for as long as the sync policy allows and no longer.
  */
 export function tollgate(options) {
-  // The verifier, once made; the creation in flight, if any. A request
-  // never awaits a creation another request started: workerd does not
-  // resume a request from another request's I/O, so it polls instead.
   let verifier = null;
-  let creating = null;
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  async function getVerifier(verifierOptions) {
-    if (verifier) return verifier;
-    if (!creating) {
-      const attempt = { done: false, error: null };
-      creating = attempt;
-      try {
-        verifier = await createVerifier(verifierOptions);
-      } catch (error) {
-        attempt.error = error;
-        throw error;
-      } finally {
-        attempt.done = true;
-        creating = null;
-      }
-      return verifier;
-    }
-    const attempt = creating;
-    while (!attempt.done) await sleep(5);
-    if (verifier) return verifier;
-    throw attempt.error;
-  }
   return async function tollgateMiddleware(c, next) {
     const settings = typeof options === 'function' ? options(c) : options;
     const { cookie, allowAnonymous = false, publicUrl, ...verifierOptions } = settings;
@@ -101,7 +80,7 @@ export function tollgate(options) {
     })();
 
     // The identity headers are the edge's; never trust a client's.
-    const spoofed = [...c.req.raw.headers.keys()].filter((name) => name.startsWith(IDENTITY_PREFIX));
+    const spoofed = [...c.req.raw.headers.keys()].filter(isIdentityHeader);
     if (spoofed.length > 0) {
       const headers = new Headers(c.req.raw.headers);
       for (const name of spoofed) headers.delete(name);
@@ -113,14 +92,13 @@ export function tollgate(options) {
     const parts = requestParts(c.req.raw, { publicUrl });
     const fromCookie = parts.authorization === undefined ? cookieValue(c.req.raw, cookie) : undefined;
     parts.cookie = fromCookie === undefined ? undefined : `access_token=${fromCookie}`;
-    const scheme = parts.authorization?.trim().split(/\s+/)[0]?.toLowerCase();
-    const hasToken = fromCookie !== undefined || scheme === 'bearer' || scheme === 'dpop';
-    if (!hasToken) return allowAnonymous ? next() : missing();
     try {
-      const claims = await (await getVerifier(verifierOptions)).verifyRequest(parts, { waitUntil });
-      c.set('tollgate', claims);
+      verifier ??= createLazyVerifier(verifierOptions);
+      c.set('tollgate', await verifier.verifyRequest(parts, { waitUntil }));
     } catch (error) {
-      return refusal(error);
+      if (error?.code === 'missing_token' && allowAnonymous) return next();
+      if (!(error instanceof VerifyError) || !REFUSALS.has(error.code)) return failed(error);
+      return refused(error.code, error.message, parts.dpop !== undefined);
     }
     return next();
   };

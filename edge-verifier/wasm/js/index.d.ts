@@ -106,6 +106,27 @@ export declare function requestParts(request: RequestLike, options?: RequestOpti
 /** The `WWW-Authenticate` value for a 401 with `code`, as the edge answers. */
 export declare function challenge(code: VerifyErrorCode | 'missing_token'): string;
 
+/** A refused request as every tollgate verifier answers it (decided by the Rust crate). */
+export interface Refusal {
+  /** 401, or 503 for `revocation_state_stale`. */
+  status: number;
+  /** The `WWW-Authenticate` value, for a 401. */
+  challenge: string | null;
+  /** The problem+json body (RFC 9457), as text. */
+  body: string;
+}
+
+/**
+ * The refusal for `code` with `detail` in its body. `dpop`: the request
+ * carried a DPoP proof (a missing token is then also challenged with the
+ * DPoP scheme, RFC 9449 §7.1).
+ */
+export declare function refusal(
+  code: VerifyErrorCode | 'missing_token',
+  detail?: string,
+  options?: { dpop?: boolean },
+): Refusal;
+
 /** One revocation: a device session or a single token, until a Unix time. */
 export type RevocationEntry = { sid: string; until: number } | { jti: string; until: number };
 
@@ -173,11 +194,17 @@ export interface CreateVerifierOptions {
   requestTimeoutMs?: number;
   /** At most one JWKS refetch on an unknown kid per this long (default 10000, at least 1000). */
   jwksCooldownMs?: number;
+  /** After a failed sync, the next attempt waits this long (default maxAgeMs, at most 1000). */
+  retryAfterMs?: number;
   leewaySecs?: number;
   /** Algorithms accepted (default all compiled in). */
   algorithms?: Algorithm[];
+  /** Verified tokens remembered, skipping the signature check (default 10,000; 0 turns it off). */
+  cacheCapacity?: number;
   /** The fetch to use (default globalThis.fetch). */
   fetch?: typeof fetch;
+  /** The clock, in Unix milliseconds (default Date.now), for tests that move it. */
+  now?: () => number;
 }
 
 export interface SyncStatus {
@@ -210,8 +237,10 @@ export interface SyncedVerifier {
    * token with its proof (each proof usable once here); or throws VerifyError.
    */
   verifyRequest(request: RequestLike, options?: VerifyRequestOptions): Promise<AccessClaims>;
+  /** Resolves once the state may be used; rejects with `revocation_state_stale` if it cannot be. */
+  ready(options?: VerifyCallOptions): Promise<void>;
   /** Pulls the feed now (or waits for the sync in flight); rejects with `revocation_state_stale` if it failed. */
-  sync(): Promise<void>;
+  sync(options?: VerifyCallOptions): Promise<void>;
   /** Whether a key with this `kid` is loaded. */
   hasKid(kid: string): boolean;
   status(): SyncStatus;
@@ -220,3 +249,10 @@ export interface SyncedVerifier {
 
 /** Fetches the JWKS and a feed snapshot, then keeps them fresh (DESIGN.md sync policy). */
 export declare function createVerifier(options: CreateVerifierOptions): Promise<SyncedVerifier>;
+
+/**
+ * `createVerifier` without waiting for the first snapshot: returns at once,
+ * and the first `verify` waits for it (within the sync policy's bounds).
+ * For middleware made inside a request.
+ */
+export declare function createLazyVerifier(options: CreateVerifierOptions): SyncedVerifier;

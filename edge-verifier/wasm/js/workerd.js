@@ -1,10 +1,12 @@
 // Workers entry: Workers cannot compile wasm from bytes at run time, so the
 // module is imported (wrangler and Miniflare load `.wasm` imports compiled).
 import wasmModule from './tollgate_verifier_wasm_bg.wasm';
-import { initSync, Verifier as Raw, Syncer as RawSyncer, challenge as rawChallenge } from './tollgate_verifier_wasm.js';
+import * as wasm from './tollgate_verifier_wasm.js';
 import { bind } from './api.js';
 
-initSync({ module: wasmModule });
-bind(Raw, RawSyncer, rawChallenge, ['EdDSA', 'ES256', 'HS256']);
+wasm.initSync({ module: wasmModule });
+bind(wasm, ['EdDSA', 'ES256', 'HS256']);
 
-export { Verifier, VerifyError, createVerifier, challenge, requestParts, ERROR_CODES } from './api.js';
+export {
+  Verifier, VerifyError, createVerifier, createLazyVerifier, challenge, refusal, requestParts, ERROR_CODES,
+} from './api.js';

@@ -6,18 +6,11 @@
 // the app, and a DPoP-bound token needs a proof of its key. The app is
 // bundled with esbuild as wrangler would.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { Miniflare } from 'miniflare';
+import { startHonoApp } from '../../../tests/harness/hono.js';
 import { dpopFetch, generateDpopKey } from '../pkg/dpop-client.js';
 import { PASSWORD, login, post, sleep, startIssuer } from './support.js';
 
-const pkg = fileURLToPath(new URL('../pkg/', import.meta.url));
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const MAX_AGE_MS = 200;
 const FAIL_AFTER_MS = 1500;
 
@@ -36,6 +29,7 @@ app.use('/open/*', tollgate((c) => ({
 const show = (c) => c.json({
   sub: c.get('tollgate')?.sub ?? null,
   spoofed: c.req.header('x-tollgate-sub') ?? null,
+  underscored: c.req.header('x_tollgate_sub') ?? null,
 });
 app.get('/api/me', show);
 app.get('/open/me', show);
@@ -43,46 +37,17 @@ export default app;
 `;
 
 let issuer;
-let dir;
+let hono;
 let mf;
 
 before(async () => {
   issuer = await startIssuer();
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-hono-'));
-  writeFileSync(join(dir, 'app.js'), app);
-  // The built package, installed as a user's project would have it.
-  mkdirSync(join(dir, 'node_modules'));
-  symlinkSync(pkg, join(dir, 'node_modules/tollgate-verifier'));
-  await build({
-    entryPoints: [join(dir, 'app.js')],
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    conditions: ['workerd', 'worker'],
-    mainFields: ['module', 'main'],
-    nodePaths: [join(dir, 'node_modules'), join(root, 'node_modules')],
-    external: ['*.wasm', 'cloudflare:*'],
-    outfile: join(dir, 'out/index.js'),
-    logLevel: 'error',
-  });
-  copyFileSync(join(pkg, 'tollgate_verifier_wasm_bg.wasm'), join(dir, 'out/tollgate_verifier_wasm_bg.wasm'));
-  mf = new Miniflare({
-    modules: true,
-    scriptPath: join(dir, 'out/index.js'),
-    modulesRoot: join(dir, 'out'),
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-09-01',
-    bindings: { ISSUER_URL: issuer.url },
-  });
-  await mf.ready;
+  hono = await startHonoApp(app, { ISSUER_URL: issuer.url });
+  ({ mf } = hono);
 });
 after(async () => {
-  await mf?.dispose();
+  await hono?.close();
   await issuer.cleanup();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function get(path, headers = {}) {
@@ -99,9 +64,12 @@ function refused(reply, status, code) {
 
 test('a valid token reaches the handler with its claims; spoofed x-tollgate-* headers do not', async () => {
   const tokens = await login(issuer.url, 'hono@example.com');
-  const reply = await get('/api/me', { authorization: `Bearer ${tokens.access_token}`, 'x-tollgate-sub': 'admin' });
+  const reply = await get('/api/me', {
+    authorization: `Bearer ${tokens.access_token}`, 'x-tollgate-sub': 'admin', x_tollgate_sub: 'admin',
+  });
   assert.equal(reply.status, 200, JSON.stringify(reply.body));
   assert.equal(reply.body.spoofed, null);
+  assert.equal(reply.body.underscored, null, 'x_tollgate_sub reads as x-tollgate-sub to CGI-style origins');
   assert.match(reply.body.sub, /^[0-9a-f-]{36}$/);
   const cookie = await get('/api/me', { cookie: `theme=dark; access_token=${tokens.access_token}` });
   assert.equal(cookie.status, 200);
@@ -111,8 +79,12 @@ test('no token: 401 missing_token with a bare Bearer challenge; anonymous routes
   const reply = await get('/api/me', { 'x-tollgate-sub': 'admin' });
   refused(reply, 401, 'missing_token');
   assert.equal(reply.headers.get('www-authenticate'), 'Bearer');
-  const open = await get('/open/me', { 'x-tollgate-sub': 'admin' });
-  assert.deepEqual(open.body, { sub: null, spoofed: null });
+  const open = await get('/open/me', { 'x-tollgate-sub': 'admin', x_tollgate_sub: 'admin' });
+  assert.deepEqual(open.body, { sub: null, spoofed: null, underscored: null });
+  // A client that sent a DPoP proof is offered the DPoP scheme too (RFC 9449 §7.1).
+  const withProof = await get('/api/me', { dpop: 'a.b.c' });
+  refused(withProof, 401, 'missing_token');
+  assert.equal(withProof.headers.get('www-authenticate'), 'Bearer, DPoP algs="ES256 EdDSA Ed25519"');
   refused(await get('/api/me', { authorization: 'Bearer not-a-token' }), 401, 'malformed');
 });
 

@@ -123,3 +123,34 @@ test('tokens the wasm verifier accepts, jose accepts too (and the reverse is abo
   });
   assert.deepEqual(ours, payload);
 });
+
+test('a snapshot spread over pages replaces the held set only once its last page arrives', async () => {
+  const v = verifier();
+  const [old, first, last] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+  const until = nowSecs() + 600;
+  const tokens = {
+    old: await mint(keySet, { claims: { sid: old } }),
+    first: await mint(keySet, { claims: { sid: first } }),
+    last: await mint(keySet, { claims: { sid: last } }),
+  };
+  v.applyRevocations({ cursor: 'a:1', reset: true, revoked: [{ sid: old, until }] });
+  // A new snapshot (a restored database), page 1 of 2: the old set serves on.
+  v.applyRevocations({ cursor: 'b:1', reset: true, more: true, revoked: [{ sid: first, until }] });
+  throwsCode(() => v.verify(tokens.old), 'revoked');
+  assert.equal(v.cursor, 'b:1', 'the next page is asked for from the snapshot\'s cursor');
+  v.applyRevocations({ cursor: 'b:2', reset: false, more: false, revoked: [{ sid: last, until }] });
+  throwsCode(() => v.verify(tokens.first), 'revoked');
+  throwsCode(() => v.verify(tokens.last), 'revoked');
+  assert.equal(v.verify(tokens.old).sid, old, 'the old set is replaced whole');
+  assert.equal(v.revokedCount, 2);
+});
+
+test('a leeway past 600 seconds is refused, as every entry point refuses it', () => {
+  throwsCode(() => new Verifier({ issuer: ISS, audience: AUD, jwks: keySet.jwks, leewaySecs: 601 }), 'invalid_options');
+  throwsCode(() => new Verifier({ issuer: ISS, audience: AUD, jwks: keySet.jwks, leewaySecs: 86400 }), 'invalid_options');
+  assert.ok(new Verifier({ issuer: ISS, audience: AUD, jwks: keySet.jwks, leewaySecs: 600 }));
+});
+
+test('an unknown option is refused, not ignored', () => {
+  throwsCode(() => new Verifier({ issuer: ISS, audience: AUD, jwks: keySet.jwks, leewaySec: 5 }), 'invalid_options');
+});

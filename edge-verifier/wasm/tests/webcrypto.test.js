@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { bind } from '../pkg/api.js';
 import { VerifyError, createVerifier } from '../pkg/node.js';
-import { Syncer as RawSyncer, Verifier as Raw, challenge } from '../pkg/tollgate_verifier_wasm.js';
+import * as wasm from '../pkg/tollgate_verifier_wasm.js';
 import { staticIssuerFetch } from '../bench/static-issuer.js';
 import { AUD, ISS, keys, mint } from './support.js';
 
@@ -23,7 +23,7 @@ afterEach(() => {
 
 /** A createVerifier in front of a static issuer serving `keySet`, with `native` algorithms on WebCrypto. */
 async function verifierFor(keySet, native) {
-  bind(Raw, RawSyncer, challenge, native);
+  bind(wasm, native);
   return createVerifier({
     issuerUrl: 'http://issuer.test', issuer: ISS, audience: AUD, fetch: staticIssuerFetch(keySet.jwks),
   });

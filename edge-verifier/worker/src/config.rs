@@ -1,11 +1,14 @@
-//! The worker's configuration: the `[vars]` of wrangler.toml.
+//! The worker's configuration: the `[vars]` (and secrets) of wrangler.toml.
+//! The sync timing is the verifier crate's [`SyncSettings`], read from the
+//! variables it names; its defaults are the crate's.
 
-use tollgate_verifier::{MAX_LEEWAY_SECS, check_leeway};
+use tollgate_verifier::path::Prefixes;
+use tollgate_verifier::{MAX_LEEWAY_SECS, SyncSettings, check_leeway};
 use worker::Env;
 
 /// Settings read from the environment on each request (they are constants
 /// of the deployment, and reading them costs next to nothing). `Debug`
-/// never shows the edge secret.
+/// never shows a secret.
 #[derive(Clone)]
 pub struct Config {
     /// Base URL of the issuer: JWKS, feed, and the issuer's own paths.
@@ -17,19 +20,11 @@ pub struct Config {
     /// The audience `aud` must contain.
     pub audience: String,
     /// Path prefixes forwarded without a token.
-    pub public_paths: Vec<String>,
+    pub public_paths: Prefixes,
     /// Path prefixes that go to the issuer rather than the origin.
-    pub issuer_paths: Vec<String>,
-    /// Past this age the state is refreshed in the background (default: the
-    /// verifier crate's, half the max age; wrangler.toml sets 100).
-    pub refresh_ahead_ms: Option<u64>,
-    /// Revocation state older than this is synced before a token is accepted.
-    pub max_age_ms: u64,
-    /// How long the last state serves while the issuer is unreachable.
-    pub fail_after_ms: u64,
-    /// At most one JWKS refetch on an unknown `kid` per this long (default:
-    /// the verifier crate's).
-    pub jwks_cooldown_ms: Option<u64>,
+    pub issuer_paths: Prefixes,
+    /// The sync timing (`REVOCATION_MAX_AGE_MS`, `FAIL_AFTER_MS`, ...).
+    pub sync: SyncSettings,
     /// Clock skew allowed on token times, in seconds.
     pub leeway_secs: u32,
     /// Whether isolates share feed answers through the data-center cache
@@ -39,63 +34,62 @@ pub struct Config {
     /// that a request came through the edge, so it may trust the
     /// `x-tollgate-client-ip` the edge sets.
     pub edge_secret: Option<String>,
+    /// The request header that names the client's address
+    /// (`CLIENT_IP_HEADER`): `CF-Connecting-IP` on Cloudflare, which sets
+    /// it and never passes a client's own. Unset (or `off`): the edge
+    /// vouches for no address, as on self-hosted workerd, where a client
+    /// could write that header itself.
+    pub client_ip_header: Option<String>,
+    /// The token (`STATUS_TOKEN`, a Worker secret) that `/.tollgate/status`
+    /// asks for before it shows more than whether the edge is ready.
+    pub status_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>");
         f.debug_struct("Config")
             .field("issuer_url", &self.issuer_url)
             .field("origin_url", &self.origin_url)
-            .field(
-                "edge_secret",
-                &self.edge_secret.as_ref().map(|_| "<redacted>"),
-            )
+            .field("edge_secret", &redacted(&self.edge_secret))
+            .field("status_token", &redacted(&self.status_token))
             .finish_non_exhaustive()
     }
 }
 
-fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 impl Config {
-    /// Reads the vars; a missing required one or a bad number is an error
+    /// Reads the vars; a missing required one or a bad value is an error
     /// naming it. Whether the timing could fail open is the verifier
-    /// crate's to judge ([`crate::state::check`]).
+    /// crate's to judge ([`SyncSettings::options`]).
     pub fn from_env(env: &Env) -> Result<Self, String> {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-        let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
-        let optional = |name: &str| {
-            var(name)
-                .map(|text| {
-                    text.trim()
-                        .parse::<u64>()
-                        .map_err(|_| format!("{name} must be a whole number of milliseconds"))
-                })
-                .transpose()
+        let secret = |name: &str| {
+            env.secret(name)
+                .ok()
+                .map(|secret| secret.to_string())
+                .filter(|secret| !secret.is_empty())
         };
-        let defaults = tollgate_verifier::SyncOptions::default();
+        let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
+        let prefixes = |name: &str| {
+            Prefixes::parse(&var(name).unwrap_or_default()).map_err(|err| format!("{name}: {err}"))
+        };
+        let sync = SyncSettings::from_vars(var).map_err(|err| err.to_string())?;
+        sync.options()
+            .map_err(|err| format!("invalid configuration: {err}"))?;
         Ok(Config {
             issuer_url: required("ISSUER_URL")?.trim_end_matches('/').to_owned(),
             origin_url: required("ORIGIN_URL")?.trim_end_matches('/').to_owned(),
             issuer: required("ISSUER")?,
             audience: required("AUDIENCE")?,
-            public_paths: list(&var("PUBLIC_PATHS").unwrap_or_default()),
-            issuer_paths: list(&var("ISSUER_PATHS").unwrap_or_default()),
+            public_paths: prefixes("PUBLIC_PATHS")?,
+            issuer_paths: prefixes("ISSUER_PATHS")?,
             shared_feed: !var("SHARED_FEED").is_some_and(|v| v.trim().eq_ignore_ascii_case("off")),
-            edge_secret: env
-                .secret("EDGE_SECRET")
-                .ok()
-                .map(|secret| secret.to_string())
-                .filter(|secret| !secret.is_empty()),
-            refresh_ahead_ms: optional("REVOCATION_REFRESH_AHEAD_MS")?,
-            max_age_ms: optional("REVOCATION_MAX_AGE_MS")?.unwrap_or(defaults.max_age_ms),
-            fail_after_ms: optional("FAIL_AFTER_MS")?.unwrap_or(defaults.fail_after_ms),
-            jwks_cooldown_ms: optional("JWKS_COOLDOWN_MS")?,
+            edge_secret: secret("EDGE_SECRET"),
+            client_ip_header: var("CLIENT_IP_HEADER")
+                .map(|name| name.trim().to_ascii_lowercase())
+                .filter(|name| !name.is_empty() && name != "off"),
+            status_token: secret("STATUS_TOKEN"),
+            sync,
             leeway_secs: match var("LEEWAY_SECS") {
                 None => tollgate_verifier::DEFAULT_LEEWAY_SECS,
                 Some(text) => text
@@ -110,22 +104,19 @@ impl Config {
         })
     }
 
-    /// Whether `path` is forwarded without a token.
+    /// Whether the normalized `path` is forwarded without a token.
     pub fn is_public(&self, path: &str) -> bool {
-        self.public_paths
-            .iter()
-            .any(|p| path.starts_with(p.as_str()))
+        self.public_paths.matches(path)
     }
 
-    /// Whether `path` is one of the issuer's (by `ISSUER_PATHS`): only those
-    /// requests carry the client's address and the edge secret.
+    /// Whether the normalized `path` is one of the issuer's (by
+    /// `ISSUER_PATHS`): only those requests carry the client's address and
+    /// the edge secret.
     pub fn is_issuer_path(&self, path: &str) -> bool {
-        self.issuer_paths
-            .iter()
-            .any(|p| path.starts_with(p.as_str()))
+        self.issuer_paths.matches(path)
     }
 
-    /// The base URL that serves `path`.
+    /// The base URL that serves the normalized `path`.
     pub fn upstream_for(&self, path: &str) -> &str {
         if self.is_issuer_path(path) {
             &self.issuer_url

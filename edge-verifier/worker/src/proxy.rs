@@ -1,28 +1,65 @@
 //! Forwarding to the upstream, and the answers the edge gives itself.
 
-use tollgate_verifier::{AccessClaims, Scheme, Verifier, VerifyError};
+use tollgate_verifier::{AccessClaims, Refusal, RequestParts};
 use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
 
-/// Headers the edge sets; anything a client sends under this prefix is dropped.
-const IDENTITY_PREFIX: &str = "x-tollgate-";
-
-/// The access token and its scheme, where [`Verifier::credentials`] finds them.
-pub fn credentials(req: &Request) -> Option<(Scheme, String)> {
-    let headers = req.headers();
-    let authorization = headers.get("authorization").ok().flatten();
-    let cookie = headers.get("cookie").ok().flatten();
-    Verifier::credentials(authorization.as_deref(), cookie.as_deref())
-        .map(|(scheme, token)| (scheme, token.to_owned()))
+/// Whether a client's header is one of the edge's: its name, with `_` read
+/// as `-`, starts with `x-tollgate-`. CGI, WSGI, Rack and PHP origins read
+/// `x_tollgate_sub` as the same variable as the edge's `x-tollgate-sub`, so
+/// both spellings are dropped.
+pub fn is_identity_header(name: &str) -> bool {
+    const PREFIX: &[u8] = b"x-tollgate-";
+    name.len() >= PREFIX.len()
+        && name.bytes().zip(PREFIX).all(|(byte, want)| {
+            let byte = byte.to_ascii_lowercase();
+            byte == *want || (byte == b'_' && *want == b'-')
+        })
 }
 
-/// The request's `DPoP` header values. The Fetch API joins repeated headers
-/// with ", ", and a compact JWS holds no comma, so each comma-separated
-/// part is one header: two headers are seen as two and refused.
-pub fn proofs(req: &Request) -> Vec<String> {
-    match req.headers().get("dpop").ok().flatten() {
-        None => Vec::new(),
-        Some(joined) => joined.split(',').map(|p| p.trim().to_owned()).collect(),
-    }
+/// Whether `value` equals `secret`, in time that depends only on the
+/// length: the status token must not be guessable byte by byte.
+fn same_secret(value: &str, secret: &str) -> bool {
+    value.len() == secret.len()
+        && value
+            .bytes()
+            .zip(secret.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// What the request presents to the verifier: the raw header values the
+/// verifier crate reads, and the URL the client addressed (its proof names
+/// it). `None` for the token when there is none; the flag says whether a
+/// DPoP proof came anyway.
+pub fn presented(req: &Request) -> (Option<tollgate_verifier::Request>, bool) {
+    let headers = req.headers();
+    let get = |name: &str| headers.get(name).ok().flatten();
+    let (authorization, cookie, dpop) = (get("authorization"), get("cookie"), get("dpop"));
+    let dpop: Vec<&str> = dpop.as_deref().into_iter().collect();
+    let method = req.inner().method();
+    let url = req.inner().url();
+    let parts = RequestParts {
+        authorization: authorization.as_deref(),
+        cookie: cookie.as_deref(),
+        dpop: &dpop,
+        method: &method,
+        url: &url,
+    };
+    (parts.request(), parts.has_proof())
+}
+
+/// Whether the request may see the syncer's details on the status page:
+/// it carries `Authorization: Bearer <STATUS_TOKEN>`.
+pub fn may_see_status(req: &Request, token: Option<&str>) -> bool {
+    let Some(token) = token else {
+        return false;
+    };
+    req.headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .and_then(|value| value.strip_prefix("Bearer ").map(str::to_owned))
+        .is_some_and(|value| same_secret(value.trim(), token))
 }
 
 /// Where the client's address and the edge's proof go, for the issuer's
@@ -30,24 +67,28 @@ pub fn proofs(req: &Request) -> Vec<String> {
 pub struct ClientProof<'a> {
     /// The edge's shared secret with the issuer.
     pub secret: &'a str,
+    /// The header the runtime puts the client's address in.
+    pub header: &'a str,
 }
 
-/// Sends `req` on to `upstream` (same path, query, method, headers and
-/// body), minus client-sent identity headers, plus the verified identity.
-/// With `proof` (the upstream is the issuer and `EDGE_SECRET` is set), adds
-/// `x-tollgate-client-ip` from `CF-Connecting-IP`, which Cloudflare sets and
-/// a client cannot, and the secret that makes the issuer trust it.
+/// Sends `req` on to `upstream` at `path` (normalized, with the request's
+/// query), same method, headers and body, minus client-sent identity
+/// headers, plus the verified identity. With `proof` (the upstream is the
+/// issuer, `EDGE_SECRET` and `CLIENT_IP_HEADER` are set), adds
+/// `x-tollgate-client-ip` from that header and the secret that makes the
+/// issuer trust it.
 pub async fn forward(
     mut req: Request,
     upstream: &str,
+    path: &str,
     identity: Option<&AccessClaims>,
     proof: Option<ClientProof<'_>>,
 ) -> Result<Response> {
-    // The path and query as the client sent them. Read from the raw URL
-    // rather than through the `url` crate, whose IDNA tables would be a
-    // third of the worker's size.
+    // The query as the client sent it. Read from the raw URL rather than
+    // through the `url` crate, whose IDNA tables would be a third of the
+    // worker's size.
     let raw = req.inner().url();
-    let mut target = format!("{upstream}{}", req.path());
+    let mut target = format!("{upstream}{path}");
     if let Some((_, query)) = raw.split_once('?') {
         let query = query.split_once('#').map_or(query, |(query, _)| query);
         target.push('?');
@@ -55,7 +96,7 @@ pub async fn forward(
     }
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
-        if name.starts_with(IDENTITY_PREFIX) || name == "host" {
+        if is_identity_header(&name) || name == "host" {
             continue;
         }
         headers.append(&name, &value)?;
@@ -65,9 +106,11 @@ pub async fn forward(
         headers.set("x-tollgate-sid", &claims.sid.to_string())?;
         headers.set("x-tollgate-roles", &claims.roles.join(","))?;
     }
-    if let (Some(proof), Some(ip)) = (proof, req.headers().get("cf-connecting-ip")?) {
+    if let Some((proof, ip)) =
+        proof.and_then(|p| Some((p.secret, req.headers().get(p.header).ok()??)))
+    {
         headers.set("x-tollgate-client-ip", &ip)?;
-        headers.set("x-tollgate-edge-secret", proof.secret)?;
+        headers.set("x-tollgate-edge-secret", proof)?;
     }
     let method = req.method();
     let mut init = RequestInit::new();
@@ -88,17 +131,18 @@ pub async fn forward(
         Err(err) => problem(
             502,
             "upstream_unreachable",
+            "The edge cannot serve this request.",
             &format!("The upstream did not answer: {err}"),
-            None,
         ),
     }
 }
 
-/// A problem+json answer (RFC 9457), with an optional `WWW-Authenticate`.
-pub fn problem(status: u16, code: &str, detail: &str, challenge: Option<&str>) -> Result<Response> {
+/// A problem+json answer (RFC 9457) of the edge's own (not a refusal of a
+/// token: a bad path, a bad configuration, an upstream that is down).
+pub fn problem(status: u16, code: &str, title: &str, detail: &str) -> Result<Response> {
     let body = serde_json::json!({
         "type": "about:blank",
-        "title": if status == 401 { "The token is not valid." } else { "The edge cannot serve this request." },
+        "title": title,
         "status": status,
         "code": code,
         "detail": detail,
@@ -107,18 +151,17 @@ pub fn problem(status: u16, code: &str, detail: &str, challenge: Option<&str>) -
     let headers = response.headers_mut();
     headers.set("content-type", "application/problem+json")?;
     headers.set("cache-control", "no-store")?;
-    if let Some(challenge) = challenge {
-        headers.set("www-authenticate", challenge)?;
-    }
     Ok(response)
 }
 
-/// The answer for a refused token: 401 with its code, or 503 when the edge
-/// cannot vouch for its revocation state.
-pub fn reject(err: &VerifyError, detail: &str) -> Result<Response> {
-    let code = err.code().as_str();
-    if matches!(err, VerifyError::RevocationStateStale) {
-        return problem(503, code, detail, None);
+/// The answer for a refused request, as the verifier crate renders it.
+pub fn refuse(refusal: &Refusal) -> Result<Response> {
+    let mut response = Response::ok(refusal.body())?.with_status(refusal.status());
+    let headers = response.headers_mut();
+    headers.set("content-type", Refusal::CONTENT_TYPE)?;
+    headers.set("cache-control", Refusal::CACHE_CONTROL)?;
+    if let Some(challenge) = refusal.challenge() {
+        headers.set("www-authenticate", challenge)?;
     }
-    problem(401, code, detail, Some(&err.code().challenge()))
+    Ok(response)
 }

@@ -1,18 +1,19 @@
 //! The isolate's verification state: the verifier crate's [`Syncer`], which
-//! decides the sync policy, and the I/O it asks for. Nothing here decides
-//! whether a token may be checked; this module only fetches, waits and
-//! reports back.
+//! decides the sync policy down to each request's next step, and the I/O it
+//! asks for. Nothing here decides whether a token may be checked; this
+//! module only spawns fetches, sleeps, checks signatures with WebCrypto
+//! ([`crypto`]) and reports back.
 //!
 //! Two workerd facts shape it:
 //! - A request must not await another request's promise: workerd refuses to
 //!   resume it ("promise resolved from a different request context") and it
-//!   never answers. So a request told to wait polls the syncer on its own
-//!   timer, and a background refresh runs in the `wait_until` of the request
-//!   that started it.
-//! - A request may be cancelled (its client went away) with its fetch in
-//!   flight, and its future is then never resumed. The syncer treats a fetch
-//!   past its deadline as failed whether or not anybody reports it, so a
-//!   cancelled sync cannot block the isolate.
+//!   never answers. So a request waits by polling the syncer on its own
+//!   timer, never on a fetch.
+//! - A request whose client goes away is cancelled, its future never
+//!   resumed; the promises it handed to `wait_until` go on. So every fetch,
+//!   the ones a request waits for included, runs in the `wait_until` of the
+//!   request that started it, and reports by itself: a client that hangs up
+//!   takes nothing with it.
 //!
 //! State lives in a thread-local: an isolate runs one thread, and no borrow
 //! is ever held across an `await`.
@@ -22,16 +23,13 @@ use std::time::Duration;
 
 use futures_util::future::Either;
 use tollgate_verifier::{
-    Fetch, Outcome, Presented, Step, SyncOptions, SyncStatus, Syncer, Verified, VerifierOptions,
-    VerifyError,
+    Admission, Fetch, Next, Outcome, ReplayMode, Request, SyncStatus, Syncer, Verdicts, Verified,
+    VerifierOptions, VerifyError,
 };
-use worker::{AbortController, Context, Date, Delay, Fetch as WorkerFetch, Method, Request};
+use worker::{AbortController, Context, Date, Delay, Fetch as WorkerFetch, Method};
 
 use crate::config::Config;
 use crate::{crypto, shared};
-
-/// How often a request waiting for another's sync looks again.
-const WAIT_STEP: Duration = Duration::from_millis(5);
 
 thread_local! {
     static SYNCER: RefCell<Option<Syncer>> = const { RefCell::new(None) };
@@ -56,14 +54,8 @@ fn with<T>(config: &Config, f: impl FnOnce(&mut Syncer) -> T) -> Result<T, Strin
 fn syncer(config: &Config) -> Result<Syncer, String> {
     let mut options = VerifierOptions::new(&config.issuer, &config.audience);
     options.leeway_secs = config.leeway_secs;
-    let mut sync = SyncOptions::new(config.max_age_ms, config.fail_after_ms);
-    if let Some(ms) = config.refresh_ahead_ms {
-        sync.refresh_ahead_ms = ms;
-    }
-    if let Some(ms) = config.jwks_cooldown_ms {
-        sync.jwks_cooldown_ms = ms;
-    }
-    Syncer::new(sync, options).map_err(|err| format!("invalid configuration: {err}"))
+    let invalid = |err: tollgate_verifier::ConfigError| format!("invalid configuration: {err}");
+    Syncer::new(config.sync.options().map_err(invalid)?, options).map_err(invalid)
 }
 
 /// Checks the configuration by building a syncer from it (once per isolate).
@@ -72,125 +64,67 @@ pub fn check(config: &Config) -> Result<(), String> {
 }
 
 /// Verifies what the request presents (its token, and a DPoP proof for a
-/// bound one) once the syncer says the state may be used; fetches what it
-/// asks for on the way. The signatures are checked by WebCrypto
-/// ([`crypto`](crate::crypto)), everything else by the verifier crate. A
-/// refusal comes with a detail safe to show.
+/// bound one), doing what the syncer says until it answers. A refusal comes
+/// with a detail safe to show.
 ///
-/// `remember`: whether an accepted DPoP proof is recorded as used. Not for
-/// requests to the issuer, which checks (and records) the proof itself:
-/// a full replay cache here must not refuse a logout.
+/// `replay`: whether an accepted DPoP proof is recorded as used. Not for
+/// requests to the issuer, which checks (and records) the proof itself: a
+/// full replay cache here must not refuse a logout.
 pub async fn verify(
     config: &Config,
     ctx: &Context,
-    presented: &Presented<'_>,
-    remember: bool,
-) -> Result<Verified, (VerifyError, String)> {
-    let stale = |reason: String| (VerifyError::RevocationStateStale, reason);
-    let detail = |err: VerifyError| {
-        let detail = err.to_string();
-        (err, detail)
-    };
-    ready(config, ctx, now_ms()).await.map_err(stale)?;
-    let mut refetched = false;
-    // A JWKS reload while the signatures were being checked makes the crate
-    // ask for a fresh start; twice in a row would be a storm of reloads.
-    let mut restarts = 0;
+    request: Request,
+    replay: ReplayMode,
+) -> Result<Verified, VerifyError> {
+    let mut admission = Admission::new(request, now_ms(), replay);
     loop {
-        let result = match verify_once(config, presented, remember).await {
-            Some(result) => result,
-            None if restarts < 2 => {
-                restarts += 1;
-                continue;
+        let next = with(config, |s| s.advance(&mut admission, now_ms()))
+            .map_err(|_| VerifyError::RevocationStateStale)?;
+        match next {
+            Next::Spawn(fetch) => spawn(config, ctx, fetch),
+            Next::Sleep { until_ms } => {
+                let left = until_ms.saturating_sub(now_ms()).max(1);
+                Delay::from(Duration::from_millis(left)).await;
             }
-            None => Err(VerifyError::UnknownKid),
-        };
-        match result {
-            Err(VerifyError::UnknownKid) if !refetched => {
-                refetched = true;
-                match with(config, |s| s.refetch_keys(now_ms())).ok().flatten() {
-                    Some(fetch) => {
-                        drive(config, fetch, false).await;
-                        // The refetch took time: the syncer judges the state again.
-                        ready(config, ctx, now_ms()).await.map_err(stale)?;
+            Next::Check => {
+                let verdicts = match admission.pending() {
+                    Some(pending) => {
+                        let token = match pending.token_check() {
+                            Some(check) => Some(crypto::verify(check).await),
+                            None => None,
+                        };
+                        // A bad token signature is refused as such; its
+                        // proof need not be checked.
+                        let proof = match pending.proof_check() {
+                            Some(check) if token != Some(false) => {
+                                Some(crypto::verify(check).await)
+                            }
+                            _ => None,
+                        };
+                        Verdicts { token, proof }
                     }
-                    None => return Err(detail(VerifyError::UnknownKid)),
-                }
+                    None => Verdicts::default(),
+                };
+                admission.checked(verdicts);
             }
-            other => return other.map_err(detail),
+            Next::Done(result) => return result,
         }
     }
 }
 
-/// One pass: the crate prepares, WebCrypto checks the signatures, the crate
-/// judges. `None` when the keys changed in between.
-async fn verify_once(
-    config: &Config,
-    presented: &Presented<'_>,
-    remember: bool,
-) -> Option<Result<Verified, VerifyError>> {
-    let pending = match with(config, |s| s.begin_request(presented, now_ms())) {
-        Ok(Ok(pending)) => pending,
-        Ok(Err(err)) => return Some(Err(err)),
-        Err(_) => return Some(Err(VerifyError::RevocationStateStale)),
-    };
-    let token_ok = match pending.token_check() {
-        Some(check) => crypto::verify(check).await,
-        None => true,
-    };
-    // A bad token signature is refused as such; its proof need not be checked.
-    let proof_ok = match pending.proof_check() {
-        Some(check) if token_ok => crypto::verify(check).await,
-        _ => true,
-    };
-    with(config, |s| {
-        s.finish_request(presented, pending, token_ok, proof_ok, now_ms(), remember)
-    })
-    .unwrap_or(Some(Err(VerifyError::RevocationStateStale)))
-}
-
-/// Does what the syncer says until a token may be checked; `Err` with the
-/// reason when the request must be refused as stale.
-async fn ready(config: &Config, ctx: &Context, arrived: u64) -> Result<(), String> {
-    loop {
-        let step = with(config, |s| {
-            if s.is_fresh(now_ms()) {
-                Step::Ready { refresh: None }
-            } else {
-                s.step(now_ms(), arrived)
-            }
-        })?;
-        match step {
-            Step::Ready { refresh } => {
-                background(config, ctx, refresh);
-                return Ok(());
-            }
-            Step::Fetch(fetch) => drive(config, fetch, false).await,
-            Step::Wait { until_ms } => {
-                let left = Duration::from_millis(until_ms.saturating_sub(now_ms()));
-                Delay::from(left.min(WAIT_STEP)).await;
-            }
-            Step::Stale { reason, refresh } => {
-                background(config, ctx, refresh);
-                return Err(reason);
-            }
-        }
-    }
-}
-
-/// Drives `fetch` after this request has answered, in its `wait_until`.
-fn background(config: &Config, ctx: &Context, fetch: Option<Fetch>) {
-    if let Some(fetch) = fetch {
-        let config = config.clone();
-        ctx.wait_until(async move { drive(&config, fetch, true).await });
-    }
+/// Runs `fetch` (and every fetch the syncer asks for after it) in this
+/// request's `wait_until`: it outlives the request, whether the request
+/// answers first or its client goes away.
+fn spawn(config: &Config, ctx: &Context, fetch: Fetch) {
+    let config = config.clone();
+    ctx.wait_until(async move { drive(&config, fetch).await });
 }
 
 /// Performs `fetch` and every fetch the syncer asks for after it: from the
 /// data-center cache when the syncer allows a shared copy and the cache is
-/// on, else from the issuer. `background`: nobody waits for it, so it may
+/// on, else from the issuer. A background fetch (nobody waits for it) may
 /// stagger its first look at the cache (see [`shared::feed`]).
-async fn drive(config: &Config, mut fetch: Fetch, background: bool) {
+async fn drive(config: &Config, mut fetch: Fetch) {
     loop {
         let url = format!("{}{}", config.issuer_url, fetch.path);
         let shared = fetch
@@ -199,9 +133,14 @@ async fn drive(config: &Config, mut fetch: Fetch, background: bool) {
             .filter(|_| config.shared_feed);
         let (result, observed_ms) = match shared {
             Some((fresh, useful)) => {
-                shared::feed(&url, fresh, useful, fetch.deadline_ms, background, || {
-                    get(&url, fetch.deadline_ms)
-                })
+                shared::feed(
+                    &url,
+                    fresh,
+                    useful,
+                    fetch.deadline_ms,
+                    fetch.background,
+                    || get(&url, fetch.deadline_ms),
+                )
                 .await
             }
             None => (get(&url, fetch.deadline_ms).await, None),
@@ -221,7 +160,8 @@ async fn drive(config: &Config, mut fetch: Fetch, background: bool) {
 /// GETs `url` and returns its body. The whole exchange, headers and body,
 /// races one timer to `deadline_ms`; on expiry the request is aborted.
 async fn get(url: &str, deadline_ms: u64) -> Result<String, String> {
-    let request = Request::new(url, Method::Get).map_err(|err| format!("bad URL {url}: {err}"))?;
+    let request =
+        worker::Request::new(url, Method::Get).map_err(|err| format!("bad URL {url}: {err}"))?;
     let controller = AbortController::default();
     let signal = controller.signal();
     let exchange = async {
@@ -249,7 +189,7 @@ async fn get(url: &str, deadline_ms: u64) -> Result<String, String> {
     }
 }
 
-/// What `GET /.tollgate/status` shows: no keys, no tokens.
+/// Where the syncer stands: no keys, no tokens.
 pub fn status(config: &Config) -> Option<SyncStatus> {
     with(config, |s| s.status(now_ms())).ok()
 }

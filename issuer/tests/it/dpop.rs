@@ -426,3 +426,21 @@ async fn a_rotated_bound_refresh_token_without_its_key_is_still_reuse(store: Arc
         .assert_problem(401, "refresh_token_reused");
     assert!(revokes_sid(&issuer.feed().await, &tokens.session));
 }
+
+/// A Bearer route called with a DPoP proof and no token offers both schemes
+/// (RFC 9449 §7.1); without a proof, a bare Bearer (RFC 6750 §3).
+#[tokio::test]
+async fn a_missing_token_with_a_proof_is_offered_both_schemes() {
+    let (store, _dir) = crate::support::sqlite().await;
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    let proof = Device::new(3).proof("POST", "/v1/auth/logout", None, None);
+    let reply = post(&issuer, "/v1/auth/logout", None, &[proof], json!({})).await;
+    reply.assert_problem(401, "missing_token");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer, DPoP algs="ES256 EdDSA Ed25519""#)
+    );
+    let bare = issuer.call("POST", "/v1/auth/logout", None, None).await;
+    bare.assert_problem(401, "missing_token");
+    assert_eq!(bare.header("www-authenticate"), Some("Bearer"));
+}

@@ -128,7 +128,7 @@ async fn every_problem_code_is_listed() {
         ApiError::RateLimited { retry_after: 1 },
         ApiError::Forbidden,
         ApiError::NotFound,
-        ApiError::MissingToken,
+        ApiError::MissingToken { dpop: false },
         ApiError::Internal(String::new()),
     ];
     for error in &samples {

@@ -16,7 +16,7 @@ use tollgate_axum::{Tollgate, TollgateConfig};
 use tollgate_verifier::{Confirmation, Jwk, Uuid};
 use tower::ServiceExt;
 
-use crate::layer::{Issuer, app, claims, issuer, now};
+use crate::layer::{Issuer, app, claims, issuer, ms, now};
 
 fn b64(bytes: &[u8]) -> String {
     Base64UrlUnpadded::encode_string(bytes)
@@ -82,7 +82,7 @@ async fn call(
 async fn a_bound_token_needs_a_fresh_proof_for_the_url_the_client_used() {
     let issuer = issuer().await;
     let mut config = TollgateConfig::new(&issuer.url, "tollgate", "tollgate-api");
-    config.max_age = Duration::from_secs(5);
+    config.sync.max_age_ms = ms(Duration::from_secs(5));
     // Nested: the handler sees `/me`, the client asked for `/api/me`.
     let app = Router::new().nest("/api", app(Tollgate::connect(config).await.unwrap()));
     let device = Device(ed25519_dalek::SigningKey::from_bytes(&[7; 32]));

@@ -10,17 +10,24 @@ use axum::http::StatusCode;
 use tollgate_axum::{Tollgate, TollgateConfig};
 use tollgate_verifier::Uuid;
 
-use crate::layer::{app, call};
+use crate::layer::{ManualClock, app, call, ms};
 use crate::stub::{Fault, Stub, Which, log_with};
 
 const MAX_AGE: Duration = Duration::from_millis(200);
 const FAIL_AFTER: Duration = Duration::from_millis(1500);
 
 async fn connect(stub: &Stub, fail_after: Duration) -> axum::Router {
+    connect_with_clock(stub, fail_after).await.0
+}
+
+/// [`connect`], with a clock the test moves.
+async fn connect_with_clock(stub: &Stub, fail_after: Duration) -> (axum::Router, ManualClock) {
     let mut config = TollgateConfig::new(&stub.url, "tollgate", "tollgate-api");
-    config.max_age = MAX_AGE;
-    config.fail_after = fail_after;
-    app(Tollgate::connect(config).await.unwrap())
+    config.sync.max_age_ms = ms(MAX_AGE);
+    config.sync.fail_after_ms = ms(fail_after);
+    let clock = ManualClock::default();
+    config.clock = std::sync::Arc::new(clock.clone());
+    (app(Tollgate::connect(config).await.unwrap()), clock)
 }
 
 /// Calls with `token` every 20 ms for `length`; returns every status.
@@ -119,11 +126,11 @@ async fn a_stalling_issuer_fails_closed_in_time_and_recovers() {
 #[tokio::test]
 async fn waiters_on_a_dead_sync_all_answer_in_time() {
     let stub = Stub::start().await;
-    let app = connect(&stub, FAIL_AFTER).await;
+    let (app, clock) = connect_with_clock(&stub, FAIL_AFTER).await;
     let token = stub.mint(Uuid::new_v4(), "k1");
     assert_eq!(call(&app, Some(&token)).await.0, StatusCode::OK);
     stub.with(|s| s.fault = Some((Fault::Silent, Which::All)));
-    tokio::time::sleep(MAX_AGE + Duration::from_millis(50)).await;
+    clock.advance(MAX_AGE + Duration::from_millis(50));
     let started = Instant::now();
     let calls = (0..20).map(|_| {
         let (app, token) = (app.clone(), token.clone());

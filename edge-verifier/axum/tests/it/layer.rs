@@ -49,6 +49,29 @@ pub async fn issuer() -> Issuer {
     }
 }
 
+/// A duration as the milliseconds `SyncSettings` takes.
+pub fn ms(duration: Duration) -> Option<u64> {
+    Some(u64::try_from(duration.as_millis()).unwrap())
+}
+
+/// The system clock plus an offset the test moves forward: time rules are
+/// tested by moving it rather than by sleeping.
+#[derive(Clone, Default)]
+pub struct ManualClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl ManualClock {
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap();
+        self.0.fetch_add(by, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl tollgate_axum::Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        tollgate_axum::SystemClock.now_ms() + self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// The Unix time now, in seconds.
 pub fn now() -> i64 {
     let secs = std::time::SystemTime::now()
@@ -120,7 +143,7 @@ pub async fn call(app: &Router, token: Option<&str>) -> (StatusCode, String, Opt
 async fn valid_revoked_and_missing_tokens() {
     let issuer = issuer().await;
     let mut config = TollgateConfig::new(&issuer.url, "tollgate", "tollgate-api");
-    config.max_age = Duration::ZERO;
+    config.sync.max_age_ms = ms(Duration::ZERO);
     let app = app(Tollgate::connect(config).await.unwrap());
     let (good, sid) = token(&issuer);
 
@@ -156,14 +179,16 @@ async fn valid_revoked_and_missing_tokens() {
 async fn an_unreachable_issuer_fails_closed_after_fail_after() {
     let issuer = issuer().await;
     let mut config = TollgateConfig::new(&issuer.url, "tollgate", "tollgate-api");
-    config.max_age = Duration::ZERO;
-    config.fail_after = Duration::from_millis(300);
+    config.sync.max_age_ms = ms(Duration::ZERO);
+    config.sync.fail_after_ms = ms(Duration::from_millis(300));
+    let clock = ManualClock::default();
+    config.clock = Arc::new(clock.clone());
     let app = app(Tollgate::connect(config).await.unwrap());
     let (good, _) = token(&issuer);
     issuer.stop.send(()).unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await; // until it has stopped
     assert_eq!(call(&app, Some(&good)).await.0, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    clock.advance(Duration::from_millis(300));
     let (status, body, _) = call(&app, Some(&good)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("revocation_state_stale"));
@@ -174,7 +199,7 @@ async fn an_unreachable_issuer_fails_closed_after_fail_after() {
 async fn a_withdrawn_key_is_refused_within_max_age() {
     let issuer = issuer().await;
     let mut config = TollgateConfig::new(&issuer.url, "tollgate", "tollgate-api");
-    config.max_age = Duration::from_millis(200);
+    config.sync.max_age_ms = ms(Duration::from_millis(200));
     let app = app(Tollgate::connect(config).await.unwrap());
     let (good, _) = token(&issuer);
     assert_eq!(call(&app, Some(&good)).await.0, StatusCode::OK);
@@ -199,4 +224,32 @@ async fn a_withdrawn_key_is_refused_within_max_age() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A request without a token but with a DPoP proof is challenged with both
+/// schemes (RFC 9449 §7.1); without one, with a bare Bearer.
+#[tokio::test]
+async fn a_missing_token_with_a_dpop_proof_is_offered_both_schemes() {
+    let issuer = issuer().await;
+    let config = TollgateConfig::new(&issuer.url, "tollgate", "tollgate-api");
+    let app = app(Tollgate::connect(config).await.unwrap());
+    let request = Request::get("/me").header("dpop", "a.b.c");
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer, DPoP algs=\"ES256 EdDSA Ed25519\""
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let (status, body, challenge) = call(&app, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("missing_token"), "{body}");
+    assert_eq!(challenge.as_deref(), Some("Bearer"));
 }

@@ -4,5 +4,6 @@
 
 mod dpop;
 mod faults;
+mod hangup;
 mod layer;
 mod stub;

@@ -46,6 +46,10 @@ pub struct Script {
     pub withdrawn: Vec<(String, ed25519_dalek::SigningKey)>,
     pub keys_version: u32,
     pub feed_requests: usize,
+    pub jwks_requests: usize,
+    /// How long a healthy answer takes (a far or busy issuer).
+    pub feed_delay: std::time::Duration,
+    pub jwks_delay: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -70,6 +74,9 @@ impl Stub {
             withdrawn: Vec::new(),
             keys_version: 1,
             feed_requests: 0,
+            jwks_requests: 0,
+            feed_delay: std::time::Duration::ZERO,
+            jwks_delay: std::time::Duration::ZERO,
         }));
         let app = Router::new()
             .route("/v1/revocations", get(feed))
@@ -153,7 +160,7 @@ async fn faulty(fault: Fault, body: String) -> Response {
 use futures_util::StreamExt as _;
 
 async fn feed(State(script): State<Arc<Mutex<Script>>>, Query(q): Query<FeedQuery>) -> Response {
-    let (body, fault) = {
+    let (body, fault, delay) = {
         let mut s = script.lock().unwrap();
         s.feed_requests += 1;
         let after = q.since.as_deref().and_then(|since| {
@@ -182,8 +189,9 @@ async fn feed(State(script): State<Arc<Mutex<Script>>>, Query(q): Query<FeedQuer
             Some((fault, Which::LaterPages)) if later_page => Some(fault),
             _ => None,
         };
-        (body, fault)
+        (body, fault, s.feed_delay)
     };
+    tokio::time::sleep(delay).await;
     match fault {
         Some(fault) => faulty(fault, body).await,
         None => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
@@ -191,8 +199,9 @@ async fn feed(State(script): State<Arc<Mutex<Script>>>, Query(q): Query<FeedQuer
 }
 
 async fn jwks(State(script): State<Arc<Mutex<Script>>>) -> Response {
-    let (body, fault) = {
-        let s = script.lock().unwrap();
+    let (body, fault, delay) = {
+        let mut s = script.lock().unwrap();
+        s.jwks_requests += 1;
         let keys: Vec<_> = s
             .keys
             .iter()
@@ -205,8 +214,9 @@ async fn jwks(State(script): State<Arc<Mutex<Script>>>) -> Response {
             Some((fault, Which::All)) => Some(fault),
             _ => None,
         };
-        (json!({"keys": keys}).to_string(), fault)
+        (json!({"keys": keys}).to_string(), fault, s.jwks_delay)
     };
+    tokio::time::sleep(delay).await;
     match fault {
         Some(fault) => faulty(fault, body).await,
         None => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),

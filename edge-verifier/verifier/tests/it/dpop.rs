@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tollgate_verifier::dpop::{self, MAX_PROOF_LEN, ProofRequest, ReplayCache};
-use tollgate_verifier::{ErrorCode, Jwk, Presented, RevocationSet, Scheme, Verifier, VerifyError};
+use tollgate_verifier::{
+    ErrorCode, Jwk, Replay, Request, RevocationSet, Scheme, Verifier, VerifyError, credentials,
+};
 
 use crate::support::*;
 
@@ -106,23 +108,28 @@ fn bound_token(keys: &Keys, device: &DeviceKey) -> String {
     )
 }
 
-fn request<'a>(scheme: Scheme, token: &'a str, proofs: &'a [&'a str]) -> Presented<'a> {
-    Presented {
+fn request(scheme: Scheme, token: &str, proofs: &[&str]) -> Request {
+    Request {
         scheme,
-        token,
-        proofs,
-        method: "GET",
-        url: URL,
+        token: token.to_owned(),
+        proofs: proofs.iter().map(|p| (*p).to_owned()).collect(),
+        method: "GET".to_owned(),
+        url: URL.to_owned(),
     }
 }
 
 fn check(
     verifier: &Verifier,
-    presented: &Presented<'_>,
+    presented: &Request,
     replay: &mut ReplayCache,
 ) -> Result<(), &'static str> {
     verifier
-        .verify_request(presented, NOW, &RevocationSet::new(), replay)
+        .verify_request(
+            presented.clone(),
+            NOW,
+            &RevocationSet::new(),
+            Replay::Record(replay),
+        )
         .map(|_| ())
         .map_err(|err| err.code().as_str())
 }
@@ -146,10 +153,10 @@ fn a_bound_token_passes_with_a_proof_of_its_key_es256_and_eddsa() {
         let verified = keys
             .verifier()
             .verify_request(
-                &request(Scheme::Dpop, &token, &[&proof]),
+                request(Scheme::Dpop, &token, &[&proof]),
                 NOW,
                 &RevocationSet::new(),
-                &mut ReplayCache::default(),
+                Replay::Record(&mut ReplayCache::default()),
             )
             .unwrap();
         assert_eq!(verified.cnf.as_ref().unwrap().jkt, device.jkt());
@@ -186,7 +193,7 @@ fn a_bound_token_sent_as_bearer_or_in_the_cookie_is_refused() {
         Err("invalid_dpop_proof")
     );
     let cookie = format!("access_token={token}");
-    let (scheme, from_cookie) = Verifier::credentials(None, Some(&cookie)).unwrap();
+    let (scheme, from_cookie) = credentials(None, Some(&cookie)).unwrap();
     assert_eq!(
         check(
             &keys.verifier(),
@@ -278,8 +285,8 @@ fn the_request_urls_query_is_ignored_and_scheme_host_and_port_normalised() {
         c.insert("htu".into(), json!("HTTPS://API.example.com:443/api/todos"));
     });
     let proofs = [proof.as_str()];
-    let presented = Presented {
-        url: "https://api.example.com/api/todos?page=2",
+    let presented = Request {
+        url: "https://api.example.com/api/todos?page=2".to_owned(),
         ..request(Scheme::Dpop, &token, &proofs)
     };
     assert_eq!(
@@ -306,7 +313,12 @@ fn a_replayed_proof_is_refused() {
     // Past the window the proof's own iat refuses it, so forgetting is safe.
     let later = NOW + 60 + 30 + 1;
     let err = verifier
-        .verify_request(&presented, later, &RevocationSet::new(), &mut replay)
+        .verify_request(
+            presented.clone(),
+            later,
+            &RevocationSet::new(),
+            Replay::Record(&mut replay),
+        )
         .unwrap_err();
     assert_eq!(
         err,
@@ -533,10 +545,10 @@ fn a_revoked_bound_token_is_revoked_whatever_the_proof() {
     let err = keys
         .verifier()
         .verify_request(
-            &request(Scheme::Dpop, &token, &[&proof]),
+            request(Scheme::Dpop, &token, &[&proof]),
             NOW,
             &revoked,
-            &mut ReplayCache::default(),
+            Replay::Record(&mut ReplayCache::default()),
         )
         .unwrap_err();
     assert_eq!(err, VerifyError::Revoked);

@@ -1,6 +1,7 @@
 //! Integration tests of the verifier, at a fixed clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
 
+mod admission;
 mod attacks;
 mod cache;
 mod claims;

@@ -4,14 +4,15 @@
 
 use serde_json::json;
 use tollgate_verifier::{
-    Fetch, FetchKind, Jwks, Outcome, Step, SyncOptions, Syncer, Uuid, VerifierOptions,
+    Fetch, FetchKind, Jwks, Outcome, REPORT_GRACE_MS, Step, SyncOptions, Syncer, Uuid,
+    VerifierOptions,
 };
 
 use crate::support::{AUDIENCE, ISSUER, Keys, NOW, claims_with, ed_token};
 
-const T0: u64 = NOW as u64 * 1000;
+pub(crate) const T0: u64 = NOW as u64 * 1000;
 
-fn options() -> SyncOptions {
+pub(crate) fn options() -> SyncOptions {
     let mut options = SyncOptions::new(1000, 3000);
     options.refresh_ahead_ms = 100;
     options.request_timeout_ms = 5000;
@@ -20,11 +21,18 @@ fn options() -> SyncOptions {
     options
 }
 
-fn syncer() -> Syncer {
+/// [`options`] with a fail-after far past one fetch's deadline.
+pub(crate) fn long_fail_after() -> SyncOptions {
+    let mut options = options();
+    options.fail_after_ms = 30_000;
+    options
+}
+
+pub(crate) fn syncer() -> Syncer {
     Syncer::new(options(), VerifierOptions::new(ISSUER, AUDIENCE)).unwrap()
 }
 
-fn jwks(keys: &Keys, kids: &[&str]) -> String {
+pub(crate) fn jwks(keys: &Keys, kids: &[&str]) -> String {
     let jwks = Jwks {
         keys: kids.iter().map(|kid| Keys::ed_jwk(&keys.ed, kid)).collect(),
         version: None,
@@ -32,7 +40,7 @@ fn jwks(keys: &Keys, kids: &[&str]) -> String {
     serde_json::to_string(&jwks).unwrap()
 }
 
-fn page(cursor: &str, reset: bool, more: bool, keys: &str, sids: &[Uuid]) -> String {
+pub(crate) fn page(cursor: &str, reset: bool, more: bool, keys: &str, sids: &[Uuid]) -> String {
     let revoked: Vec<_> = sids
         .iter()
         .map(|sid| json!({"sid": sid, "until": NOW + 600}))
@@ -41,21 +49,21 @@ fn page(cursor: &str, reset: bool, more: bool, keys: &str, sids: &[Uuid]) -> Str
         .to_string()
 }
 
-fn ok(text: &str) -> Outcome<'_> {
+pub(crate) fn ok(text: &str) -> Outcome<'_> {
     Outcome::Body {
         text,
         observed_ms: None,
     }
 }
 
-fn fetch(step: Step) -> Fetch {
+pub(crate) fn fetch(step: Step) -> Fetch {
     match step {
         Step::Fetch(fetch) => fetch,
         other => panic!("expected a fetch, got {other:?}"),
     }
 }
 
-fn token_for(keys: &Keys, sid: Uuid) -> String {
+pub(crate) fn token_for(keys: &Keys, sid: Uuid) -> String {
     ed_token(
         keys,
         &claims_with(|c| {
@@ -64,7 +72,7 @@ fn token_for(keys: &Keys, sid: Uuid) -> String {
     )
 }
 
-fn code(syncer: &Syncer, token: &str, now: u64) -> &'static str {
+pub(crate) fn code(syncer: &Syncer, token: &str, now: u64) -> &'static str {
     match syncer.verify(token, now) {
         Ok(_) => "ok",
         Err(err) => err.code().as_str(),
@@ -72,8 +80,13 @@ fn code(syncer: &Syncer, token: &str, now: u64) -> &'static str {
 }
 
 /// A syncer that loaded a snapshot revoking `revoked`, key version "1", at T0.
-fn warm(keys: &Keys, revoked: &[Uuid]) -> Syncer {
-    let mut s = syncer();
+pub(crate) fn warm(keys: &Keys, revoked: &[Uuid]) -> Syncer {
+    warm_with(options(), keys, revoked)
+}
+
+/// [`warm`] with these options.
+pub(crate) fn warm_with(options: SyncOptions, keys: &Keys, revoked: &[Uuid]) -> Syncer {
+    let mut s = Syncer::new(options, VerifierOptions::new(ISSUER, AUDIENCE)).unwrap();
     let feed = fetch(s.step(T0, T0));
     assert_eq!(feed.kind, FetchKind::Feed);
     assert_eq!(feed.path, "/v1/revocations");
@@ -91,7 +104,7 @@ fn warm(keys: &Keys, revoked: &[Uuid]) -> Syncer {
 
 /// Lets a warm syncer's background refresh (at T0 + 200) bring a feed page
 /// that announces key-set `version`; returns the JWKS fetch that follows.
-fn announce_keys(s: &mut Syncer, version: &str) -> Fetch {
+pub(crate) fn announce_keys(s: &mut Syncer, version: &str) -> Fetch {
     let Step::Ready {
         refresh: Some(refresh),
     } = s.step(T0 + 200, T0 + 200)
@@ -158,8 +171,8 @@ fn failed_snapshot_page_leaves_the_old_set_serving() {
     );
 }
 
-/// A snapshot whose page 2 never answers fails at the fetch deadline, and
-/// the old set serves meanwhile.
+/// A snapshot whose page 2 never answers fails at the fetch deadline, when
+/// its adapter's timer reports it, and the old set serves meanwhile.
 #[test]
 fn hanging_snapshot_page_expires_at_its_deadline() {
     let keys = Keys::new();
@@ -184,9 +197,21 @@ fn hanging_snapshot_page_expires_at_its_deadline() {
         }
     );
     assert_eq!(code(&s, &token, now + 10), "revoked");
-    assert!(matches!(s.step(T0 + 3001, T0 + 3001), Step::Stale { .. }));
-    // The fetch is dead at its deadline even though nobody reported it.
-    assert!(!s.in_flight(now + 3002));
+    assert!(
+        matches!(s.step(T0 + 3001, now + 10), Step::Stale { .. }),
+        "that waiter is refused when the state it waited with expires"
+    );
+    assert!(
+        matches!(s.step(T0 + 3001, T0 + 3001), Step::Wait { .. }),
+        "a request that finds the state expired waits for the sync, as a cold one does"
+    );
+    // The adapter gives up at the deadline and says so: the fetch is over.
+    s.on_response(
+        next.id,
+        now + 3000,
+        Outcome::Failed("no complete answer by the deadline"),
+    );
+    assert!(!s.in_flight(now + 3001));
     let late = s.on_response(
         next.id,
         now + 3002,
@@ -194,6 +219,72 @@ fn hanging_snapshot_page_expires_at_its_deadline() {
     );
     assert_eq!(late, None, "a late answer is ignored");
     assert_eq!(code(&s, &token, now + 3002), "revocation_state_stale");
+}
+
+/// A fetch nobody reports (its adapter dropped it with a request whose
+/// client hung up) is abandoned once its deadline and the report grace have
+/// passed, and is not taken for an issuer failure: the next request past
+/// the hard bound syncs and waits again, rather than being served old state
+/// for fail_after.
+#[test]
+fn a_fetch_nobody_reports_is_abandoned_not_counted_as_a_failure() {
+    let keys = Keys::new();
+    let revoked = Uuid::from_u128(11);
+    let mut s = warm_with(long_fail_after(), &keys, &[]);
+    let token = token_for(&keys, revoked);
+    let now = T0 + 1200;
+    let abandoned = fetch(s.step(now, now));
+    let later = abandoned.deadline_ms + REPORT_GRACE_MS;
+    assert_eq!(
+        s.step(later - 1, later - 1),
+        Step::Wait { until_ms: later },
+        "waited for until then"
+    );
+    assert!(!s.in_flight(later));
+    let retry = fetch(s.step(later, later));
+    assert_eq!(retry.kind, FetchKind::Feed);
+    assert!(!retry.background, "a request waits for it");
+    assert_eq!(
+        s.status(later).last_error,
+        None,
+        "nothing is said of the issuer"
+    );
+    assert_eq!(
+        s.on_response(
+            abandoned.id,
+            later + 1,
+            ok(&page("a:2", false, false, "1", &[revoked]))
+        ),
+        None,
+        "the abandoned fetch's answer is not wanted any more"
+    );
+    assert_eq!(code(&s, &token, later + 1), "ok", "nor applied");
+    s.on_response(
+        retry.id,
+        later + 2,
+        ok(&page("a:2", false, false, "1", &[revoked])),
+    );
+    assert_eq!(code(&s, &token, later + 3), "revoked");
+}
+
+/// An answer its adapter reports after the fetch's deadline (a timer that
+/// fired late) counts as a failure, and is not applied.
+#[test]
+fn an_answer_reported_after_its_deadline_is_a_failure() {
+    let keys = Keys::new();
+    let mut s = warm_with(long_fail_after(), &keys, &[]);
+    let now = T0 + 1200;
+    let feed = fetch(s.step(now, now));
+    let late = feed.deadline_ms + 1;
+    assert_eq!(
+        s.on_response(feed.id, late, ok(&page("a:2", false, false, "1", &[]))),
+        None
+    );
+    assert!(s.status(late).last_error.is_some());
+    assert!(
+        matches!(s.step(late + 1, late + 1), Step::Ready { .. }),
+        "the issuer counts as slow: the last state serves without waiting"
+    );
 }
 
 /// A snapshot is swapped in whole once its last page arrives.
@@ -299,8 +390,9 @@ fn past_max_age_one_request_fetches_and_the_others_wait() {
     assert_eq!(
         s.step(T0 + 6, T0 + 1),
         Step::Wait {
-            until_ms: T0 + 3000
-        }
+            until_ms: T0 + 3000 + REPORT_GRACE_MS
+        },
+        "cold: waited for until its deadline and the report grace"
     );
     s.on_response(jwks_fetch.id, T0 + 9, ok(&jwks(&keys, &["ed"])));
     assert!(
@@ -352,7 +444,8 @@ fn unreachable_issuer_serves_stale_then_fails_closed_then_recovers() {
     assert_eq!(code(&s, &token, T0 + 3106), "ok");
 }
 
-/// A cold syncer's first fetch is bounded by fail_after, not just the timeout.
+/// A cold syncer's first fetch is bounded by fail_after, not just the
+/// timeout: its adapter reports it failed then, and the request is stale.
 #[test]
 fn cold_fetch_budget_respects_fail_after() {
     let mut s = syncer();
@@ -361,8 +454,13 @@ fn cold_fetch_budget_respects_fail_after() {
     assert_eq!(
         s.step(T0 + 1, T0 + 1),
         Step::Wait {
-            until_ms: T0 + 3000
+            until_ms: T0 + 3000 + REPORT_GRACE_MS
         }
+    );
+    s.on_response(
+        feed.id,
+        T0 + 3000,
+        Outcome::Failed("no answer by the deadline"),
     );
     assert!(matches!(
         s.step(T0 + 3001, T0 + 3001),
@@ -486,6 +584,50 @@ fn a_jwks_older_than_the_announced_version_is_refused() {
     assert_eq!(code(&s, &token, T0 + 803), "unknown_kid");
 }
 
+/// A feed page announcing an older key-set version than the one loaded (a
+/// shared copy from before a withdrawal) never brings a withdrawn key back:
+/// it announces nothing pending, and a JWKS at that older version (a
+/// lagging replica) is refused even though it matches the announcement.
+#[test]
+fn an_older_announcement_never_brings_a_withdrawn_key_back() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let token = token_for(&keys, Uuid::from_u128(4));
+    // Key "ed" is withdrawn at version 3.
+    let jwks_fetch = announce_keys(&mut s, "3");
+    let withdrawn =
+        json!({"keys": [Keys::ed_jwk(&keys.ed, "other")], "keys_version": "3"}).to_string();
+    s.on_response(jwks_fetch.id, T0 + 202, ok(&withdrawn));
+    assert_eq!(code(&s, &token, T0 + 203), "unknown_kid");
+    // An old shared copy of the feed announces version 2.
+    let refresh = s.sync_now(T0 + 400).unwrap();
+    let next = s.on_response(
+        refresh.id,
+        T0 + 401,
+        ok(&page("a:1", false, false, "2", &[])),
+    );
+    if let Some(jwks_fetch) = next {
+        // Were a JWKS asked for, a lagging copy at version 2 still has "ed".
+        let lagging =
+            json!({"keys": [Keys::ed_jwk(&keys.ed, "ed")], "keys_version": "2"}).to_string();
+        s.on_response(jwks_fetch.id, T0 + 402, ok(&lagging));
+    }
+    assert_eq!(
+        code(&s, &token, T0 + 403),
+        "unknown_kid",
+        "the withdrawn key is back"
+    );
+    assert!(
+        matches!(s.step(T0 + 403, T0 + 403), Step::Ready { .. }),
+        "nothing is pending"
+    );
+    // Nor does a keys-only refetch take a JWKS older than the loaded one.
+    let made_up = s.refetch_keys(T0 + 500).unwrap();
+    let lagging = json!({"keys": [Keys::ed_jwk(&keys.ed, "ed")], "keys_version": "2"}).to_string();
+    s.on_response(made_up.id, T0 + 501, ok(&lagging));
+    assert_eq!(code(&s, &token, T0 + 502), "unknown_kid");
+}
+
 /// However many pages an issuer hands out (`more: true` for ever), no fetch
 /// of one run ends later than the run's start plus fail_after, and nobody
 /// waits longer.
@@ -513,7 +655,7 @@ fn one_run_never_outlives_fail_after() {
         }
         let step = s.step(now, now);
         assert!(
-            matches!(step, Step::Wait { until_ms } if until_ms <= T0 + 3000)
+            matches!(step, Step::Wait { until_ms } if until_ms <= T0 + 3000 + REPORT_GRACE_MS)
                 || matches!(step, Step::Stale { .. }),
             "{step:?}"
         );

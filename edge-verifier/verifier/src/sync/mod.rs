@@ -8,6 +8,14 @@
 //! report what came back. Time is an argument (Unix milliseconds), so tests
 //! drive it with a fake clock and scripted answers.
 //!
+//! # Layout
+//! - this file: the machine's state, the runs of fetches, and [`Step`];
+//! - `settings`: [`SyncOptions`] and [`SyncSettings`], the timing and its defaults;
+//! - `fetch`: [`Fetch`] and [`Outcome`], what passes between machine and adapter;
+//! - `admission`: [`Admission`] and [`Catchup`], one request's (or one
+//!   explicit sync's) way through the machine, down to what the adapter
+//!   does next ([`Next`]): spawn a fetch, sleep, check signatures, answer.
+//!
 //! # The rules
 //! - No token is accepted before the JWKS and a whole snapshot are loaded.
 //! - State whose last complete sync *started* (or was observed, for a copy
@@ -15,48 +23,56 @@
 //!   in the background; requests keep being served from it meanwhile.
 //! - State older than `max_age` is synced before a token is accepted: one
 //!   sync runs at a time, and the others wait for it (each on its own timer).
-//! - Every fetch has a deadline covering headers and body. A fetch that
-//!   misses it failed, whether or not its adapter ever reports back (a
-//!   cancelled request, a stalled body): nothing can stay "in flight" past
-//!   its deadline.
+//! - Every fetch runs detached from the request that asked for it, and has
+//!   a deadline covering headers and body; the adapter reports it, success
+//!   or failure, by then. A request that goes away (its client hung up)
+//!   takes nothing with it: the fetch goes on, and a fetch whose requester
+//!   left is not evidence that the issuer is down.
+//! - A fetch nobody reports by its deadline plus [`REPORT_GRACE_MS`] was
+//!   abandoned by its adapter: it ends, counts as nobody syncing (not as an
+//!   issuer failure), and the state's age decides what happens next.
 //! - A snapshot spans pages and is built in a separate set; it replaces the
 //!   served set only when its last page (`more: false`) has arrived. If a
 //!   page fails, the old set keeps serving under the usual rules. Deltas only
 //!   add revocations, so their pages are applied as they come.
-//! - Each feed page names the key-set version (`keys`). When it changes, the
-//!   JWKS is fetched again and no token is accepted until it has been (the
-//!   sync is not complete before). A withdrawn key therefore stops
-//!   verifying within the same bound as a revocation.
-//! - Once a sync has failed, the issuer counts as unreachable: requests are
-//!   served from the last state without waiting, retries run in the
-//!   background (at most one per `retry_after`), and `fail_after` after the
-//!   last good sync every request is refused with
-//!   [`VerifyError::RevocationStateStale`].
+//! - Each feed page names the key-set version (`keys`). When it moves
+//!   forward, the JWKS is fetched again and no token is accepted until it
+//!   has been (the sync is not complete before). A JWKS is taken only if it
+//!   is at least as new as both the announced version and the loaded one,
+//!   so neither a lagging copy nor an old announcement brings a withdrawn
+//!   key back.
+//! - Once a sync has failed (reported so by its adapter), the issuer counts
+//!   as unreachable: requests are served from the last state without
+//!   waiting, retries run in the background (at most one per
+//!   `retry_after`), and `fail_after` after the last good sync every request
+//!   is refused with [`VerifyError::RevocationStateStale`].
 //! - An unknown `kid` may refetch the JWKS at most once per `jwks_cooldown`;
-//!   the cooldown starts when the fetch starts, so failed fetches count.
+//!   the cooldown starts when the fetch starts, so failed fetches count. The
+//!   request that asked waits for it and tries once more; a key change
+//!   between a request's two halves makes it begin again, twice at most.
 
-use core::fmt;
+mod admission;
+mod fetch;
+mod settings;
+
+pub use admission::{Admission, Catchup, Next, ReplayMode};
+pub use fetch::{Fetch, FetchKind, Outcome};
+pub use settings::{
+    ConfigError, DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, MAX_LEEWAY_SECS, MIN_JWKS_COOLDOWN_MS,
+    SyncOptions, SyncSettings, check_leeway,
+};
 
 use crate::dpop::ReplayCache;
+use crate::follower::Follower;
 use crate::{
-    Jwks, KeySet, PendingRequest, Presented, RevocationFeed, RevocationSet, Verified, Verifier,
-    VerifierOptions, VerifyError,
+    Begun, Finished, Jwks, KeySet, Pending, Replay, Request, RevocationFeed, RevocationSet,
+    Verdicts, Verifier, VerifierOptions, VerifyError,
 };
 
 /// Unix milliseconds as the whole seconds token times are in.
 fn secs(now_ms: u64) -> i64 {
     i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)
 }
-
-/// The most clock skew any tollgate component accepts, in seconds. A larger
-/// leeway would keep expired and revoked tokens alive for longer than any
-/// deployment needs, so configuration asking for it is refused.
-pub const MAX_LEEWAY_SECS: u32 = 600;
-
-/// The shortest JWKS cooldown accepted: tokens with made-up `kid`s must not
-/// turn into a stream of issuer fetches. Key changes reach verifiers through
-/// the feed's key-set version anyway.
-pub const MIN_JWKS_COOLDOWN_MS: u64 = 1000;
 
 /// How many runs a shared-copy catch-up may chain before it waits for the
 /// next request.
@@ -66,155 +82,27 @@ const MAX_CHAINED: u8 = 4;
 /// treated as of unknown age (an NTP step, a restored VM).
 const CLOCK_SKEW_MS: u64 = 1000;
 
-/// Timing of the sync policy, in milliseconds. Build with
-/// [`SyncOptions::new`]; [`Syncer::new`] checks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SyncOptions {
-    /// Past this age the state is refreshed in the background (the soft bound).
-    pub refresh_ahead_ms: u64,
-    /// Past this age a token waits for a sync before it is accepted (the hard bound).
-    pub max_age_ms: u64,
-    /// With the issuer unreachable, the last state serves this long after the
-    /// last good sync; then every token is refused as stale.
-    pub fail_after_ms: u64,
-    /// How long one fetch (headers and body) may take. Capped at `fail_after_ms`.
-    pub request_timeout_ms: u64,
-    /// After a failed sync, the next attempt waits this long.
-    pub retry_after_ms: u64,
-    /// At most one JWKS refetch on an unknown `kid` per this long.
-    pub jwks_cooldown_ms: u64,
-}
+/// How long past its deadline a fetch nobody reported is still waited for:
+/// the adapter's own timer fires at the deadline and reports a failure a
+/// moment later. Only a fetch its adapter abandoned outlives this.
+pub const REPORT_GRACE_MS: u64 = 1000;
 
-impl Default for SyncOptions {
-    fn default() -> Self {
-        SyncOptions::new(1000, 30_000)
-    }
-}
-
-impl SyncOptions {
-    /// DESIGN.md's policy with this hard bound and fail-after: refresh ahead
-    /// at half the hard bound, 5 s per fetch, a retry at most every second
-    /// (or every `max_age`, if shorter), one JWKS refetch per 10 s.
-    pub fn new(max_age_ms: u64, fail_after_ms: u64) -> Self {
-        SyncOptions {
-            refresh_ahead_ms: max_age_ms / 2,
-            max_age_ms,
-            fail_after_ms,
-            request_timeout_ms: 5000,
-            retry_after_ms: max_age_ms.clamp(1, 1000),
-            jwks_cooldown_ms: 10_000,
-        }
-    }
-
-    /// Refuses settings that would fail open or never settle.
-    pub fn check(&self) -> Result<(), ConfigError> {
-        if self.fail_after_ms == 0 {
-            return Err(ConfigError("fail_after must be more than 0 ms"));
-        }
-        if self.max_age_ms > self.fail_after_ms {
-            return Err(ConfigError(
-                "max_age must not exceed fail_after: the state would be trusted past the point where it must fail closed",
-            ));
-        }
-        if self.refresh_ahead_ms > self.max_age_ms {
-            return Err(ConfigError("refresh_ahead must not exceed max_age"));
-        }
-        if self.request_timeout_ms == 0 || self.retry_after_ms == 0 {
-            return Err(ConfigError(
-                "the request timeout and the retry interval must be more than 0 ms",
-            ));
-        }
-        if self.jwks_cooldown_ms < MIN_JWKS_COOLDOWN_MS {
-            return Err(ConfigError(
-                "the JWKS cooldown must be at least 1000 ms: each unknown kid may cost an issuer fetch",
-            ));
-        }
-        Ok(())
-    }
-
-    /// How long a fetch started now may take.
-    fn fetch_budget(&self) -> u64 {
-        self.request_timeout_ms.min(self.fail_after_ms)
-    }
-}
-
-/// Settings that would make a verifier fail open (or never answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConfigError(pub &'static str);
-
-impl ConfigError {
-    /// The stable code bindings report it with.
-    pub const fn code(&self) -> &'static str {
-        "invalid_options"
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Checks a leeway against [`MAX_LEEWAY_SECS`].
-pub fn check_leeway(leeway_secs: i64) -> Result<u32, ConfigError> {
-    u32::try_from(leeway_secs)
-        .ok()
-        .filter(|l| *l <= MAX_LEEWAY_SECS)
-        .ok_or(ConfigError("the leeway must be between 0 and 600 seconds"))
-}
-
-/// What a fetch is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FetchKind {
-    /// `GET /.well-known/jwks.json`.
-    Jwks,
-    /// `GET /v1/revocations?since=...`.
-    Feed,
-}
-
-/// A fetch the adapter must perform: `GET <issuer><path>`, done (headers and
-/// body) by `deadline_ms` or abandoned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Fetch {
-    /// Pass it back to [`Syncer::on_response`].
-    pub id: u64,
-    /// What it fetches.
-    pub kind: FetchKind,
-    /// Path and query, to append to the issuer's base URL.
-    pub path: String,
-    /// Unix ms after which the answer is no longer wanted.
-    pub deadline_ms: u64,
-    /// For adapters that share answers between verifiers (the edge's
-    /// data-center cache): a copy of this answer observed at or after this
-    /// time (Unix ms) is fresh enough to use instead of asking the issuer.
-    /// `None`: ask the issuer.
-    pub shared_fresh_ms: Option<u64>,
-    /// A copy observed at or after this time is older than fresh, but newer
-    /// than the state: it moves the state forward, and the syncer then asks
-    /// again at once (from the copy's cursor). An adapter may return it
-    /// rather than ask the issuer, so verifiers lagging on an old cursor
-    /// catch up through the shared copies, and only the newest cursor costs
-    /// an issuer fetch.
-    pub shared_useful_ms: Option<u64>,
-}
+/// How often a request waiting on the machine looks again, at most.
+pub const POLL_MS: u64 = 5;
 
 /// What a request that wants to verify a token does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// Verify now with [`Syncer::verify`]. If `refresh` is set, perform that
-    /// fetch in the background (never making this request wait for it).
+    /// Verify now. If `refresh` is set, perform that fetch in the
+    /// background (never making this request wait for it).
     Ready {
         /// A background refresh to drive.
         refresh: Option<Fetch>,
     },
-    /// Perform this fetch, report it, and ask again.
+    /// Start this fetch (detached), and ask again.
     Fetch(Fetch),
-    /// Another request's fetch is in flight: ask again after a short pause,
-    /// and no later than `until_ms`.
+    /// A fetch is in flight: ask again after a short pause, and no later
+    /// than `until_ms`.
     Wait {
         /// When to ask again at the latest (Unix ms).
         until_ms: u64,
@@ -229,25 +117,11 @@ pub enum Step {
     },
 }
 
-/// What came back for a [`Fetch`].
-#[derive(Debug, Clone, Copy)]
-pub enum Outcome<'a> {
-    /// A 200 with this body. `observed_ms` is when the answer was current:
-    /// `None` for an answer from the issuer itself (the fetch's start is
-    /// used), or the time a shared copy was fetched.
-    Body {
-        /// The response body.
-        text: &'a str,
-        /// When it was current, if it came from a shared copy.
-        observed_ms: Option<u64>,
-    },
-    /// Anything else: a network error, a non-200 status, a timeout.
-    Failed(&'a str),
-}
-
 /// A sync in progress: the fetch in flight and what it has gathered.
 #[derive(Debug)]
 struct Run {
+    /// Numbers runs, so a waiter can tell its run from the next one.
+    number: u64,
     fetch_id: u64,
     kind: FetchKind,
     /// When the fetch in flight was started.
@@ -262,16 +136,25 @@ struct Run {
     observed_ms: u64,
     /// Only a JWKS refetch for an unknown `kid`: it does not count as a sync.
     keys_only: bool,
+    /// No request waits for it.
+    background: bool,
     /// An answer came from a copy another verifier shared.
     shared: bool,
-    /// How many runs were chained before this one (see [`Syncer::finish`]).
+    /// How many runs were chained before this one (see [`Syncer::finish_run`]).
     chained: u8,
 }
 
 impl Run {
-    /// Past its deadline, or started "in the future" of a clock stepped back.
+    /// When the fetch in flight counts as abandoned if nobody reported it:
+    /// its deadline plus the grace for its adapter's report.
+    fn over_at(&self) -> u64 {
+        self.deadline_ms.saturating_add(REPORT_GRACE_MS)
+    }
+
+    /// Unreported at [`Self::over_at`], or started "in the future" of a
+    /// clock stepped back: abandoned.
     fn is_over(&self, now_ms: u64) -> bool {
-        now_ms > self.deadline_ms || now_ms.saturating_add(CLOCK_SKEW_MS) < self.started_ms
+        now_ms >= self.over_at() || now_ms.saturating_add(CLOCK_SKEW_MS) < self.started_ms
     }
 }
 
@@ -283,10 +166,8 @@ pub struct Syncer {
     verifier_options: VerifierOptions,
     /// `None` until the first JWKS is loaded.
     verifier: Option<Verifier>,
-    /// The set tokens are checked against.
-    live: RevocationSet,
-    /// A snapshot being gathered; replaces `live` when complete.
-    staging: Option<RevocationSet>,
+    /// The set tokens are checked against, and a snapshot being gathered.
+    feed: Follower,
     run: Option<Run>,
     /// When the state of the last complete sync was current.
     synced_ms: Option<u64>,
@@ -300,7 +181,8 @@ pub struct Syncer {
     /// When a JWKS refetch for an unknown `kid` last started.
     jwks_refetch_ms: Option<u64>,
     next_id: u64,
-    /// DPoP proofs accepted by [`Self::verify_request`], each usable once.
+    runs: u64,
+    /// DPoP proofs accepted, each usable once in this verifier.
     replays: std::sync::Mutex<ReplayCache>,
 }
 
@@ -311,15 +193,12 @@ impl Syncer {
         verifier_options: VerifierOptions,
     ) -> Result<Self, ConfigError> {
         options.check()?;
-        if verifier_options.leeway_secs > MAX_LEEWAY_SECS {
-            return Err(ConfigError("the leeway must be between 0 and 600 seconds"));
-        }
+        verifier_options.check()?;
         Ok(Syncer {
             options,
             verifier_options,
             verifier: None,
-            live: RevocationSet::new(),
-            staging: None,
+            feed: Follower::new(),
             run: None,
             synced_ms: None,
             keys_loaded: None,
@@ -328,6 +207,7 @@ impl Syncer {
             last_error: None,
             jwks_refetch_ms: None,
             next_id: 0,
+            runs: 0,
             replays: std::sync::Mutex::default(),
         })
     }
@@ -350,8 +230,9 @@ impl Syncer {
     /// token should do now. The hard bound is measured at its arrival: a
     /// sync that started after the request arrived satisfies it, so waiters
     /// on one sync all proceed when it ends. A request told to wait never
-    /// waits past the deadline of the fetch in flight, nor past `fail_after`
-    /// after the last good sync.
+    /// waits past the fetch in flight (its deadline and the report grace),
+    /// nor, if it arrived while the state could serve, past that state's
+    /// `fail_after`.
     pub fn step(&mut self, now_ms: u64, arrived_ms: u64) -> Step {
         self.expire(now_ms);
         let age = self.age(now_ms);
@@ -392,44 +273,56 @@ impl Syncer {
             };
         }
         if let Some(run) = &self.run {
-            let mut until = run.deadline_ms;
+            // Wait for it until it is reported or abandoned. A request that
+            // arrived while the state could still serve waits no longer than
+            // that state's fail_after: then it is refused (fail closed in
+            // time); one that arrived to state already past it (or none)
+            // waits for the sync, as a cold start does.
+            let mut until = run.over_at();
             if let Some(synced) = self.synced_ms {
-                until = until.min(synced.saturating_add(self.options.fail_after_ms));
+                let unusable_at = synced.saturating_add(self.options.fail_after_ms);
+                if arrived_ms < unusable_at {
+                    until = until.min(unusable_at);
+                }
             }
             if now_ms < until {
                 return Step::Wait { until_ms: until };
             }
-            return if within_fail_after {
-                Step::Ready { refresh: None }
-            } else {
-                Step::Stale {
-                    reason: self.stale_reason(),
-                    refresh: None,
-                }
+            return Step::Stale {
+                reason: self.stale_reason(),
+                refresh: None,
             };
         }
-        Step::Fetch(self.start(now_ms, false))
+        Step::Fetch(self.start(now_ms, false, false))
     }
 
     /// Starts a sync now unless one is in flight (for an explicit "sync
-    /// now"); the adapter drives it and may then wait for [`Self::in_flight`]
-    /// to turn false.
+    /// now"); see [`Catchup::sync_now`] for the whole exchange.
     pub fn sync_now(&mut self, now_ms: u64) -> Option<Fetch> {
         self.expire(now_ms);
         if self.run.is_some() {
             return None;
         }
-        Some(self.start(now_ms, false))
+        Some(self.start(now_ms, false, false))
     }
 
-    /// Whether a fetch is in flight (and not yet past its deadline).
+    /// Whether a fetch is in flight (and not abandoned).
     pub fn in_flight(&self, now_ms: u64) -> bool {
         self.run.as_ref().is_some_and(|run| !run.is_over(now_ms))
     }
 
+    /// The run in flight, if any: its number and until when it is waited for.
+    fn current_run(&self, now_ms: u64) -> Option<(u64, u64)> {
+        self.run
+            .as_ref()
+            .filter(|run| !run.is_over(now_ms))
+            .map(|run| (run.number, run.over_at()))
+    }
+
     /// After [`VerifyError::UnknownKid`]: a JWKS fetch to perform before
     /// trying the token once more, or `None` if the cooldown has not passed
-    /// or a sync is in flight (then the token stays refused).
+    /// or a sync is in flight (then the token stays refused). An
+    /// [`Admission`] asks this itself.
     pub fn refetch_keys(&mut self, now_ms: u64) -> Option<Fetch> {
         self.expire(now_ms);
         if self.run.is_some() || self.verifier.is_none() {
@@ -444,16 +337,24 @@ impl Syncer {
         // The cooldown starts now, whether or not the fetch succeeds: a flood
         // of unknown kids cannot turn every request into an issuer fetch.
         self.jwks_refetch_ms = Some(now_ms);
-        Some(self.start(now_ms, true))
+        Some(self.start(now_ms, true, false))
     }
 
     /// Reports what came back for fetch `id`. Returns the next fetch of the
-    /// same sync, which the adapter performs at once (same rules). Answers
-    /// to fetches that are no longer wanted are ignored.
+    /// same sync, which the adapter performs at once (same rules). An answer
+    /// reported after the fetch's deadline counts as a failure; one to a
+    /// fetch that is no longer wanted (abandoned, or of an older run) is
+    /// ignored.
     pub fn on_response(&mut self, id: u64, now_ms: u64, outcome: Outcome<'_>) -> Option<Fetch> {
         self.expire(now_ms);
         let run = self.run.as_ref().filter(|run| run.fetch_id == id)?;
         let (kind, started_ms, keys_only) = (run.kind, run.started_ms, run.keys_only);
+        if now_ms > run.deadline_ms {
+            // Reported, but late: its adapter was there, the issuer was slow.
+            let budget = run.deadline_ms.saturating_sub(started_ms);
+            self.fail(now_ms, format!("no complete answer within {budget} ms"));
+            return None;
+        }
         let (text, observed) = match outcome {
             Outcome::Body { text, observed_ms } => (text, observed_ms.unwrap_or(started_ms)),
             Outcome::Failed(error) => {
@@ -484,86 +385,76 @@ impl Syncer {
         }
     }
 
-    /// Verifies `token` against the state at `now_ms`. Call it when
-    /// [`Self::step`] said [`Step::Ready`]; it refuses as stale by itself if
-    /// no snapshot is loaded or the state is past `fail_after`.
+    /// Verifies `token` (as Bearer) against the state at `now_ms`. Call it
+    /// when [`Self::step`] said [`Step::Ready`]; it refuses as stale by
+    /// itself if no snapshot is loaded or the state is past `fail_after`.
     #[cfg(feature = "native")]
-    pub fn verify(&self, token: &str, now_ms: u64) -> Result<Verified, VerifyError> {
+    pub fn verify(&self, token: &str, now_ms: u64) -> Result<crate::Verified, VerifyError> {
         let verifier = self.verifier_at(now_ms)?;
-        verifier.verify(token, secs(now_ms), &self.live)
+        verifier.verify(token, secs(now_ms), self.feed.live())
     }
 
     /// Verifies what a request presents, its DPoP proof included
     /// ([`Verifier::verify_request`]), against the state at `now_ms`, as
-    /// [`Self::verify`] does. Accepted proofs are remembered here, so each
-    /// is used once in this process or isolate.
+    /// [`Self::verify`] does. Accepted proofs are recorded here, so each is
+    /// used once in this process or isolate.
     #[cfg(feature = "native")]
     pub fn verify_request(
         &self,
-        presented: &Presented<'_>,
+        request: Request,
         now_ms: u64,
-    ) -> Result<Verified, VerifyError> {
+    ) -> Result<crate::Verified, VerifyError> {
         let verifier = self.verifier_at(now_ms)?;
-        let mut replays = self
-            .replays
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        verifier.verify_request(presented, secs(now_ms), &self.live, &mut replays)
+        let mut replays = self.replays();
+        verifier.verify_request(
+            request,
+            secs(now_ms),
+            self.feed.live(),
+            Replay::Record(&mut replays),
+        )
     }
 
-    /// [`Verifier::begin_request`] against the state at `now_ms`: for a
-    /// caller that checks the signatures with the platform's crypto.
-    pub fn begin_request(
-        &self,
-        presented: &Presented<'_>,
-        now_ms: u64,
-    ) -> Result<PendingRequest, VerifyError> {
-        self.verifier_at(now_ms)?.begin_request(presented)
+    /// [`Verifier::begin`] against the state at `now_ms`.
+    pub fn begin(&self, request: Request, now_ms: u64) -> Begun {
+        match self.verifier_at(now_ms) {
+            Ok(verifier) => verifier.begin(request),
+            Err(err) => Begun::Refused(request, err),
+        }
     }
 
-    /// [`Verifier::finish_request`] against the state at `now_ms`, with this
-    /// syncer's replay cache. `None` if the keys changed since the request
-    /// began: begin again.
-    ///
-    /// `remember`: whether an accepted proof is recorded (and a replayed
-    /// one refused). An adapter passes `false` only where a replay is
-    /// harmless and the request is checked again downstream, such as the
-    /// edge in front of the issuer's own routes: a logout must not be
-    /// refused because the replay cache is full.
-    pub fn finish_request(
+    /// [`Verifier::finish`] against the state at `now_ms`, recording an
+    /// accepted proof in this syncer's replay cache unless `replay` says to
+    /// skip it.
+    pub fn finish(
         &self,
-        presented: &Presented<'_>,
-        pending: PendingRequest,
-        token_ok: bool,
-        proof_ok: bool,
+        pending: Pending,
+        verdicts: Verdicts,
         now_ms: u64,
-        remember: bool,
-    ) -> Option<Result<Verified, VerifyError>> {
+        replay: ReplayMode,
+    ) -> Finished {
         let verifier = match self.verifier_at(now_ms) {
             Ok(verifier) => verifier,
-            Err(err) => return Some(Err(err)),
+            Err(err) => return Finished::Done(Err(err)),
         };
-        let finish = |replays: &mut ReplayCache| {
-            verifier.finish_request(
-                presented,
+        let now = secs(now_ms);
+        match replay {
+            ReplayMode::Record => verifier.finish(
                 pending,
-                token_ok,
-                proof_ok,
-                secs(now_ms),
-                &self.live,
-                replays,
-            )
-        };
-        if remember {
-            finish(
-                &mut self
-                    .replays
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            )
-        } else {
-            finish(&mut ReplayCache::new(1, 1))
+                verdicts,
+                now,
+                self.feed.live(),
+                Replay::Record(&mut self.replays()),
+            ),
+            ReplayMode::Skip => {
+                verifier.finish(pending, verdicts, now, self.feed.live(), Replay::Skip)
+            }
         }
+    }
+
+    fn replays(&self) -> std::sync::MutexGuard<'_, ReplayCache> {
+        self.replays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The verifier, if the state may be used at all at `now_ms`.
@@ -586,19 +477,24 @@ impl Syncer {
 
     /// The served revocation set.
     pub fn revocations(&self) -> &RevocationSet {
-        &self.live
+        self.feed.live()
     }
 
     /// For health pages: no keys, no tokens.
     pub fn status(&self, now_ms: u64) -> SyncStatus {
         SyncStatus {
-            cursor: self.live.cursor().map(str::to_owned),
-            revoked: self.live.len(),
+            cursor: self.feed.live().cursor().map(str::to_owned),
+            revoked: self.feed.live().len(),
             age_ms: self.synced_ms.map(|_| self.age(now_ms)),
             keys_version: self.keys_loaded.clone(),
             syncing: self.in_flight(now_ms),
             last_error: self.last_error.clone(),
         }
+    }
+
+    /// Why the last sync failed, if one did after the last good one.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// A snapshot loaded, the JWKS loaded, and no newer key set announced.
@@ -607,7 +503,11 @@ impl Syncer {
     }
 
     fn keys_pending(&self) -> bool {
-        self.keys_announced.is_some() && self.keys_announced != self.keys_loaded
+        match (&self.keys_announced, &self.keys_loaded) {
+            (None, _) => false,
+            (Some(announced), Some(loaded)) => !at_least(loaded, announced),
+            (Some(_), None) => true,
+        }
     }
 
     /// How old the state is; "infinitely" old before the first sync, and
@@ -635,25 +535,22 @@ impl Syncer {
         }
     }
 
-    /// A fetch in flight past its deadline has failed, reported or not (as
-    /// has one started "in the future" of a clock stepped back).
+    /// A fetch nobody reported by its deadline plus the report grace (or
+    /// one started "in the future" of a clock stepped back) was abandoned:
+    /// the run ends, and nothing is said about the issuer.
     fn expire(&mut self, now_ms: u64) {
-        if let Some(run) = &self.run {
-            if run.is_over(now_ms) {
-                let path = match run.kind {
-                    FetchKind::Feed => "the feed",
-                    FetchKind::Jwks => "the JWKS",
-                };
-                let budget = run.deadline_ms - run.started_ms;
-                self.fail(now_ms, format!("{path} did not answer within {budget} ms"));
-            }
+        if self.run.as_ref().is_some_and(|run| run.is_over(now_ms)) {
+            self.run = None;
+            self.feed.abandon();
         }
     }
 
+    /// The adapter reported a failure (or an answer that does not parse):
+    /// the issuer counts as unreachable, unless it was a keys-only run.
     fn fail(&mut self, now_ms: u64, error: String) {
         let keys_only = self.run.as_ref().is_some_and(|run| run.keys_only);
         self.run = None;
-        self.staging = None;
+        self.feed.abandon();
         if !keys_only {
             self.failed_ms = Some(now_ms);
         }
@@ -671,13 +568,15 @@ impl Syncer {
                 return None;
             }
         }
-        Some(self.start(now_ms, false))
+        Some(self.start(now_ms, false, true))
     }
 
     /// Starts a run with its first fetch: the JWKS for a keys-only run,
     /// else the feed from the served cursor.
-    fn start(&mut self, now_ms: u64, keys_only: bool) -> Fetch {
+    fn start(&mut self, now_ms: u64, keys_only: bool, background: bool) -> Fetch {
+        self.runs += 1;
         self.run = Some(Run {
+            number: self.runs,
             fetch_id: 0,
             kind: FetchKind::Feed,
             started_ms: now_ms,
@@ -685,14 +584,15 @@ impl Syncer {
             run_deadline_ms: now_ms.saturating_add(self.options.fail_after_ms),
             observed_ms: now_ms,
             keys_only,
+            background,
             shared: false,
             chained: 0,
         });
-        self.staging = None;
+        self.feed.abandon();
         if keys_only {
             self.next_fetch(FetchKind::Jwks, now_ms)
         } else {
-            let path = RevocationFeed::request_path(self.live.cursor());
+            let path = RevocationFeed::request_path(self.feed.cursor());
             self.next_fetch(FetchKind::Feed, now_ms).with_path(path)
         }
     }
@@ -701,10 +601,9 @@ impl Syncer {
     fn next_fetch(&mut self, kind: FetchKind, now_ms: u64) -> Fetch {
         self.next_id += 1;
         let id = self.next_id;
-        let run_deadline = self
-            .run
-            .as_ref()
-            .map_or(u64::MAX, |run| run.run_deadline_ms);
+        let (run_deadline, background) = self.run.as_ref().map_or((u64::MAX, false), |run| {
+            (run.run_deadline_ms, run.background)
+        });
         let deadline_ms = now_ms
             .saturating_add(self.options.fetch_budget())
             .min(run_deadline);
@@ -730,6 +629,7 @@ impl Syncer {
                 FetchKind::Feed => String::new(),
             },
             deadline_ms,
+            background,
             shared_fresh_ms,
             shared_useful_ms,
         }
@@ -738,31 +638,37 @@ impl Syncer {
     fn apply_page(&mut self, text: &str, now_ms: u64) -> Result<Option<Fetch>, String> {
         let page: RevocationFeed =
             serde_json::from_str(text).map_err(|err| format!("feed page does not parse: {err}"))?;
-        if page.reset {
-            // A snapshot: gathered apart, swapped in whole.
-            let mut fresh = RevocationSet::new();
-            fresh.apply(&page);
-            self.staging = Some(fresh);
-        } else {
-            self.staging.as_mut().unwrap_or(&mut self.live).apply(&page);
-        }
+        // A snapshot is gathered apart and swapped in whole.
+        self.feed.apply(&page);
         if page.keys.is_some() {
             self.keys_announced = page.keys;
         }
         if page.more {
-            let cursor = self.staging.as_ref().unwrap_or(&self.live).cursor();
-            let path = RevocationFeed::request_path(cursor);
+            let path = RevocationFeed::request_path(self.feed.cursor());
             return Ok(Some(
-                self.next_fetch(FetchKind::Feed, now_ms).with_path(path),
+                self.continue_run(FetchKind::Feed, now_ms)?.with_path(path),
             ));
         }
-        if let Some(snapshot) = self.staging.take() {
-            self.live = snapshot;
-        }
         if self.verifier.is_none() || self.keys_pending() {
-            return Ok(Some(self.next_fetch(FetchKind::Jwks, now_ms)));
+            return Ok(Some(self.continue_run(FetchKind::Jwks, now_ms)?));
         }
-        Ok(self.finish(now_ms))
+        Ok(self.finish_run(now_ms))
+    }
+
+    /// The run's next fetch, unless the run has used up its fail_after: a
+    /// fetch with no time left to answer in is not worth starting.
+    fn continue_run(&mut self, kind: FetchKind, now_ms: u64) -> Result<Fetch, String> {
+        if self
+            .run
+            .as_ref()
+            .is_some_and(|run| now_ms >= run.run_deadline_ms)
+        {
+            return Err(format!(
+                "the sync did not complete within {} ms",
+                self.options.fail_after_ms
+            ));
+        }
+        Ok(self.next_fetch(kind, now_ms))
     }
 
     fn load_keys(
@@ -774,17 +680,32 @@ impl Syncer {
         let jwks: Jwks =
             serde_json::from_str(text).map_err(|err| format!("JWKS does not parse: {err}"))?;
         // A JWKS that names its version must be at least as new as the one
-        // the feed announced: a cached or lagging copy could still hold a
-        // withdrawn key. One that names none was fetched after the
+        // the feed announced and the one already loaded: a cached or lagging
+        // copy could still hold a withdrawn key, and so could a copy that
+        // matches an old announcement (a shared feed page from before the
+        // withdrawal). One that names none was fetched after the
         // announcement, and is taken to be that new.
-        let version = match (&jwks.version, &self.keys_announced) {
-            (Some(got), Some(want)) if !at_least(got, want) => {
-                return Err(format!(
-                    "the JWKS is at key-set version {got}, older than the {want} the feed announced"
-                ));
+        let version = match &jwks.version {
+            Some(got) => {
+                for want in [&self.keys_announced, &self.keys_loaded]
+                    .into_iter()
+                    .flatten()
+                {
+                    if !at_least(got, want) {
+                        return Err(format!(
+                            "the JWKS is at key-set version {got}, older than the {want} already announced or loaded"
+                        ));
+                    }
+                }
+                Some(got.clone())
             }
-            (Some(got), _) => Some(got.clone()),
-            (None, announced) => announced.clone(),
+            None => match (&self.keys_announced, &self.keys_loaded) {
+                (Some(announced), Some(loaded)) if at_least(loaded, announced) => {
+                    Some(loaded.clone())
+                }
+                (None, loaded) => loaded.clone(),
+                (announced, _) => announced.clone(),
+            },
         };
         let keys = KeySet::from_jwks(&jwks).map_err(|err| format!("JWKS does not parse: {err}"))?;
         match &mut self.verifier {
@@ -801,7 +722,7 @@ impl Syncer {
             self.run = None;
             Ok(None)
         } else {
-            Ok(self.finish(now_ms))
+            Ok(self.finish_run(now_ms))
         }
     }
 
@@ -809,23 +730,23 @@ impl Syncer {
     /// older than the soft bound, starts the next run at once (at most
     /// [`MAX_CHAINED`] in a row), so a verifier that caught up through old
     /// copies goes on to the newest.
-    fn finish(&mut self, now_ms: u64) -> Option<Fetch> {
-        let (shared, chained) = self
-            .run
-            .as_ref()
-            .map_or((false, 0), |run| (run.shared, run.chained));
-        self.complete(now_ms);
+    fn finish_run(&mut self, now_ms: u64) -> Option<Fetch> {
+        let (shared, chained, background) = self.run.as_ref().map_or((false, 0, true), |run| {
+            (run.shared, run.chained, run.background)
+        });
+        self.complete_run(now_ms);
         if !shared || chained >= MAX_CHAINED || self.age(now_ms) <= self.options.refresh_ahead_ms {
             return None;
         }
-        let fetch = self.start(now_ms, false);
+        let fetch = self.start(now_ms, false, background);
         if let Some(run) = &mut self.run {
             run.chained = chained + 1;
         }
         Some(fetch)
     }
 
-    fn complete(&mut self, now_ms: u64) {
+    /// Records the run as the state's last good sync, and prunes.
+    fn complete_run(&mut self, now_ms: u64) {
         if let Some(run) = self.run.take() {
             let observed = run.observed_ms;
             // Never backwards for an older shared copy; but after the clock
@@ -838,8 +759,7 @@ impl Syncer {
         self.failed_ms = None;
         self.last_error = None;
         let leeway = i64::from(self.verifier_options.leeway_secs);
-        let now_secs = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        self.live.prune(now_secs.saturating_sub(leeway));
+        self.feed.prune(secs(now_ms).saturating_sub(leeway));
     }
 }
 
@@ -849,13 +769,6 @@ fn at_least(got: &str, want: &str) -> bool {
     match (got.parse::<u64>(), want.parse::<u64>()) {
         (Ok(got), Ok(want)) => got >= want,
         _ => got == want,
-    }
-}
-
-impl Fetch {
-    fn with_path(mut self, path: String) -> Self {
-        self.path = path;
-        self
     }
 }
 

@@ -1,0 +1,171 @@
+//! Compact JWS (RFC 7515) as tokens and DPoP proofs use it: the three parts
+//! split and decoded, the header members a verifier reads, and the
+//! signature still to check ([`SignatureCheck`]), which the crate checks
+//! itself with the `native` feature or hands to the platform's crypto.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use serde::Deserialize;
+
+use crate::VerifyError;
+use crate::keys::{Algorithm, Jwk, Key};
+
+/// A compact JWS split and decoded.
+pub(crate) struct Parts<'a> {
+    pub(crate) header: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+    /// `header.payload` as sent: what the signature covers.
+    pub(crate) signing_input: &'a [u8],
+}
+
+impl<'a> Parts<'a> {
+    pub(crate) fn split(token: &'a str) -> Result<Self, VerifyError> {
+        let (signing_input, signature) = token
+            .rsplit_once('.')
+            .ok_or(VerifyError::Malformed("expected three dot-separated parts"))?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .filter(|(_, payload)| !payload.contains('.'))
+            .ok_or(VerifyError::Malformed("expected three dot-separated parts"))?;
+        // The parts are public, so a table-driven decoder will do: base64ct's
+        // constant-time one was the largest single cost of a first-seen
+        // token in wasm. Unpadded, canonical only (no stray trailing bits).
+        let decode = |part: &str, what| {
+            BASE64URL
+                .decode(part)
+                .map_err(|_| VerifyError::Malformed(what))
+        };
+        Ok(Parts {
+            header: decode(header, "header is not unpadded base64url")?,
+            payload: decode(payload, "payload is not unpadded base64url")?,
+            signature: decode(signature, "signature is not unpadded base64url")?,
+            signing_input: signing_input.as_bytes(),
+        })
+    }
+}
+
+/// The JOSE header members a token verifier reads. Everything else,
+/// including `jku`, `x5u`, `jwk` and `x5c`, is ignored: keys come only from
+/// the key set.
+#[derive(Deserialize)]
+pub(crate) struct Header {
+    pub(crate) alg: String,
+    pub(crate) kid: Option<String>,
+    pub(crate) typ: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) crit: bool,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) b64: bool,
+}
+
+impl Header {
+    /// The header of a compact JWS, decoded and parsed, without any check.
+    pub(crate) fn peek(token: &str) -> Option<Header> {
+        let (header, _) = token.split_once('.')?;
+        serde_json::from_slice(&BASE64URL.decode(header).ok()?).ok()
+    }
+}
+
+/// `true` for any value, `null` included: the member's presence is what counts.
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// `typ` (RFC 7515 §4.1.9) is `expected`, in any case, optionally with the
+/// `application/` prefix.
+pub(crate) fn is_type(typ: &str, expected: &str) -> bool {
+    let typ = typ
+        .get(..12)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("application/"))
+        .map_or(typ, |_| &typ[12..]);
+    typ.eq_ignore_ascii_case(expected)
+}
+
+/// A signature still to check: the key (pinned to its algorithm), the
+/// signed bytes and the signature. The crate checks it itself with the
+/// `native` feature ([`SignatureCheck::verify`]); a caller with faster
+/// crypto at hand (WebCrypto in workerd and browsers) checks it there,
+/// importing [`SignatureCheck::jwk`] for [`SignatureCheck::algorithm`].
+#[derive(Clone)]
+pub struct SignatureCheck {
+    key: Key,
+    message: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl SignatureCheck {
+    pub(crate) fn new(key: Key, message: Vec<u8>, signature: Vec<u8>) -> Self {
+        SignatureCheck {
+            key,
+            message,
+            signature,
+        }
+    }
+
+    /// The algorithm the signature must be of: the key's pinned one.
+    pub fn algorithm(&self) -> Algorithm {
+        self.key.algorithm()
+    }
+
+    /// The key's JWK (public members; the secret `k` of an HS256 key).
+    pub fn jwk(&self) -> &Jwk {
+        self.key.jwk()
+    }
+
+    /// [`jwk`](Self::jwk) as JSON text, made once per key: a cheap map key
+    /// for the platform keys a caller imports.
+    pub fn jwk_json(&self) -> &str {
+        self.key.jwk_json()
+    }
+
+    /// The signed bytes (`header.payload` as sent).
+    pub fn message(&self) -> &[u8] {
+        &self.message
+    }
+
+    /// The signature: raw `r‖s` for ES256 (as WebCrypto takes it), 64 bytes
+    /// for EdDSA, 32 for HS256.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// Checks it with the crate's own implementations.
+    #[cfg(feature = "native")]
+    pub fn verify(&self) -> bool {
+        verify_signature(&self.key, &self.message, &self.signature)
+    }
+}
+
+impl core::fmt::Debug for SignatureCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SignatureCheck")
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "native")]
+fn verify_signature(key: &Key, message: &[u8], signature: &[u8]) -> bool {
+    use crate::keys::NativeKey;
+    use jwt_compact::{AlgorithmSignature, alg as jc};
+    fn check<A: jwt_compact::Algorithm>(
+        alg: &A,
+        key: &A::VerifyingKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        if A::Signature::LENGTH.is_some_and(|len| len.get() != signature.len()) {
+            return false;
+        }
+        A::Signature::try_from_slice(signature)
+            .is_ok_and(|signature| alg.verify_signature(&signature, key, message))
+    }
+    match key.native() {
+        NativeKey::EdDsa(key) => check(&jc::Ed25519, key, message, signature),
+        NativeKey::Es256(key) => check(&jc::Es256, key, message, signature),
+        NativeKey::Hs256(key) => check(&jc::Hs256, key, message, signature),
+        #[cfg(feature = "rs256")]
+        NativeKey::Rs256(key) => check(&jc::Rsa::rs256(), key, message, signature),
+    }
+}

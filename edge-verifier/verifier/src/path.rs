@@ -1,0 +1,264 @@
+//! The edge's request paths, judged as an origin would read them.
+//!
+//! A request is routed (public, issuer, protected) on its normalized path,
+//! and the normalized path is what the origin receives, so no spelling of a
+//! path can be public at the edge and protected at the origin:
+//! - percent-encoded unreserved characters are decoded (`%2e` is `.`,
+//!   RFC 3986 §6.2.2.2) and other escapes are upper-cased;
+//! - empty segments are merged (`//a` is `/a`) and dot segments resolved
+//!   (`/a/../b` is `/b`, RFC 3986 §5.2.4);
+//! - a path carrying an encoded `/` or `\` (`%2F`, `%5C`), a raw `\`, a `;`
+//!   anywhere (Tomcat and Spring read `..;` as `..`), a control character
+//!   or a broken escape is refused: an origin could read any of them as
+//!   another path. Envoy calls the same rules `normalize_path`,
+//!   `merge_slashes` and `path_with_escaped_slashes_action: REJECT_REQUEST`.
+//!
+//! Prefix rules ([`Prefixes`]) match on segment boundaries: `/healthz`
+//! matches `/healthz`, `/healthz/` and `/healthz/x`, never `/healthzX`; a
+//! prefix ending in `/` means that folder (`/demo/` matches `/demo/x`, not
+//! `/demo`).
+
+use core::fmt;
+
+/// Why a path is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathError(&'static str);
+
+impl PathError {
+    /// The stable code an edge answers with (400).
+    pub const fn code(&self) -> &'static str {
+        "invalid_path"
+    }
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for PathError {}
+
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)
+}
+
+fn hex(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// One segment with its escapes normalized, or why it is refused.
+fn segment(raw: &str) -> Result<String, PathError> {
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match byte {
+            b'%' => {
+                let (Some(hi), Some(lo)) = (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) else {
+                    return Err(PathError("the path has a broken percent-escape"));
+                };
+                let decoded = hi << 4 | lo;
+                match decoded {
+                    b'/' | b'\\' => {
+                        return Err(PathError("the path has an encoded slash or backslash"));
+                    }
+                    b';' => return Err(PathError("the path has a ';' in a segment")),
+                    _ if decoded < 0x20 || decoded == 0x7f => {
+                        return Err(PathError("the path has a control character"));
+                    }
+                    _ if is_unreserved(decoded) => out.push(char::from(decoded)),
+                    _ => {
+                        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                        out.push('%');
+                        out.push(char::from(HEX[usize::from(hi)]));
+                        out.push(char::from(HEX[usize::from(lo)]));
+                    }
+                }
+                i += 3;
+            }
+            b';' => return Err(PathError("the path has a ';' in a segment")),
+            b'\\' => return Err(PathError("the path has a backslash")),
+            _ if byte < 0x20 || byte == 0x7f || byte >= 0x80 => {
+                return Err(PathError("the path has a byte that must be escaped"));
+            }
+            _ => {
+                out.push(char::from(byte));
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `path` (no query, no fragment; as the client sent it, escapes and all)
+/// normalized as the [module docs](self) say, or why it is refused.
+///
+/// ```
+/// use tollgate_verifier::path::normalize;
+/// assert_eq!(normalize("//demo/./a/../%61pp.js").unwrap(), "/demo/app.js");
+/// assert_eq!(normalize("/demo/%2e%2e/api").unwrap(), "/api");
+/// assert!(normalize("/demo/..%2Fapi").is_err());
+/// assert!(normalize("/demo/..;/api").is_err());
+/// ```
+pub fn normalize(path: &str) -> Result<String, PathError> {
+    if !path.starts_with('/') {
+        return Err(PathError("the path must start with '/'"));
+    }
+    let mut segments: Vec<String> = Vec::new();
+    // Whether the result ends with '/': after an empty last segment, or a
+    // dot segment (RFC 3986 §5.2.4: `/a/b/..` is `/a/`).
+    let mut trailing = false;
+    for raw in path[1..].split('/') {
+        let seg = segment(raw)?;
+        match seg.as_str() {
+            "" => trailing = true,
+            "." => trailing = true,
+            ".." => {
+                segments.pop();
+                trailing = true;
+            }
+            _ => {
+                segments.push(seg);
+                trailing = false;
+            }
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for seg in &segments {
+        out.push('/');
+        out.push_str(seg);
+    }
+    if trailing || segments.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// Path prefixes (`PUBLIC_PATHS`, `ISSUER_PATHS`), matched against
+/// normalized paths on segment boundaries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefixes(Vec<String>);
+
+impl Prefixes {
+    /// The comma-separated prefixes in `list` (blanks ignored). Each must
+    /// be a normalized path itself, or the list is refused: a prefix the
+    /// rules can never match would silently protect nothing.
+    pub fn parse(list: &str) -> Result<Self, PathError> {
+        let mut prefixes = Vec::new();
+        for prefix in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if normalize(prefix).ok().as_deref() != Some(prefix) {
+                return Err(PathError(
+                    "a path prefix must be a normalized path, starting with '/'",
+                ));
+            }
+            prefixes.push(prefix.to_owned());
+        }
+        Ok(Prefixes(prefixes))
+    }
+
+    /// Whether the normalized `path` is under one of the prefixes.
+    pub fn matches(&self, path: &str) -> bool {
+        self.0.iter().any(|prefix| under(path, prefix))
+    }
+}
+
+/// `path` is `prefix`, or in it: on a segment boundary.
+fn under(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dot segments, repeated slashes and unreserved escapes normalize;
+    /// other escapes keep their meaning, upper-cased.
+    #[test]
+    fn paths_normalize_as_rfc_3986_says() {
+        for (raw, normal) in [
+            ("/", "/"),
+            ("/a", "/a"),
+            ("/a/", "/a/"),
+            ("//a//b", "/a/b"),
+            ("/a/./b", "/a/b"),
+            ("/a/b/..", "/a/"),
+            ("/a/b/.", "/a/b/"),
+            ("/..", "/"),
+            ("/../../a", "/a"),
+            ("/a/%2e%2E/b", "/b"),
+            ("/a/.%2e/b", "/b"),
+            ("/%7Euser/%61", "/~user/a"),
+            ("/a%20b/%c3%a9", "/a%20b/%C3%A9"),
+            ("/a/%252e%252e/b", "/a/%252e%252e/b"),
+        ] {
+            assert_eq!(normalize(raw).as_deref(), Ok(normal), "{raw}");
+        }
+    }
+
+    /// What an origin could read as another path is refused.
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        for raw in [
+            "/a/..%2Fb",
+            "/a/..%2fb",
+            "/a%5Cb",
+            "/a%5cb",
+            "/a\\b",
+            "/a/..;/b",
+            "/a;x/b",
+            "/a/b;jsessionid=1",
+            "/a%3Bb",
+            "/a%00b",
+            "/a%0ab",
+            "/a%zz",
+            "/a%4",
+            "a/b",
+            "",
+            "/a\u{e9}",
+        ] {
+            assert!(normalize(raw).is_err(), "{raw}");
+        }
+    }
+
+    /// Prefixes match whole segments; a trailing `/` means the folder.
+    #[test]
+    fn prefixes_match_on_segment_boundaries() {
+        let rules = Prefixes::parse("/demo/, /healthz,/.well-known/").unwrap();
+        for path in [
+            "/healthz",
+            "/healthz/",
+            "/healthz/x",
+            "/demo/",
+            "/demo/a.js",
+            "/.well-known/jwks.json",
+        ] {
+            assert!(rules.matches(path), "{path}");
+        }
+        for path in [
+            "/healthzX",
+            "/healthz.json",
+            "/demo",
+            "/demoX/a",
+            "/",
+            "/api/todos",
+        ] {
+            assert!(!rules.matches(path), "{path}");
+        }
+        assert!(Prefixes::parse("/").unwrap().matches("/anything"));
+        assert!(Prefixes::parse("/a/../b").is_err());
+        assert!(Prefixes::parse("healthz").is_err());
+    }
+}

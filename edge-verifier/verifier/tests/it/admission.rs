@@ -1,0 +1,276 @@
+//! One request's way through the syncer ([`Admission`]) and explicit syncs
+//! ([`Catchup`]), driven with a fake clock: every decision an adapter used
+//! to make for itself (the fast path, spawning the sync, waiting, the
+//! unknown-`kid` refetch and retry, beginning again after a key change) is
+//! the machine's, and the adapter only does what [`Next`] says.
+
+use tollgate_verifier::{
+    Admission, Catchup, Fetch, FetchKind, Next, Outcome, POLL_MS, REPORT_GRACE_MS, ReplayMode,
+    Request, Syncer, Uuid, Verdicts, Verified, VerifyError,
+};
+
+use crate::support::{Keys, Sign, claims, forge, header};
+use crate::sync::{T0, jwks, long_fail_after, ok, page, syncer, token_for, warm, warm_with};
+
+type Answer = Result<Verified, VerifyError>;
+
+fn admit(token: &str, now: u64) -> Admission {
+    Admission::new(Request::bearer(token), now, ReplayMode::Record)
+}
+
+/// Advances, checking signatures natively whenever asked, until the machine
+/// says something else than "check" (or answers).
+fn advance(s: &mut Syncer, a: &mut Admission, now: u64) -> Next<Answer> {
+    loop {
+        match s.advance(a, now) {
+            Next::Check => {
+                let verdicts =
+                    Verdicts::native(a.pending().expect("a check has something to check"));
+                a.checked(verdicts);
+            }
+            other => return other,
+        }
+    }
+}
+
+fn spawned(next: Next<Answer>) -> Fetch {
+    match next {
+        Next::Spawn(fetch) => fetch,
+        other => panic!("expected a fetch to spawn, got {other:?}"),
+    }
+}
+
+fn answer(next: Next<Answer>) -> &'static str {
+    match next {
+        Next::Done(Ok(_)) => "ok",
+        Next::Done(Err(err)) => err.code().as_str(),
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+/// Fresh state: the request is checked at once, and answered.
+#[test]
+fn on_fresh_state_a_request_is_checked_and_answered_at_once() {
+    let keys = Keys::new();
+    let revoked = Uuid::from_u128(3);
+    let mut s = warm(&keys, &[revoked]);
+    let now = T0 + 20;
+    let mut a = admit(&token_for(&keys, Uuid::from_u128(4)), now);
+    assert!(matches!(s.advance(&mut a, now), Next::Check));
+    assert_eq!(answer(advance(&mut s, &mut a, now)), "ok");
+    let mut a = admit(&token_for(&keys, revoked), now);
+    assert_eq!(answer(advance(&mut s, &mut a, now)), "revoked");
+    // Advancing an answered request answers nothing new.
+    assert_eq!(answer(s.advance(&mut a, now)), "malformed");
+}
+
+/// A token seen before needs no signature check: it is answered without a
+/// `Check`, and the shared half answers it without changing the syncer.
+#[test]
+fn a_cached_token_on_fresh_state_is_answered_without_a_check_or_a_lock() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let token = token_for(&keys, Uuid::from_u128(5));
+    let now = T0 + 20;
+    assert_eq!(answer(advance(&mut s, &mut admit(&token, now), now)), "ok");
+    let mut again = admit(&token, now);
+    assert_eq!(answer(s.advance_shared(&mut again, now).unwrap()), "ok");
+}
+
+/// Past the hard bound the request spawns the sync, then waits on the
+/// machine (polling) until the sync reports; it is then answered against
+/// the new state.
+#[test]
+fn past_max_age_a_request_spawns_the_sync_and_waits_on_the_machine() {
+    let keys = Keys::new();
+    let revoked = Uuid::from_u128(6);
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 1500;
+    let mut a = admit(&token_for(&keys, revoked), now);
+    let feed = spawned(s.advance(&mut a, now));
+    assert_eq!(feed.kind, FetchKind::Feed);
+    assert!(!feed.background);
+    assert!(
+        matches!(s.advance(&mut a, now + 1), Next::Sleep { until_ms } if until_ms == now + 1 + POLL_MS),
+        "it sleeps a poll step at a time"
+    );
+    assert!(
+        s.advance_shared(&mut a, now + 2).is_none(),
+        "waiting needs the machine"
+    );
+    s.on_response(
+        feed.id,
+        now + 30,
+        ok(&page("a:2", false, false, "1", &[revoked])),
+    );
+    assert_eq!(answer(advance(&mut s, &mut a, now + 31)), "revoked");
+}
+
+/// A request dropped while its sync is in flight (its client hung up)
+/// leaves nothing behind: the fetch, run detached, still reports, and the
+/// next request finds fresh state.
+#[test]
+fn a_request_dropped_mid_sync_leaves_nothing_behind() {
+    let keys = Keys::new();
+    let revoked = Uuid::from_u128(7);
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 1500;
+    let feed = spawned(s.advance(&mut admit(&token_for(&keys, Uuid::from_u128(8)), now), now));
+    // The admission is gone; the detached fetch answers 400 ms later.
+    s.on_response(
+        feed.id,
+        now + 400,
+        ok(&page("a:2", false, false, "1", &[revoked])),
+    );
+    let later = now + 401;
+    let mut next = admit(&token_for(&keys, revoked), later);
+    // Within the hard bound (past the soft one, as the sync took 400 ms):
+    // a background refresh, and no wait.
+    assert!(spawned(s.advance(&mut next, later)).background);
+    assert!(
+        matches!(s.advance(&mut next, later), Next::Check),
+        "no wait"
+    );
+    assert_eq!(answer(advance(&mut s, &mut next, later)), "revoked");
+}
+
+/// Past the soft bound the request is answered at once and spawns the
+/// background refresh first.
+#[test]
+fn past_the_soft_bound_a_request_spawns_a_background_refresh_and_goes_on() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 200;
+    let mut a = admit(&token_for(&keys, Uuid::from_u128(9)), now);
+    let refresh = spawned(s.advance(&mut a, now));
+    assert!(refresh.background);
+    assert_eq!(answer(advance(&mut s, &mut a, now)), "ok");
+}
+
+/// An unknown `kid` has the machine refetch the JWKS (detached), wait for
+/// it, and try once more; the next unknown `kid` within the cooldown is
+/// refused at once.
+#[test]
+fn an_unknown_kid_is_refetched_waited_for_and_tried_once_more() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 20;
+    let rotated = forge(&header("EdDSA", "ed2"), &claims(), Sign::Ed(&keys.ed));
+    let mut a = admit(&rotated, now);
+    let refetch = spawned(s.advance(&mut a, now));
+    assert_eq!(refetch.kind, FetchKind::Jwks);
+    assert!(matches!(s.advance(&mut a, now + 1), Next::Sleep { .. }));
+    s.on_response(refetch.id, now + 40, ok(&jwks(&keys, &["ed", "ed2"])));
+    assert_eq!(answer(advance(&mut s, &mut a, now + 41)), "ok");
+
+    let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
+    let mut b = admit(&made_up, now + 50);
+    assert_eq!(
+        answer(advance(&mut s, &mut b, now + 50)),
+        "unknown_kid",
+        "cooling down"
+    );
+}
+
+/// A made-up `kid` whose requester went away: its refetch runs detached and
+/// reports, and the run is free again for the next request's sync at once.
+#[test]
+fn an_abandoned_unknown_kid_refetch_holds_the_run_only_until_it_reports() {
+    let keys = Keys::new();
+    let mut s = warm_with(long_fail_after(), &keys, &[]);
+    let now = T0 + 20;
+    let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
+    let refetch = spawned(s.advance(&mut admit(&made_up, now), now));
+    s.on_response(refetch.id, now + 400, ok(&jwks(&keys, &["ed"])));
+    let later = now + 1500;
+    let mut next = admit(&token_for(&keys, Uuid::from_u128(10)), later);
+    assert_eq!(
+        spawned(s.advance(&mut next, later)).kind,
+        FetchKind::Feed,
+        "not held up"
+    );
+}
+
+/// A key change between the halves (a JWKS reload while the signature was
+/// checked) makes the request begin again; it is answered under the new keys.
+#[test]
+fn new_keys_between_the_halves_make_the_request_begin_again() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 20;
+    let mut a = admit(&token_for(&keys, Uuid::from_u128(11)), now);
+    assert!(matches!(s.advance(&mut a, now), Next::Check));
+    let verdicts = Verdicts::native(a.pending().unwrap());
+    // An unknown kid elsewhere reloads the JWKS meanwhile.
+    let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
+    let refetch = spawned(s.advance(&mut admit(&made_up, now), now));
+    s.on_response(refetch.id, now + 5, ok(&jwks(&keys, &["ed"])));
+    a.checked(verdicts);
+    assert!(
+        matches!(s.advance(&mut a, now + 6), Next::Check),
+        "begun again: its signature is checked under the new keys"
+    );
+    assert_eq!(answer(advance(&mut s, &mut a, now + 6)), "ok");
+}
+
+/// A cold machine whose first sync failed answers stale, and spawns nothing
+/// more while the retry backs off.
+#[test]
+fn a_cold_machine_whose_sync_failed_answers_stale() {
+    let keys = Keys::new();
+    let mut s = syncer();
+    let mut a = admit(&token_for(&keys, Uuid::from_u128(12)), T0);
+    let feed = spawned(s.advance(&mut a, T0));
+    s.on_response(feed.id, T0 + 10, Outcome::Failed("connection refused"));
+    assert_eq!(
+        answer(advance(&mut s, &mut a, T0 + 11)),
+        "revocation_state_stale"
+    );
+}
+
+/// `Catchup::usable` waits for the first snapshot and keys; `sync_now`
+/// pulls the feed whatever the state's age and ends with its result.
+#[test]
+fn catchups_wait_for_usable_state_and_for_a_sync_now() {
+    let keys = Keys::new();
+    let mut s = syncer();
+    let mut first = Catchup::usable(T0);
+    let Next::Spawn(feed) = s.advance_catchup(&mut first, T0) else {
+        panic!("a cold syncer fetches");
+    };
+    assert!(matches!(
+        s.advance_catchup(&mut first, T0 + 1),
+        Next::Sleep { .. }
+    ));
+    let keys_fetch = s
+        .on_response(feed.id, T0 + 2, ok(&page("a:1", true, false, "1", &[])))
+        .unwrap();
+    s.on_response(keys_fetch.id, T0 + 3, ok(&jwks(&keys, &["ed"])));
+    assert!(matches!(
+        s.advance_catchup(&mut first, T0 + 4),
+        Next::Done(Ok(()))
+    ));
+
+    let mut now_ = Catchup::sync_now(T0 + 10);
+    let Next::Spawn(feed) = s.advance_catchup(&mut now_, T0 + 10) else {
+        panic!("sync now fetches even on fresh state");
+    };
+    assert!(matches!(
+        s.advance_catchup(&mut now_, T0 + 11),
+        Next::Sleep { .. }
+    ));
+    s.on_response(feed.id, T0 + 12, Outcome::Failed("HTTP 500"));
+    assert!(matches!(s.advance_catchup(&mut now_, T0 + 13), Next::Done(Err(e)) if e == "HTTP 500"));
+
+    // A sync now that nobody reports ends when its fetch is abandoned.
+    let mut lost = Catchup::sync_now(T0 + 2000);
+    let Next::Spawn(feed) = s.advance_catchup(&mut lost, T0 + 2000) else {
+        panic!("a new sync");
+    };
+    let over = feed.deadline_ms + REPORT_GRACE_MS;
+    assert!(matches!(
+        s.advance_catchup(&mut lost, over - 1),
+        Next::Sleep { .. }
+    ));
+    assert!(matches!(s.advance_catchup(&mut lost, over), Next::Done(_)));
+}

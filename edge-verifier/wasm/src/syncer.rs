@@ -1,0 +1,311 @@
+//! The `Syncer` class: the verifier crate's sync policy, decided in Rust;
+//! `createVerifier` in `api.js` only performs what it says. A request (or an
+//! explicit sync) is an `Attempt`; `syncer.advance(attempt, now)` says what
+//! to do next ([`Action`]), and the attempt carries what that needs: the
+//! fetch to spawn, the time to sleep until, the signatures to check, the
+//! answer.
+
+use std::collections::BTreeMap;
+
+use tollgate_verifier::{
+    Admission, Catchup, Fetch, FetchKind, Next, Outcome, ReplayMode, Request, SignatureCheck,
+    SyncSettings, Syncer, Verdicts, Verified, VerifyError,
+};
+use wasm_bindgen::prelude::*;
+
+use crate::js::{
+    INVALID_OPTIONS, JsVerifierOptions, claims_json, coded, js_ms, millis, no_unknown, parse,
+    request,
+};
+
+/// What JS does next for an `Attempt`.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Answered: read `attempt.claims()` (or `attempt.result()` for a sync).
+    Done = 0,
+    /// Start `attempt.fetch()` detached from the request (a promise nobody
+    /// cancels, handed to `waitUntil` in Workers), then advance again.
+    Spawn = 1,
+    /// Sleep until `attempt.untilMs`, then advance again.
+    Sleep = 2,
+    /// Check the signatures the attempt holds, report with
+    /// `attempt.checked(tokenOk, proofOk)`, and advance again.
+    Check = 3,
+}
+
+/// Which signature of an attempt.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// The access token's.
+    Token = 0,
+    /// The DPoP proof's.
+    Proof = 1,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncerOptions {
+    #[serde(flatten)]
+    verifier: JsVerifierOptions,
+    #[serde(flatten)]
+    sync: SyncSettings,
+    /// Whatever is left: refused.
+    #[serde(flatten)]
+    rest: BTreeMap<String, serde_json::Value>,
+}
+
+/// The verifier crate's sync policy (`Syncer`).
+#[wasm_bindgen(js_name = Syncer)]
+pub struct WasmSyncer {
+    core: Syncer,
+}
+
+enum Goal {
+    Verify(Admission),
+    Catchup(Catchup),
+}
+
+/// One request's (or one sync's) way through the syncer.
+#[wasm_bindgen(js_name = Attempt)]
+pub struct WasmAttempt {
+    goal: Goal,
+    fetch: Option<Fetch>,
+    until_ms: u64,
+    answer: Option<Result<String, JsValue>>,
+}
+
+fn fetch_json(fetch: &Fetch) -> String {
+    serde_json::json!({
+        "id": fetch.id,
+        "jwks": fetch.kind == FetchKind::Jwks,
+        "path": fetch.path,
+        "deadlineMs": js_ms(fetch.deadline_ms),
+    })
+    .to_string()
+}
+
+impl WasmAttempt {
+    fn new(goal: Goal) -> Self {
+        WasmAttempt {
+            goal,
+            fetch: None,
+            until_ms: 0,
+            answer: None,
+        }
+    }
+
+    fn check(&self, which: Signature) -> Option<&SignatureCheck> {
+        let Goal::Verify(admission) = &self.goal else {
+            return None;
+        };
+        let pending = admission.pending()?;
+        match which {
+            Signature::Token => pending.token_check(),
+            Signature::Proof => pending.proof_check(),
+        }
+    }
+
+    /// Records what `next` says; the action for JS.
+    fn take<T>(
+        &mut self,
+        next: Next<T>,
+        done: impl FnOnce(T) -> Result<String, JsValue>,
+    ) -> Action {
+        match next {
+            Next::Spawn(fetch) => {
+                self.fetch = Some(fetch);
+                Action::Spawn
+            }
+            Next::Sleep { until_ms } => {
+                self.until_ms = until_ms;
+                Action::Sleep
+            }
+            Next::Check => Action::Check,
+            Next::Done(result) => {
+                self.answer = Some(done(result));
+                Action::Done
+            }
+        }
+    }
+}
+
+#[wasm_bindgen(js_class = Attempt)]
+impl WasmAttempt {
+    /// After `Spawn`: the fetch, as JSON `{id, jwks, path, deadlineMs}`.
+    pub fn fetch(&self) -> Option<String> {
+        self.fetch.as_ref().map(fetch_json)
+    }
+
+    /// After `Sleep`: until when (Unix ms).
+    #[wasm_bindgen(getter, js_name = untilMs)]
+    pub fn until_ms(&self) -> f64 {
+        js_ms(self.until_ms)
+    }
+
+    /// After `Check`: the algorithm of that signature, or `undefined` if
+    /// there is none to check.
+    pub fn alg(&self, which: Signature) -> Option<String> {
+        self.check(which).map(|c| c.algorithm().name().to_owned())
+    }
+
+    /// The key to check it with, as JWK JSON.
+    pub fn jwk(&self, which: Signature) -> Option<String> {
+        self.check(which).map(|c| c.jwk_json().to_owned())
+    }
+
+    /// The signed bytes.
+    pub fn message(&self, which: Signature) -> Option<Vec<u8>> {
+        self.check(which).map(|c| c.message().to_vec())
+    }
+
+    /// The signature.
+    pub fn signature(&self, which: Signature) -> Option<Vec<u8>> {
+        self.check(which).map(|c| c.signature().to_vec())
+    }
+
+    /// Checks the signature here, in wasm (where that is the faster way).
+    #[wasm_bindgen(js_name = verifyHere)]
+    pub fn verify_here(&self, which: Signature) -> bool {
+        self.check(which).is_some_and(SignatureCheck::verify)
+    }
+
+    /// The verdicts on the signatures `Check` asked for: `true`, `false`,
+    /// or `undefined` for one not checked (which then does not verify).
+    pub fn checked(&mut self, token: Option<bool>, proof: Option<bool>) {
+        if let Goal::Verify(admission) = &mut self.goal {
+            admission.checked(Verdicts { token, proof });
+        }
+    }
+
+    /// After `Done`, for a verification: the claims as JSON, or throws the
+    /// coded error.
+    pub fn claims(&mut self) -> Result<String, JsValue> {
+        self.answer
+            .take()
+            .unwrap_or_else(|| Err(coded(INVALID_OPTIONS, "the attempt has not answered")))
+    }
+}
+
+#[wasm_bindgen(js_class = Syncer)]
+impl WasmSyncer {
+    /// `options` is JSON: `{issuer, audience, algorithms?, leewaySecs?,
+    /// cacheCapacity?}` and the sync settings (`maxAgeMs`, `failAfterMs`,
+    /// `refreshAheadMs`, `requestTimeoutMs`, `retryAfterMs`,
+    /// `jwksCooldownMs`; each optional, the crate's defaults otherwise).
+    /// Settings that would fail open, and unknown options, throw
+    /// `invalid_options`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &str) -> Result<WasmSyncer, JsValue> {
+        let options: SyncerOptions = parse(options, INVALID_OPTIONS)?;
+        no_unknown(&options.rest)?;
+        let invalid = |err: tollgate_verifier::ConfigError| coded(err.code(), &err.to_string());
+        let sync = options.sync.options().map_err(invalid)?;
+        let core = Syncer::new(sync, options.verifier.options()?).map_err(invalid)?;
+        Ok(WasmSyncer { core })
+    }
+
+    /// An attempt to verify `token`, presented as Bearer, arrived at `now_ms`.
+    #[wasm_bindgen(js_name = admitToken)]
+    pub fn admit_token(&self, token: &str, now_ms: f64) -> WasmAttempt {
+        self.admit(Request::bearer(token), now_ms)
+    }
+
+    /// An attempt to verify what a request presents (JSON `{authorization,
+    /// cookie, dpop, method, url}`); throws `missing_token` when there is
+    /// no token at all.
+    #[wasm_bindgen(js_name = admitRequest)]
+    pub fn admit_request(&self, parts: &str, now_ms: f64) -> Result<WasmAttempt, JsValue> {
+        Ok(self.admit(request(parts)?, now_ms))
+    }
+
+    fn admit(&self, request: Request, now_ms: f64) -> WasmAttempt {
+        let admission = Admission::new(request, millis(now_ms), ReplayMode::Record);
+        WasmAttempt::new(Goal::Verify(admission))
+    }
+
+    /// An attempt that ends once the state may be used (the first sync).
+    #[wasm_bindgen(js_name = untilUsable)]
+    pub fn until_usable(&self, now_ms: f64) -> WasmAttempt {
+        WasmAttempt::new(Goal::Catchup(Catchup::usable(millis(now_ms))))
+    }
+
+    /// An attempt that pulls the feed now (or waits for the sync in flight).
+    #[wasm_bindgen(js_name = syncNow)]
+    pub fn sync_now(&self, now_ms: f64) -> WasmAttempt {
+        WasmAttempt::new(Goal::Catchup(Catchup::sync_now(millis(now_ms))))
+    }
+
+    /// What to do next for `attempt` at `now_ms`.
+    pub fn advance(&mut self, attempt: &mut WasmAttempt, now_ms: f64) -> Action {
+        let now = millis(now_ms);
+        match &mut attempt.goal {
+            Goal::Verify(admission) => {
+                let next = self.core.advance(admission, now);
+                attempt.take(next, |result: Result<Verified, VerifyError>| {
+                    claims_json(result)
+                })
+            }
+            Goal::Catchup(catchup) => {
+                let next = self.core.advance_catchup(catchup, now);
+                attempt.take(next, |result| match result {
+                    Ok(()) => Ok(String::new()),
+                    Err(reason) => Err(thrown_stale(&reason)),
+                })
+            }
+        }
+    }
+
+    /// Reports fetch `id`: `ok` with the body `text`, or failed with `text`
+    /// saying why. Returns the next fetch of the same sync (JSON), if any.
+    #[wasm_bindgen(js_name = onResponse)]
+    pub fn on_response(&mut self, id: f64, now_ms: f64, ok: bool, text: &str) -> Option<String> {
+        let outcome = if ok {
+            Outcome::Body {
+                text,
+                observed_ms: None,
+            }
+        } else {
+            Outcome::Failed(text)
+        };
+        self.core
+            .on_response(millis(id), millis(now_ms), outcome)
+            .as_ref()
+            .map(fetch_json)
+    }
+
+    /// Whether a key with this id is loaded.
+    #[wasm_bindgen(js_name = hasKid)]
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.core.has_kid(kid)
+    }
+
+    /// `{cursor, revoked, ageMs, keysVersion, syncing, lastError}` as JSON.
+    pub fn status(&self, now_ms: f64) -> String {
+        let status = self.core.status(millis(now_ms));
+        serde_json::json!({
+            "cursor": status.cursor,
+            "revoked": status.revoked,
+            "ageMs": status.age_ms.map(js_ms),
+            "keysVersion": status.keys_version,
+            "syncing": status.syncing,
+            "lastError": status.last_error,
+        })
+        .to_string()
+    }
+}
+
+/// A sync that ended without usable state, as `revocation_state_stale`.
+fn thrown_stale(reason: &str) -> JsValue {
+    coded(VerifyError::RevocationStateStale.code().as_str(), reason)
+}
+
+#[wasm_bindgen(js_class = Attempt)]
+impl WasmAttempt {
+    /// After `Done`, for a sync: returns, or throws `revocation_state_stale`
+    /// with the reason.
+    pub fn result(&mut self) -> Result<(), JsValue> {
+        self.claims().map(|_| ())
+    }
+}
