@@ -16,6 +16,7 @@ use crate::auth::{self, check_email, check_password, check_text, normalize_email
 use crate::dpop;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiForm, ApiJson, Caller, ClientAddr, RevokingCaller};
+use crate::metrics::{LoginResult, RefreshResult};
 use crate::openapi::{Problem400, Problem401, Problem403, Problem404, Problem409, Problem429};
 use crate::store::{NewSession, RefreshOutcome, RefreshRequest, Session, StoreError, User, Which};
 
@@ -187,12 +188,14 @@ pub async fn login(
     let authority = uri.authority().map(|a| a.as_str());
     let result = login_inner(&state, &address, authority, &headers, body).await;
     state.metrics.login(match &result {
-        Ok(_) => "success",
-        Err(ApiError::InvalidCredentials) => "invalid_credentials",
-        Err(ApiError::AccountDisabled) => "account_disabled",
-        Err(ApiError::RateLimited { .. }) => "rate_limited",
-        Err(ApiError::InvalidDpopProof(_) | ApiError::UseDpopNonce { .. }) => "invalid_dpop_proof",
-        Err(_) => "invalid_request",
+        Ok(_) => LoginResult::Success,
+        Err(ApiError::InvalidCredentials) => LoginResult::InvalidCredentials,
+        Err(ApiError::AccountDisabled) => LoginResult::AccountDisabled,
+        Err(ApiError::RateLimited { .. }) => LoginResult::RateLimited,
+        Err(ApiError::InvalidDpopProof(_) | ApiError::UseDpopNonce { .. }) => {
+            LoginResult::InvalidDpopProof
+        }
+        Err(_) => LoginResult::InvalidRequest,
     });
     result
 }
@@ -391,11 +394,11 @@ pub async fn refresh(
         })
         .await?;
     let result = match &outcome {
-        RefreshOutcome::Rotated(_) => "rotated",
-        RefreshOutcome::Repeated(_) => "repeated",
-        RefreshOutcome::Reused => "reused",
-        RefreshOutcome::Invalid => "invalid",
-        RefreshOutcome::WrongKey => "wrong_key",
+        RefreshOutcome::Rotated(_) => RefreshResult::Rotated,
+        RefreshOutcome::Repeated(_) => RefreshResult::Repeated,
+        RefreshOutcome::Reused => RefreshResult::Reused,
+        RefreshOutcome::Invalid => RefreshResult::Invalid,
+        RefreshOutcome::WrongKey => RefreshResult::WrongKey,
     };
     state.metrics.refresh(result);
     if matches!(

@@ -39,9 +39,11 @@ pub const MAX_LIMIT: u32 = 1000;
 /// verifiers prune them.
 const SNAPSHOT_CACHE_SECS: i64 = 10;
 
-/// The first page of a snapshot, serialized once per log head: when many
-/// verifiers cold-start at once they share one read of the log. Concurrent
-/// misses wait for the one build rather than each reading the table.
+/// The first page of a snapshot, read from the log once per log head and
+/// shared by every request that gets a snapshot: cold starts, garbage or
+/// foreign cursors, any page size. Concurrent misses wait for the one read
+/// rather than each reading the table, so no anonymous request can make the
+/// issuer read the log again while its head stays put.
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
     cached: tokio::sync::Mutex<Option<CachedSnapshot>>,
@@ -52,55 +54,99 @@ struct CachedSnapshot {
     head: i64,
     keys: String,
     built_at: i64,
+    /// The first page at [`MAX_LIMIT`], and its serialization.
+    page: RevocationFeed,
+    /// The entries with their `seq`, to cut smaller pages from.
+    logged: Vec<LoggedRevocation>,
     body: bytes::Bytes,
 }
 
+/// What a feed request gets.
+#[derive(Debug)]
+pub enum Served {
+    /// A snapshot page (`reset: true`), serialized.
+    Snapshot(bytes::Bytes),
+    /// A delta after the client's cursor.
+    Delta(RevocationFeed),
+}
+
 impl SnapshotCache {
-    /// The JSON of the first snapshot page for `limit` at `now`. `built`
-    /// is called when the log had to be read.
-    pub async fn first_page(
+    /// The page for a client at `since` (whatever it sent, or nothing) with
+    /// at most `limit` entries, at `now`: a delta if `since` is a cursor of
+    /// this log whose entry is still there, else the snapshot's first page
+    /// from the cached read. `built` is called when the log had to be read
+    /// for a snapshot.
+    pub async fn serve(
+        &self,
+        store: &dyn Store,
+        since: Option<&str>,
+        limit: u32,
+        now: i64,
+        built: impl FnOnce(),
+    ) -> Result<Served, StoreError> {
+        let limit = limit.clamp(1, MAX_LIMIT);
+        if let Some(delta) = delta(store, since, limit).await? {
+            let mut page = delta;
+            page.keys = Some(store.keys_version().await?);
+            return Ok(Served::Delta(page));
+        }
+        self.snapshot(store, limit, now, built)
+            .await
+            .map(Served::Snapshot)
+    }
+
+    /// The snapshot's first page of at most `limit` entries, serialized.
+    async fn snapshot(
         &self,
         store: &dyn Store,
         limit: u32,
         now: i64,
         built: impl FnOnce(),
     ) -> Result<bytes::Bytes, StoreError> {
-        // Only the default page is cached (and serialised under the lock):
-        // other limits are built on their own, so alternating them cannot
-        // keep the cache cold and every cold start queued.
-        if limit != DEFAULT_LIMIT {
-            let page = page(store, None, limit, now).await?;
-            built();
-            return serde_json::to_vec(&page)
-                .map(bytes::Bytes::from)
-                .map_err(|_| StoreError::Corrupt("a feed page did not serialize"));
-        }
         // Read before the page is built: an append that commits after this
         // read moves the head, and the next request builds afresh.
         let head = store.head_seq().await?;
         let keys = store.keys_version().await?;
         let mut cached = self.cached.lock().await;
-        if let Some(hit) = cached.as_ref().filter(|c| {
+        let fresh = cached.as_ref().is_some_and(|c| {
             c.head == head
                 && c.keys == keys
                 && (0..SNAPSHOT_CACHE_SECS).contains(&(now - c.built_at))
-        }) {
+        });
+        if !fresh {
+            let (page, logged) = snapshot(store, MAX_LIMIT, now).await?;
+            let mut page = page;
+            page.keys = Some(keys.clone());
+            built();
+            let body = serialize(&page)?;
+            *cached = Some(CachedSnapshot {
+                head,
+                keys,
+                built_at: now,
+                page,
+                logged,
+                body,
+            });
+        }
+        let Some(hit) = cached.as_ref() else {
+            return Err(StoreError::Corrupt("the snapshot cache is empty"));
+        };
+        let limit = limit as usize;
+        if hit.logged.len() <= limit {
             return Ok(hit.body.clone());
         }
-        let page = page(store, None, limit, now).await?;
-        built();
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&page)
-                .map_err(|_| StoreError::Corrupt("a feed page did not serialize"))?,
-        );
-        *cached = Some(CachedSnapshot {
-            head,
-            keys,
-            built_at: now,
-            body: body.clone(),
-        });
-        Ok(body)
+        // A smaller page: the cached one's beginning, continued from its last entry.
+        let cut = &hit.logged[..limit];
+        let mut page = feed(store, cut.last(), true, true, cut);
+        page.keys.clone_from(&hit.page.keys);
+        serialize(&page)
     }
+}
+
+fn serialize(page: &RevocationFeed) -> Result<bytes::Bytes, StoreError> {
+    serde_json::to_vec(page)
+        .map(bytes::Bytes::from)
+        .map_err(|_| StoreError::Corrupt("a feed page did not serialize"))
 }
 
 /// A feed page for a client at `since`, at Unix time `now`.
@@ -122,8 +168,21 @@ async fn entries_page(
     limit: u32,
     now: i64,
 ) -> Result<RevocationFeed, StoreError> {
+    match delta(store, since, limit).await? {
+        Some(page) => Ok(page),
+        None => Ok(snapshot(store, limit, now).await?.0),
+    }
+}
+
+/// The delta after `since`, if it is a cursor of this timeline whose entry
+/// is still there; `None` means the client needs a snapshot.
+async fn delta(
+    store: &dyn Store,
+    since: Option<&str>,
+    limit: u32,
+) -> Result<Option<RevocationFeed>, StoreError> {
     let Some((after, tag)) = since.and_then(|cursor| parse_cursor(cursor, store.epoch())) else {
-        return snapshot(store, limit, now).await;
+        return Ok(None);
     };
     // Seq 0 is before the first entry; any other cursor must name an entry
     // of this timeline.
@@ -132,7 +191,7 @@ async fn entries_page(
     } else {
         match store.entry_at(after).await? {
             Some(entry) if digest(&entry) == tag => Some(entry),
-            _ => return snapshot(store, limit, now).await,
+            _ => return Ok(None),
         }
     };
     // One more than asked, to learn whether more are waiting.
@@ -140,10 +199,14 @@ async fn entries_page(
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
     let last = entries.last().copied().or(position);
-    Ok(feed(store, last.as_ref(), false, more, &entries))
+    Ok(Some(feed(store, last.as_ref(), false, more, &entries)))
 }
 
-async fn snapshot(store: &dyn Store, limit: u32, now: i64) -> Result<RevocationFeed, StoreError> {
+async fn snapshot(
+    store: &dyn Store,
+    limit: u32,
+    now: i64,
+) -> Result<(RevocationFeed, Vec<LoggedRevocation>), StoreError> {
     // Entries stay in snapshots for the most leeway any verifier may allow
     // past their `until`, which covers only this issuer's leeway: a verifier
     // accepts a token until exp + its own leeway, and one that has just
@@ -159,7 +222,10 @@ async fn snapshot(store: &dyn Store, limit: u32, now: i64) -> Result<RevocationF
         Some(last) if more => Some(*last),
         _ => page.head,
     };
-    Ok(feed(store, cursor.as_ref(), true, more, &page.entries))
+    Ok((
+        feed(store, cursor.as_ref(), true, more, &page.entries),
+        page.entries,
+    ))
 }
 
 /// A page whose cursor is `last` (none: before the first entry).

@@ -347,10 +347,10 @@ async fn healthz() -> &'static str {
 
 /// Prometheus text metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text exposition format", body = String, content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
 }
@@ -457,28 +457,37 @@ async fn revocations(
             })?,
     };
     let now = state.clock.now();
-    let Some(since) = query.since.as_deref() else {
-        // A cold start: served from the cached serialization when the log
-        // has not moved.
-        let body = state
-            .snapshots
-            .first_page(state.store.as_ref(), limit, now, || {
+    // Whatever the cursor (none, garbage, another database's), a snapshot
+    // comes from the one cached read of the log's head.
+    let served = state
+        .snapshots
+        .serve(
+            state.store.as_ref(),
+            query.since.as_deref(),
+            limit,
+            now,
+            || {
                 state.metrics.snapshot_built();
-            })
-            .await?;
-        state.metrics.feed_poll(true);
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                FEED_CACHE_CONTROL,
-            ],
-            body,
+            },
         )
-            .into_response());
-    };
-    let page = feed::page(state.store.as_ref(), Some(since), limit, now).await?;
-    state.metrics.feed_poll(page.reset);
-    Ok(([FEED_CACHE_CONTROL], Json(page)).into_response())
+        .await?;
+    Ok(match served {
+        feed::Served::Snapshot(body) => {
+            state.metrics.feed_poll(metrics::FeedKind::Snapshot);
+            (
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    FEED_CACHE_CONTROL,
+                ],
+                body,
+            )
+                .into_response()
+        }
+        feed::Served::Delta(page) => {
+            state.metrics.feed_poll(metrics::FeedKind::Delta);
+            ([FEED_CACHE_CONTROL], Json(page)).into_response()
+        }
+    })
 }
 
 /// A cache between the issuer and a verifier (a CDN rule, a proxy) must

@@ -1,170 +1,265 @@
-//! Prometheus text metrics: counters for logins, refreshes, revocations and
-//! feed polls, and a latency histogram per route. A handful of atomics and a
-//! small map; no registry crate needed for this few.
+//! The issuer's metrics, in the OpenMetrics text format at `/metrics`:
+//! logins and refreshes by outcome, revocations, feed polls, snapshot reads
+//! and a latency histogram per route.
+//!
+//! Built on `prometheus-client` (the Prometheus project's own Rust client)
+//! with typed label sets: an outcome is an enum variant, so one that is not
+//! declared does not compile, and none is dropped for want of a label.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// Outcome labels of `tollgate_logins_total`.
-pub const LOGIN_RESULTS: [&str; 5] = [
-    "success",
-    "invalid_credentials",
-    "account_disabled",
-    "rate_limited",
-    "invalid_request",
-];
-/// Outcome labels of `tollgate_refreshes_total`.
-pub const REFRESH_RESULTS: [&str; 4] = ["rotated", "repeated", "reused", "invalid"];
+/// Writes an enum as its snake_case label value.
+macro_rules! label_value {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            /// Every value, so each is exported (at zero) from the start.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The label value.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+                encoder.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// How a login ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoginResult {
+    /// Tokens issued.
+    Success,
+    /// Unknown email or wrong password.
+    InvalidCredentials,
+    /// The account is deactivated.
+    AccountDisabled,
+    /// Too many attempts.
+    RateLimited,
+    /// The DPoP proof was wrong, missing where required, or lacked a nonce.
+    InvalidDpopProof,
+    /// Anything else the request got wrong.
+    InvalidRequest,
+}
+
+label_value!(LoginResult {
+    Success => "success",
+    InvalidCredentials => "invalid_credentials",
+    AccountDisabled => "account_disabled",
+    RateLimited => "rate_limited",
+    InvalidDpopProof => "invalid_dpop_proof",
+    InvalidRequest => "invalid_request",
+});
+
+/// How a refresh ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefreshResult {
+    /// A new pair issued.
+    Rotated,
+    /// The same successor again, within the race grace.
+    Repeated,
+    /// A rotated token came back: the session is revoked.
+    Reused,
+    /// Unknown, spent or expired.
+    Invalid,
+    /// A bound token with a proof of another key.
+    WrongKey,
+}
+
+label_value!(RefreshResult {
+    Rotated => "rotated",
+    Repeated => "repeated",
+    Reused => "reused",
+    Invalid => "invalid",
+    WrongKey => "wrong_key",
+});
+
+/// What kind of feed page was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedKind {
+    /// A snapshot (`reset: true`).
+    Snapshot,
+    /// A delta after a cursor.
+    Delta,
+}
+
+label_value!(FeedKind {
+    Snapshot => "snapshot",
+    Delta => "delta",
+});
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Login {
+    result: LoginResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Refresh {
+    result: RefreshResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Kind {
+    kind: FeedKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Route {
+    method: String,
+    route: String,
+}
+
+type HistogramFamily = Family<Route, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
 
 /// The issuer's metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    logins: [AtomicU64; LOGIN_RESULTS.len()],
-    refreshes: [AtomicU64; REFRESH_RESULTS.len()],
-    revocations: AtomicU64,
-    feed_snapshots: AtomicU64,
-    feed_deltas: AtomicU64,
-    snapshot_builds: AtomicU64,
-    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    registry: Registry,
+    logins: Family<Login, Counter>,
+    refreshes: Family<Refresh, Counter>,
+    revocations: Counter,
+    feed_polls: Family<Kind, Counter>,
+    snapshot_builds: Counter<u64, AtomicU64>,
+    latency: HistogramFamily,
 }
 
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    total: u64,
-    sum: f64,
-}
-
-fn bump(counters: &[AtomicU64], labels: &[&str], label: &str) {
-    if let Some(i) = labels.iter().position(|l| *l == label) {
-        counters[i].fetch_add(1, Ordering::Relaxed);
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let logins = Family::<Login, Counter>::default();
+        let refreshes = Family::<Refresh, Counter>::default();
+        let feed_polls = Family::<Kind, Counter>::default();
+        let revocations = Counter::default();
+        let snapshot_builds = Counter::default();
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        // Every outcome from the start, at zero: a dashboard sees the label
+        // before the first occurrence.
+        for &result in LoginResult::ALL {
+            drop(logins.get_or_create(&Login { result }));
+        }
+        for &result in RefreshResult::ALL {
+            drop(refreshes.get_or_create(&Refresh { result }));
+        }
+        for &kind in FeedKind::ALL {
+            drop(feed_polls.get_or_create(&Kind { kind }));
+        }
+        registry.register(
+            "tollgate_logins",
+            "Login attempts by result",
+            logins.clone(),
+        );
+        registry.register(
+            "tollgate_refreshes",
+            "Refresh attempts by result",
+            refreshes.clone(),
+        );
+        registry.register(
+            "tollgate_revocations",
+            "Sessions and tokens revoked by this process",
+            revocations.clone(),
+        );
+        registry.register(
+            "tollgate_feed_polls",
+            "Revocation feed requests by kind",
+            feed_polls.clone(),
+        );
+        registry.register(
+            "tollgate_snapshot_builds",
+            "Snapshot first pages read from the log (the rest were served cached)",
+            snapshot_builds.clone(),
+        );
+        registry.register(
+            "tollgate_http_request_duration_seconds",
+            "Request latency by route",
+            latency.clone(),
+        );
+        Metrics {
+            registry,
+            logins,
+            refreshes,
+            revocations,
+            feed_polls,
+            snapshot_builds,
+            latency,
+        }
     }
 }
 
 impl Metrics {
-    /// Counts a login with one of [`LOGIN_RESULTS`].
-    pub fn login(&self, result: &str) {
-        bump(&self.logins, &LOGIN_RESULTS, result);
+    /// Counts a login.
+    pub fn login(&self, result: LoginResult) {
+        self.logins.get_or_create(&Login { result }).inc();
     }
 
-    /// Counts a refresh with one of [`REFRESH_RESULTS`].
-    pub fn refresh(&self, result: &str) {
-        bump(&self.refreshes, &REFRESH_RESULTS, result);
+    /// Counts a refresh.
+    pub fn refresh(&self, result: RefreshResult) {
+        self.refreshes.get_or_create(&Refresh { result }).inc();
     }
 
     /// Counts revocations appended to the log.
     pub fn revoked(&self, n: usize) {
         self.revocations
-            .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
     /// Counts a snapshot's first page read from the log and serialized (the
-    /// others are served from that serialization).
+    /// others are served from that read).
     pub fn snapshot_built(&self) {
-        self.snapshot_builds.fetch_add(1, Ordering::Relaxed);
+        self.snapshot_builds.inc();
     }
 
     /// How many snapshot first pages were read from the log.
     pub fn snapshot_builds(&self) -> u64 {
-        self.snapshot_builds.load(Ordering::Relaxed)
+        self.snapshot_builds.get()
     }
 
-    /// Counts a feed poll.
-    pub fn feed_poll(&self, snapshot: bool) {
-        if snapshot {
-            &self.feed_snapshots
-        } else {
-            &self.feed_deltas
-        }
-        .fetch_add(1, Ordering::Relaxed);
+    /// Counts a feed page served.
+    pub fn feed_poll(&self, kind: FeedKind) {
+        self.feed_polls.get_or_create(&Kind { kind }).inc();
     }
 
     /// Records a request's latency under its route pattern (never its raw path).
     pub fn observe(&self, method: &str, route: &str, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let mut latency = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-        let histogram = latency
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
-        if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
-            histogram.counts[i] += 1;
-        }
-        histogram.total += 1;
-        histogram.sum += secs;
+        self.latency
+            .get_or_create(&Route {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_logins_total Login attempts by result."
-        );
-        let _ = writeln!(out, "# TYPE tollgate_logins_total counter");
-        for (label, counter) in LOGIN_RESULTS.iter().zip(&self.logins) {
-            let n = counter.load(Ordering::Relaxed);
-            let _ = writeln!(out, "tollgate_logins_total{{result=\"{label}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_refreshes_total Refresh attempts by result."
-        );
-        let _ = writeln!(out, "# TYPE tollgate_refreshes_total counter");
-        for (label, counter) in REFRESH_RESULTS.iter().zip(&self.refreshes) {
-            let n = counter.load(Ordering::Relaxed);
-            let _ = writeln!(out, "tollgate_refreshes_total{{result=\"{label}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_revocations_total Sessions and tokens revoked by this process.\n\
-             # TYPE tollgate_revocations_total counter\n\
-             tollgate_revocations_total {}",
-            self.revocations.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_feed_polls_total Revocation feed requests by kind.\n\
-             # TYPE tollgate_feed_polls_total counter\n\
-             tollgate_feed_polls_total{{kind=\"snapshot\"}} {}\n\
-             tollgate_feed_polls_total{{kind=\"delta\"}} {}\n\
-             # HELP tollgate_snapshot_builds_total Snapshot first pages read from the log (the rest were served cached).\n\
-             # TYPE tollgate_snapshot_builds_total counter\n\
-             tollgate_snapshot_builds_total {}",
-            self.feed_snapshots.load(Ordering::Relaxed),
-            self.feed_deltas.load(Ordering::Relaxed),
-            self.snapshot_builds.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_http_request_duration_seconds Request latency by route.\n\
-             # TYPE tollgate_http_request_duration_seconds histogram"
-        );
-        let latency = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-        for ((method, route), h) in latency.iter() {
-            let labels = format!("method=\"{method}\",route=\"{route}\"");
-            let mut cumulative = 0;
-            for (bound, count) in BUCKETS.iter().zip(h.counts) {
-                cumulative += count;
-                let _ = writeln!(
-                    out,
-                    "tollgate_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "tollgate_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n\
-                 tollgate_http_request_duration_seconds_sum{{{labels}}} {}\n\
-                 tollgate_http_request_duration_seconds_count{{{labels}}} {}",
-                h.total, h.sum, h.total
-            );
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+            let _ = writeln!(out, "# EOF");
         }
         out
     }

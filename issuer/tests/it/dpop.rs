@@ -427,6 +427,62 @@ async fn a_rotated_bound_refresh_token_without_its_key_is_still_reuse(store: Arc
     assert!(revokes_sid(&issuer.feed().await, &tokens.session));
 }
 
+/// Every login and refresh outcome is counted under its own label: a login
+/// refused for its proof and a refresh with another key's proof are not
+/// lost (they were, when labels the metrics did not list were dropped).
+#[tokio::test]
+async fn every_login_and_refresh_outcome_is_counted() {
+    let (store, _dir) = crate::support::sqlite().await;
+    let issuer = Issuer::with(store, settings(|_| {})).await;
+    issuer.signup("ada@example.com").await;
+    let device = Device::new(3);
+    let tokens = bound_login(&issuer, &device).await;
+    let thief = Device::new(5).proof("POST", "/v1/auth/refresh", None, None);
+    post(
+        &issuer,
+        "/v1/auth/refresh",
+        None,
+        &[thief],
+        json!({"refresh_token": tokens.refresh}),
+    )
+    .await
+    .assert_problem(400, "invalid_dpop_proof");
+    // A proof used once more at login.
+    let proof = device.proof("POST", "/v1/auth/login", None, None);
+    let first = post(
+        &issuer,
+        "/v1/auth/login",
+        None,
+        std::slice::from_ref(&proof),
+        login_body("tablet"),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    post(
+        &issuer,
+        "/v1/auth/login",
+        None,
+        &[proof],
+        login_body("tablet"),
+    )
+    .await
+    .assert_problem(400, "invalid_dpop_proof");
+    let metrics = issuer.call("GET", "/metrics", None, None).await;
+    let text = metrics.body.as_str().unwrap();
+    let count = |line: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line).map(str::trim))
+            .unwrap_or_else(|| panic!("no `{line}` in\n{text}"))
+            .to_owned()
+    };
+    assert_eq!(count("tollgate_logins_total{result=\"success\"}"), "2");
+    assert_eq!(
+        count("tollgate_logins_total{result=\"invalid_dpop_proof\"}"),
+        "1"
+    );
+    assert_eq!(count("tollgate_refreshes_total{result=\"wrong_key\"}"), "1");
+}
+
 /// A Bearer route called with a DPoP proof and no token offers both schemes
 /// (RFC 9449 §7.1); without a proof, a bare Bearer (RFC 6750 §3).
 #[tokio::test]

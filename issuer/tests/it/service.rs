@@ -91,7 +91,7 @@ async fn metrics_count_what_happened() {
     let reply = issuer.call("GET", "/metrics", None, None).await;
     assert_eq!(
         reply.header("content-type"),
-        Some("text/plain; version=0.0.4")
+        Some(tollgate_issuer::metrics::CONTENT_TYPE)
     );
     let text = reply.body.as_str().unwrap();
     for line in [
