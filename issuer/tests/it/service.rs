@@ -286,3 +286,24 @@ async fn settings_that_would_fail_open_refuse_to_start() {
         assert!(err.to_string().contains(flag), "{err}");
     }
 }
+
+/// Without a Postgres server named, the Postgres half of a test fails
+/// rather than passing without running; only `TOLLGATE_SKIP_POSTGRES=1`
+/// skips it, and says so.
+#[test]
+fn the_postgres_half_is_never_skipped_in_silence() {
+    use crate::support::postgres_url_from;
+    let url = Some("postgres://db".to_owned());
+    assert_eq!(postgres_url_from(url.clone(), None), url);
+    assert_eq!(postgres_url_from(None, Some("1".into())), None);
+    for skip in [
+        None,
+        Some(String::new()),
+        Some("0".into()),
+        Some("yes".into()),
+    ] {
+        let refused =
+            std::panic::catch_unwind(|| postgres_url_from(Some(String::new()), skip.clone()));
+        assert!(refused.is_err(), "skipped in silence with {skip:?}");
+    }
+}

@@ -35,17 +35,30 @@ pub async fn sqlite() -> (Arc<dyn Store>, TempDir) {
     (Arc::new(store), dir)
 }
 
-/// The Postgres server tests may use, if `make test` found one.
+/// The Postgres server the tests use (`TOLLGATE_TEST_POSTGRES_URL`, which
+/// `make test` sets), or `None` when `TOLLGATE_SKIP_POSTGRES=1` says to skip
+/// them on purpose. Neither set: the test fails, naming both, so a plain
+/// `cargo test` never passes the Postgres half without running it.
 pub fn postgres_url() -> Option<String> {
-    let url = std::env::var("TOLLGATE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!(
-            "TOLLGATE_TEST_POSTGRES_URL is not set: Postgres tests skipped (make test sets it)"
-        );
+    postgres_url_from(
+        std::env::var("TOLLGATE_TEST_POSTGRES_URL").ok(),
+        std::env::var("TOLLGATE_SKIP_POSTGRES").ok(),
+    )
+}
+
+/// [`postgres_url`] from the two variables' values.
+pub fn postgres_url_from(url: Option<String>, skip: Option<String>) -> Option<String> {
+    if let Some(url) = url.filter(|u| !u.is_empty()) {
+        return Some(url);
     }
-    url
+    assert!(
+        skip.as_deref() == Some("1"),
+        "the Postgres half of this test needs a server: set TOLLGATE_TEST_POSTGRES_URL \
+         (scripts/postgres-url.sh prints it; make test sets it), or TOLLGATE_SKIP_POSTGRES=1 \
+         to skip it on purpose"
+    );
+    eprintln!("TOLLGATE_SKIP_POSTGRES=1: this Postgres test is SKIPPED");
+    None
 }
 
 /// A fresh, empty database on that server; returns its URL.
