@@ -13,7 +13,7 @@ use serde::{
 };
 use uuid::Uuid;
 
-use crate::VerifyError;
+use crate::error::VerifyError;
 
 /// The claims of a tollgate access token (RFC 9068 profile).
 ///

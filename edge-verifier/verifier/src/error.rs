@@ -171,7 +171,7 @@ impl fmt::Display for VerifyError {
             VerifyError::TokenTooLarge { len } => write!(
                 f,
                 "token is {len} bytes, more than the {} allowed",
-                crate::MAX_TOKEN_LEN
+                crate::bounds::MAX_TOKEN_LEN
             ),
             VerifyError::UnsupportedAlg => {
                 f.write_str("token algorithm is not accepted for its key")

@@ -3,7 +3,8 @@
 //! page (`more: false`) has arrived. Until then the old set serves, so a
 //! snapshot cut off half-way never leaves a verifier with half a set.
 
-use crate::{RevocationFeed, RevocationSet};
+use crate::feed::RevocationFeed;
+use crate::revocation::RevocationSet;
 
 /// The served revocation set, and a snapshot being gathered.
 #[derive(Debug, Clone, Default)]

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use serde::Deserialize;
 
-use crate::VerifyError;
+use crate::error::VerifyError;
 use crate::keys::{Algorithm, Jwk, Key};
 
 /// A compact JWS split and decoded.

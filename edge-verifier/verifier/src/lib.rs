@@ -47,6 +47,7 @@
 
 #![warn(missing_docs)]
 
+mod bounds;
 mod claims;
 pub mod dpop;
 mod error;
@@ -61,6 +62,7 @@ mod revocation;
 mod sync;
 mod verify;
 
+pub use bounds::{ConfigError, DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS, MAX_TOKEN_LEN, check_leeway};
 pub use claims::{AccessClaims, Audience, Confirmation};
 pub use error::{ErrorCode, KeyError, VerifyError};
 pub use feed::{RevocationEntry, RevocationFeed, Revoked};
@@ -73,13 +75,13 @@ pub use request::{
 };
 pub use revocation::RevocationSet;
 pub use sync::{
-    Admission, Catchup, ConfigError, DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, Fetch, FetchKind,
-    MAX_LEEWAY_SECS, MIN_JWKS_COOLDOWN_MS, Next, Outcome, POLL_MS, REPORT_GRACE_MS, ReplayMode,
-    Step, SyncOptions, SyncSettings, SyncStatus, Syncer, check_leeway,
+    Admission, Catchup, DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, Fetch, FetchKind,
+    MIN_JWKS_COOLDOWN_MS, Next, Outcome, POLL_MS, REPORT_GRACE_MS, ReplayMode, Step, SyncOptions,
+    SyncSettings, SyncStatus, Syncer,
 };
 pub use verify::{
-    Begun, DEFAULT_CACHE_CAPACITY, DEFAULT_LEEWAY_SECS, Finished, MAX_TOKEN_LEN, Pending, Replay,
-    Verdicts, Verified, Verifier, VerifierOptions,
+    Begun, DEFAULT_CACHE_CAPACITY, Finished, Pending, Replay, Verdicts, Verified, Verifier,
+    VerifierOptions,
 };
 
 /// Re-exported so callers name the same UUID type as the wire types.

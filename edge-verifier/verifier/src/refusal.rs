@@ -4,7 +4,7 @@
 //! package's Hono middleware and the issuer's Bearer routes copy it onto
 //! their response type and add nothing.
 
-use crate::{ErrorCode, VerifyError};
+use crate::error::{ErrorCode, VerifyError};
 
 /// The proof algorithms a DPoP challenge names (RFC 9449 §7.1): those
 /// [`crate::dpop::PROOF_ALGORITHMS`] accepts, `Ed25519` being RFC 9864's

@@ -25,18 +25,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lru::LruCache;
 
+use crate::bounds::{ConfigError, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, check_leeway};
 use crate::claims::{AccessClaims, RawClaims};
 use crate::dpop::{PreparedProof, ProofRequest, ReplayCache};
+use crate::error::VerifyError;
 use crate::jws::{Header, Parts, SignatureCheck, is_type};
 use crate::keys::{Algorithm, KeySet};
 use crate::request::{Request, Scheme};
-use crate::{RevocationSet, VerifyError};
-
-/// Longest token accepted, in bytes. Longer ones are refused before any decoding.
-pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-
-/// Default clock-skew allowance, in seconds.
-pub const DEFAULT_LEEWAY_SECS: u32 = 30;
+use crate::revocation::RevocationSet;
 
 /// Default number of verified tokens remembered.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
@@ -78,8 +74,8 @@ impl VerifierOptions {
     /// longer than any deployment needs: a leeway over
     /// [`MAX_LEEWAY_SECS`](crate::MAX_LEEWAY_SECS). Every entry point that
     /// takes options from outside asks this.
-    pub fn check(&self) -> Result<(), crate::ConfigError> {
-        crate::check_leeway(i64::from(self.leeway_secs)).map(|_| ())
+    pub fn check(&self) -> Result<(), ConfigError> {
+        check_leeway(i64::from(self.leeway_secs)).map(|_| ())
     }
 }
 

@@ -80,7 +80,7 @@ impl<'a> ProofRequest<'a> {
             url,
             access_token: None,
             max_age_secs: DEFAULT_PROOF_MAX_AGE_SECS,
-            leeway_secs: crate::DEFAULT_LEEWAY_SECS,
+            leeway_secs: crate::bounds::DEFAULT_LEEWAY_SECS,
             nonce: None,
         }
     }

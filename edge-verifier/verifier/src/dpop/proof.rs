@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::url::{is_http_url, same_url};
 use super::{MAX_JTI_LEN, MAX_PROOF_LEN, PROOF_ALGORITHMS, Proof, ProofRequest};
-use crate::VerifyError;
 use crate::claims::numeric_date_ceil;
+use crate::error::VerifyError;
 use crate::jws::{Parts, SignatureCheck, is_type, present};
 use crate::keys::{Algorithm, Jwk, parse_jwk};
 

@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use super::Proof;
-use crate::VerifyError;
+use crate::error::VerifyError;
 
 /// When a remembered proof leaves the window: (`iat` + window, proof id,
 /// key id).

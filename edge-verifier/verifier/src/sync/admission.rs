@@ -14,8 +14,11 @@
 //! half-way (its client hung up) leaves no slot taken and no fetch
 //! unreported, because every fetch runs detached and reports by itself.
 
+use super::Fetch;
 use super::{POLL_MS, Step, Syncer};
-use crate::{Begun, Fetch, Finished, Pending, Request, Verdicts, Verified, VerifyError};
+use crate::error::VerifyError;
+use crate::request::Request;
+use crate::verify::{Begun, Finished, Pending, Verdicts, Verified};
 
 /// How often a request may begin again because the keys changed under it.
 const MAX_RESTARTS: u8 = 2;

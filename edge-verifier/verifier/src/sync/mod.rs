@@ -58,16 +58,18 @@ mod settings;
 pub use admission::{Admission, Catchup, Next, ReplayMode};
 pub use fetch::{Fetch, FetchKind, Outcome};
 pub use settings::{
-    ConfigError, DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, MAX_LEEWAY_SECS, MIN_JWKS_COOLDOWN_MS,
-    SyncOptions, SyncSettings, check_leeway,
+    DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, MIN_JWKS_COOLDOWN_MS, SyncOptions, SyncSettings,
 };
 
+use crate::bounds::ConfigError;
 use crate::dpop::ReplayCache;
+use crate::error::VerifyError;
+use crate::feed::RevocationFeed;
 use crate::follower::Follower;
-use crate::{
-    Begun, Finished, Jwks, KeySet, Pending, Replay, Request, RevocationFeed, RevocationSet,
-    Verdicts, Verifier, VerifierOptions, VerifyError,
-};
+use crate::keys::{Jwks, KeySet};
+use crate::request::Request;
+use crate::revocation::RevocationSet;
+use crate::verify::{Begun, Finished, Pending, Replay, Verdicts, Verifier, VerifierOptions};
 
 /// Unix milliseconds as the whole seconds token times are in.
 fn secs(now_ms: u64) -> i64 {
@@ -389,7 +391,7 @@ impl Syncer {
     /// when [`Self::step`] said [`Step::Ready`]; it refuses as stale by
     /// itself if no snapshot is loaded or the state is past `fail_after`.
     #[cfg(feature = "native")]
-    pub fn verify(&self, token: &str, now_ms: u64) -> Result<crate::Verified, VerifyError> {
+    pub fn verify(&self, token: &str, now_ms: u64) -> Result<crate::verify::Verified, VerifyError> {
         let verifier = self.verifier_at(now_ms)?;
         verifier.verify(token, secs(now_ms), self.feed.live())
     }
@@ -403,7 +405,7 @@ impl Syncer {
         &self,
         request: Request,
         now_ms: u64,
-    ) -> Result<crate::Verified, VerifyError> {
+    ) -> Result<crate::verify::Verified, VerifyError> {
         let verifier = self.verifier_at(now_ms)?;
         let mut replays = self.replays();
         verifier.verify_request(

@@ -3,12 +3,7 @@
 //! it: the worker's `[vars]`, `tollgate-axum`'s configuration, the npm
 //! package's options). The defaults are written here and nowhere else.
 
-use core::fmt;
-
-/// The most clock skew any tollgate component accepts, in seconds. A larger
-/// leeway would keep expired and revoked tokens alive for longer than any
-/// deployment needs, so configuration asking for it is refused.
-pub const MAX_LEEWAY_SECS: u32 = 600;
+use crate::bounds::ConfigError;
 
 /// The shortest JWKS cooldown accepted: tokens with made-up `kid`s must not
 /// turn into a stream of issuer fetches. Key changes reach verifiers through
@@ -239,30 +234,3 @@ fn millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
 }
 
 use serde::Deserialize as _;
-
-/// Settings that would make a verifier fail open (or never answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConfigError(pub &'static str);
-
-impl ConfigError {
-    /// The stable code bindings report it with.
-    pub const fn code(&self) -> &'static str {
-        "invalid_options"
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Checks a leeway against [`MAX_LEEWAY_SECS`].
-pub fn check_leeway(leeway_secs: i64) -> Result<u32, ConfigError> {
-    u32::try_from(leeway_secs)
-        .ok()
-        .filter(|l| *l <= MAX_LEEWAY_SECS)
-        .ok_or(ConfigError("the leeway must be between 0 and 600 seconds"))
-}
