@@ -1,21 +1,20 @@
 //! Credentials: Argon2id password hashing, the input rules for signup and
 //! login, and refresh tokens.
 
+use crate::secret::ServerKey;
+pub use crate::secret::random_token;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64ct::{Base64UrlUnpadded, Encoding};
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::config::Settings;
 use crate::error::{ApiError, FieldError};
-use crate::store::{KeyStore, StoreError};
 
 /// Shortest password accepted (NIST SP 800-63B asks for at least 8).
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -146,58 +145,22 @@ fn hash_with(argon: &Argon2<'_>, password: &str) -> Result<String, argon2::passw
     Ok(argon.hash_password(password.as_bytes(), &salt)?.to_string())
 }
 
-/// A new refresh token: 256 random bits, base64url (43 characters).
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = Base64UrlUnpadded::encode_string(&bytes);
-    bytes.fill(0);
-    token
-}
-
 /// What the database keeps of a refresh token.
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// The key refresh-token successors are derived under. A successor is
-/// HMAC-SHA256(key, presented token), so a refresh presented twice within
-/// the grace window (two tabs racing) gets the same successor, and the
-/// session keeps exactly one live refresh token without storing anything
-/// new. Without the presented token nobody can compute it.
-pub struct RefreshKey([u8; 32]);
-
-impl std::fmt::Debug for RefreshKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshKey(<redacted>)")
-    }
+/// The successor of refresh token `presented`: HMAC-SHA256 under the
+/// server's refresh key. A refresh presented twice within the grace window
+/// (two tabs racing) gets the same successor, and the session keeps exactly
+/// one live refresh token without storing anything new. Without the
+/// presented token nobody can compute it.
+pub fn successor(key: &ServerKey, presented: &str) -> String {
+    Base64UrlUnpadded::encode_string(&key.mac(&[presented.as_bytes()]))
 }
 
-impl RefreshKey {
-    /// The key every replica shares, made by whichever starts first.
-    pub async fn load(store: &dyn KeyStore) -> Result<Self, StoreError> {
-        let stored = store.secret("refresh_key", &random_token()).await?;
-        let mut key = [0u8; 32];
-        match Base64UrlUnpadded::decode(&stored, &mut key) {
-            Ok(decoded) if decoded.len() == 32 => Ok(RefreshKey(key)),
-            _ => Err(StoreError::Corrupt(
-                "the stored refresh key is not 32 bytes of base64url",
-            )),
-        }
-    }
-
-    /// The successor of refresh token `presented`.
-    pub fn successor(&self, presented: &str) -> String {
-        // HMAC pads a short key with zeros to the block size (RFC 2104), so
-        // this is HMAC under the 32-byte key, through the infallible constructor.
-        let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&self.0);
-        let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
-        block.fill(0);
-        mac.update(presented.as_bytes());
-        Base64UrlUnpadded::encode_string(&mac.finalize().into_bytes())
-    }
-}
+/// The name the refresh key is stored under.
+pub const REFRESH_KEY: &str = "refresh_key";
 
 /// An email address as stored and compared: trimmed and lower-cased.
 pub fn normalize_email(email: &str) -> String {

@@ -1,5 +1,7 @@
 //! Configuration from flags and environment variables (`--help` explains each).
 
+use ipnet::IpNet;
+use secrecy::{ExposeSecret as _, SecretString};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +32,8 @@ pub struct Config {
 
     /// A postgres:// URL to share one database between several issuers; SQLite otherwise.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<DatabaseUrl>,
+    #[arg(value_parser = secret)]
+    pub database_url: Option<SecretString>,
 
     /// 32 bytes in base64: seal the signing-key seeds and the refresh key in the database with it (XChaCha20-Poly1305). Keep it outside the database and its backups.
     #[arg(
@@ -39,7 +42,8 @@ pub struct Config {
         global = true,
         hide_env_values = true
     )]
-    pub key_encryption_key: Option<KeyEncryptionKey>,
+    #[arg(value_parser = secret)]
+    pub key_encryption_key: Option<SecretString>,
 
     /// Settings of the service.
     #[command(flatten)]
@@ -186,7 +190,8 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub edge_secret: Option<EdgeSecret>,
+    #[arg(value_parser = secret)]
+    pub edge_secret: Option<SecretString>,
 
     /// A header holding the client's address, set by a proxy you trust (e.g. x-forwarded-for); for a list, the right-most address not in --trusted-proxies is taken. Otherwise the peer address.
     #[arg(long, env = "TOLLGATE_CLIENT_IP_HEADER", global = true)]
@@ -199,7 +204,8 @@ pub struct Settings {
         value_delimiter = ',',
         global = true
     )]
-    pub trusted_proxies: Vec<IpBlock>,
+    #[arg(value_parser = ip_block)]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// How often to reload signing keys from the database (another replica may have rotated), in seconds.
     #[arg(
@@ -271,7 +277,7 @@ impl Config {
     /// are stored unsealed, and warns about database files other users can read.
     pub async fn open_store(&self) -> Result<Arc<dyn Store>, StoreError> {
         let sealer = match &self.key_encryption_key {
-            Some(KeyEncryptionKey(text)) => Sealer::from_base64(text)?,
+            Some(text) => Sealer::from_base64(text.expose_secret())?,
             None => {
                 tracing::warn!(
                     "signing-key seeds are stored unencrypted; set TOLLGATE_KEY_ENCRYPTION_KEY to seal them"
@@ -279,11 +285,7 @@ impl Config {
                 Sealer::none()
             }
         };
-        match self
-            .database_url
-            .as_ref()
-            .map(|DatabaseUrl(url)| url.as_str())
-        {
+        match self.database_url.as_ref().map(|url| url.expose_secret()) {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(Arc::new(PostgresStore::open_with(url, sealer).await?))
             }
@@ -299,42 +301,6 @@ impl Config {
                 Ok(Arc::new(store))
             }
         }
-    }
-}
-
-/// The key-encryption key's text; `Debug` hides it.
-#[derive(Clone)]
-pub struct KeyEncryptionKey(pub String);
-
-impl std::str::FromStr for KeyEncryptionKey {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(KeyEncryptionKey(s.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for KeyEncryptionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyEncryptionKey(<redacted>)")
-    }
-}
-
-/// A database URL; `Debug` hides it, since it may hold a password.
-#[derive(Clone)]
-pub struct DatabaseUrl(pub String);
-
-impl std::str::FromStr for DatabaseUrl {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(DatabaseUrl(s.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DatabaseUrl(<redacted>)")
     }
 }
 
@@ -368,77 +334,44 @@ pub mod defaults {
     pub const TOKEN_FAILURES_PER_ADDRESS: u32 = 60;
 }
 
-/// The edge's shared secret; `Debug` hides it.
-#[derive(Clone)]
-pub struct EdgeSecret(pub String);
-
-impl std::str::FromStr for EdgeSecret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(EdgeSecret(s.to_owned()))
-    }
+/// A secret from the command line or the environment (`--database-url`,
+/// `--key-encryption-key`, `--edge-secret`): `secrecy`'s string, which
+/// redacts itself in `Debug` and is zeroed when dropped.
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text))
 }
 
-impl std::fmt::Debug for EdgeSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EdgeSecret(<redacted>)")
-    }
+/// An address or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`): a bare
+/// address is a block of one.
+fn ip_block(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|block| match block {
+            // An IPv4-mapped IPv6 block names the IPv4 one.
+            IpNet::V6(v6) if v6.addr().to_ipv4_mapped().is_some() => {
+                let v4 = v6
+                    .addr()
+                    .to_ipv4_mapped()
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                let prefix = v6.prefix_len().saturating_sub(96);
+                ipnet::Ipv4Net::new(v4, prefix).map_or(block, IpNet::V4)
+            }
+            other => other,
+        })
+        .map_err(|_| format!("`{text}` is not an IP address or CIDR block"))
 }
 
-impl EdgeSecret {
-    /// Whether `proof` is the secret, compared in constant time.
-    pub fn matches(&self, proof: &[u8]) -> bool {
-        use subtle::ConstantTimeEq as _;
-        self.0.as_bytes().ct_eq(proof).into()
-    }
+/// Whether `ip` is inside one of `blocks` (IPv4-mapped IPv6 counts as IPv4).
+pub fn in_blocks(blocks: &[IpNet], ip: std::net::IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    blocks.iter().any(|block| block.contains(&ip))
 }
 
-/// An address or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpBlock {
-    addr: std::net::IpAddr,
-    prefix: u8,
-}
-
-impl std::str::FromStr for IpBlock {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{s}` is not an IP address or CIDR block");
-        let (addr, prefix) = s
-            .trim()
-            .split_once('/')
-            .map_or((s.trim(), None), |(a, p)| (a, Some(p)));
-        let addr: std::net::IpAddr = addr
-            .parse::<std::net::IpAddr>()
-            .map_err(|_| bad())?
-            .to_canonical();
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p.parse().ok().filter(|p| *p <= max).ok_or_else(bad)?,
-        };
-        Ok(IpBlock { addr, prefix })
-    }
-}
-
-impl IpBlock {
-    /// Whether `ip` is inside the block (IPv4-mapped IPv6 counts as IPv4).
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        let bits = |ip: std::net::IpAddr| match ip {
-            std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, true),
-            std::net::IpAddr::V6(v6) => (u128::from(v6), false),
-        };
-        let ((a, a4), (b, b4)) = (bits(self.addr), bits(ip));
-        if a4 != b4 {
-            return false;
-        }
-        let prefix = u32::from(self.prefix) + if a4 { 96 } else { 0 };
-        let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
-        a & mask == b & mask
-    }
+/// Whether `proof` is the edge's secret, compared in constant time.
+pub fn edge_secret_matches(secret: &SecretString, proof: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    secret.expose_secret().as_bytes().ct_eq(proof).into()
 }
 
 impl Default for Settings {
@@ -523,7 +456,11 @@ impl Settings {
                 "--public-url must be http:// or https:// URLs without a query or fragment",
             ));
         }
-        if self.edge_secret.as_ref().is_some_and(|s| s.0.len() < 16) {
+        if self
+            .edge_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < 16)
+        {
             return Err(SettingsError(
                 "TOLLGATE_EDGE_SECRET must be at least 16 characters",
             ));

@@ -3,25 +3,19 @@
 //! crate, as everywhere else; this module only gathers what it needs from
 //! the request.
 
+use crate::secret::ServerKey;
 use std::sync::{Mutex, PoisonError};
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use base64ct::{Base64UrlUnpadded, Encoding};
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use tollgate_verifier::VerifyError;
 use tollgate_verifier::dpop::{self, Proof, ProofRequest, ReplayCache};
 
 use crate::AppState;
-use crate::auth::random_token;
 use crate::error::ApiError;
 use crate::store::{KeyStore, StoreError};
 
-/// The header a proof travels in.
-pub const DPOP_HEADER: &str = "dpop";
-/// The header a server nonce travels in.
-pub const NONCE_HEADER: &str = "dpop-nonce";
+use crate::headers;
 
 /// How long a server nonce is good for: it is accepted in the window it was
 /// made in and the next one, so 60 to 120 s.
@@ -30,37 +24,22 @@ const NONCE_WINDOW_SECS: i64 = 60;
 /// Server nonces without server state: a nonce is a time window and an
 /// HMAC of it under a key every replica shares through the database, so
 /// any replica accepts any replica's nonce and nothing is stored per client.
-pub struct NonceKey([u8; 32]);
+#[derive(Debug)]
+pub struct NonceKey(ServerKey);
 
-impl std::fmt::Debug for NonceKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NonceKey(<redacted>)")
-    }
-}
+/// The name the nonce key is stored under.
+pub const NONCE_KEY: &str = "dpop_nonce_key";
 
 impl NonceKey {
     /// The key every replica shares, made by whichever starts first.
     pub async fn load(store: &dyn KeyStore) -> Result<Self, StoreError> {
-        let stored = store.secret("dpop_nonce_key", &random_token()).await?;
-        let mut key = [0u8; 32];
-        match Base64UrlUnpadded::decode(&stored, &mut key) {
-            Ok(decoded) if decoded.len() == 32 => Ok(NonceKey(key)),
-            _ => Err(StoreError::Corrupt(
-                "the stored DPoP nonce key is not 32 bytes of base64url",
-            )),
-        }
+        ServerKey::load(store, NONCE_KEY).await.map(NonceKey)
     }
 
     fn mac(&self, window: i64) -> [u8; 16] {
-        // Zero-padded to the block size, as HMAC itself would (RFC 2104).
-        let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&self.0);
-        let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
-        block.fill(0);
-        mac.update(b"tollgate dpop nonce");
-        mac.update(&window.to_be_bytes());
+        let full = self.0.mac(&[b"tollgate dpop nonce", &window.to_be_bytes()]);
         let mut tag = [0u8; 16];
-        tag.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+        tag.copy_from_slice(&full[..16]);
         tag
     }
 
@@ -118,7 +97,7 @@ impl Replays {
 /// a value, so it is refused rather than skipped.
 pub fn proof_headers(headers: &HeaderMap) -> Vec<&str> {
     headers
-        .get_all(DPOP_HEADER)
+        .get_all(headers::DPOP)
         .iter()
         .map(|value| value.to_str().unwrap_or(""))
         .collect()
@@ -215,7 +194,7 @@ pub fn from_verify(state: &AppState, err: VerifyError) -> ApiError {
 pub fn add_nonce(state: &AppState, headers: &mut HeaderMap) {
     if state.settings.dpop_nonce {
         if let Ok(value) = HeaderValue::from_str(&state.nonce_key.issue(state.clock.now())) {
-            headers.insert(NONCE_HEADER, value);
+            headers.insert(headers::DPOP_NONCE, value);
         }
     }
 }
@@ -226,12 +205,12 @@ mod tests {
 
     #[test]
     fn nonces_last_one_to_two_windows_and_cannot_be_forged() {
-        let key = NonceKey([7; 32]);
+        let key = NonceKey(ServerKey::from_bytes([7; 32]));
         let nonce = key.issue(1_000);
         assert!(key.accepts(&nonce, 1_000));
         assert!(key.accepts(&nonce, 1_000 + NONCE_WINDOW_SECS));
         assert!(!key.accepts(&nonce, 1_000 + 2 * NONCE_WINDOW_SECS));
-        assert!(!NonceKey([8; 32]).accepts(&nonce, 1_000));
+        assert!(!NonceKey(ServerKey::from_bytes([8; 32])).accepts(&nonce, 1_000));
         assert!(!key.accepts("not a nonce", 1_000));
         let mut forged = nonce.into_bytes();
         let last = forged.len() - 1;

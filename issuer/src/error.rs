@@ -272,7 +272,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::UseDpopNonce { nonce } => {
                 if let Ok(value) = HeaderValue::from_str(nonce) {
-                    headers.insert(crate::dpop::NONCE_HEADER, value);
+                    headers.insert(crate::headers::DPOP_NONCE, value);
                 }
             }
             ApiError::RateLimited { retry_after } => {

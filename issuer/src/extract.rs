@@ -149,7 +149,7 @@ async fn authenticate(parts: &Parts, state: &AppState, remember: bool) -> Result
 /// The token and its scheme from `Authorization` (Bearer or DPoP).
 fn credentials(parts: &Parts) -> Result<(Scheme, &str), ApiError> {
     let missing = || ApiError::MissingToken {
-        dpop: parts.headers.contains_key(crate::dpop::DPOP_HEADER),
+        dpop: parts.headers.contains_key(crate::headers::DPOP),
     };
     let value = parts
         .headers
@@ -176,11 +176,6 @@ fn credentials(parts: &Parts) -> Result<(Scheme, &str), ApiError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAddr(pub String);
 
-/// The header that carries the client's address from the edge.
-pub const CLIENT_IP_HEADER: &str = "x-tollgate-client-ip";
-/// The header that proves a request came through the edge.
-pub const EDGE_SECRET_HEADER: &str = "x-tollgate-edge-secret";
-
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
@@ -204,10 +199,10 @@ fn client_ip(
 ) -> Option<IpAddr> {
     if let Some(secret) = &settings.edge_secret {
         let proven = headers
-            .get(EDGE_SECRET_HEADER)
-            .is_some_and(|proof| secret.matches(proof.as_bytes()));
+            .get(crate::headers::EDGE_SECRET)
+            .is_some_and(|proof| crate::config::edge_secret_matches(secret, proof.as_bytes()));
         let claimed = headers
-            .get(CLIENT_IP_HEADER)
+            .get(crate::headers::CLIENT_IP)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_hop);
         if let (true, Some(ip)) = (proven, claimed) {
@@ -223,7 +218,7 @@ fn client_ip(
             .map(str::trim)
             .filter(|hop| !hop.is_empty())
             .collect();
-        let trusted = |ip: IpAddr| settings.trusted_proxies.iter().any(|b| b.contains(ip));
+        let trusted = |ip: IpAddr| crate::config::in_blocks(&settings.trusted_proxies, ip);
         // From the right, skipping our own proxies. The first other hop is
         // the client as our proxy saw it; if it does not parse, nothing to
         // its left can be trusted either: use the peer address.

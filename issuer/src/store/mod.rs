@@ -3,20 +3,36 @@
 //! Handlers and the feed logic see only [`Store`]; neither ever branches on
 //! the database. Each implementation has its own migrations folder
 //! (`issuer/migrations/{sqlite,postgres}`) with the same tables.
+//!
+//! # Layout
+//! - `types`: the records ([`User`], [`Session`], [`StoredKey`], ...) and
+//!   the requests ([`NewSession`], [`RefreshRequest`]).
+//! - `refresh`: the refresh decision (rotate, repeat, reuse, wrong key), a
+//!   pure function of what was read and what is asked.
+//! - `backend`: the SQL that is the same text on both databases, written
+//!   once over the [`Backend`](backend::Backend) trait: accounts, keys and
+//!   rate limits.
+//! - `sqlite`, `postgres`: what differs: connecting, the write turn, how the
+//!   revocation log is appended to and read.
+//! - `migrations`: the embedded migrations.
 
-pub mod accounts;
+mod backend;
 mod migrations;
 mod postgres;
+mod refresh;
 mod sqlite;
+mod types;
 
 use async_trait::async_trait;
 use tollgate_verifier::{RevocationEntry, Revoked, Uuid};
 
-pub use accounts::{
-    AccountStore, NewSession, RefreshOutcome, RefreshRequest, RevokeUntil, Session, User, Which,
-};
 pub use postgres::PostgresStore;
+pub use refresh::{Decision, TokenState, decide};
 pub use sqlite::{SqliteStore, exposed_files};
+pub use types::{
+    LoggedRevocation, NewSession, RefreshOutcome, RefreshRequest, RevokeUntil, Session,
+    SnapshotPage, StoredKey, User, Which, Withdrawal,
+};
 
 /// A storage failure. Its text may name the database's complaint but never
 /// a connection string or a secret.
@@ -43,60 +59,9 @@ pub enum StoreError {
     Secret(#[from] crate::seal::SealError),
 }
 
-/// A revocation as logged, with its position in the feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoggedRevocation {
-    /// Position in commit order; the feed cursor points at one.
-    pub seq: i64,
-    /// What was revoked and until when.
-    pub entry: RevocationEntry,
-}
-
-/// The first page of a snapshot, read in one consistent view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotPage {
-    /// Unexpired revocations in `seq` order, at most the limit asked for.
-    pub entries: Vec<LoggedRevocation>,
-    /// The entry with the highest `seq` visible in the same read (none if
-    /// the log is empty). Every lower `seq` that will ever commit has
-    /// committed, so a cursor here skips nothing.
-    pub head: Option<LoggedRevocation>,
-}
-
-/// A token signing key as stored. The secret never shows in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoredKey {
-    /// Key id, as in the JWKS and token headers.
-    pub kid: String,
-    /// JOSE algorithm name, e.g. `EdDSA`.
-    pub alg: String,
-    /// The private key bytes (for Ed25519, the 32-byte seed).
-    pub secret: Vec<u8>,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// When it stopped signing; `None` for the current key.
-    pub retired_at: Option<i64>,
-    /// When it was withdrawn (`keys withdraw`): from then on it is neither
-    /// published nor trusted.
-    pub withdrawn_at: Option<i64>,
-}
-
-impl std::fmt::Debug for StoredKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .field("secret", &"<redacted>")
-            .field("created_at", &self.created_at)
-            .field("retired_at", &self.retired_at)
-            .field("withdrawn_at", &self.withdrawn_at)
-            .finish()
-    }
-}
-
 /// What the issuer persists.
 #[async_trait]
-pub trait Store: AccountStore + KeyStore + Send + Sync + 'static {
+pub trait Store: AccountStore + KeyStore + LimitStore + Send + Sync + 'static {
     /// The random id of this database, fixed at its first start. Feed cursors
     /// carry it, so a cursor from another database is recognised.
     fn epoch(&self) -> &str;
@@ -130,43 +95,67 @@ pub trait Store: AccountStore + KeyStore + Send + Sync + 'static {
     /// Deletes revocations whose `until` is before `before`, except the
     /// newest entry (current followers' cursors name it); returns how many.
     async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError>;
-
-    /// Whether several issuer processes share this database, so rate limits
-    /// must be kept in it to hold across them (Postgres), rather than in
-    /// each process's memory (SQLite, one process).
-    fn shares_rate_limits(&self) -> bool;
-
-    /// Counts an attempt under `key` in a fixed window of `window` seconds;
-    /// `Err(retry_after)` if the window already held `max` attempts. One
-    /// statement, so replicas counting at once never lose a count.
-    async fn limit_attempt(
-        &self,
-        key: &str,
-        max: u32,
-        window: i64,
-        now: i64,
-    ) -> Result<Result<(), u64>, StoreError>;
-
-    /// Forgets `key`'s attempts.
-    async fn limit_forgive(&self, key: &str) -> Result<(), StoreError>;
-
-    /// Deletes windows that started before `before`.
-    async fn limit_sweep(&self, before: i64) -> Result<u64, StoreError>;
 }
 
-/// What `keys withdraw` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Withdrawal {
-    /// The key is withdrawn; `replaced` says it was the current key and the
-    /// replacement now signs.
-    Withdrawn {
-        /// It was the current key.
-        replaced: bool,
-    },
-    /// No key has this id.
-    Unknown,
-    /// It was withdrawn before.
-    AlreadyWithdrawn,
+/// Users, sessions and refresh tokens.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Stores a new user; [`StoreError::Conflict`] if the email is taken.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+
+    /// The user with this (lower-cased) email.
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// The user with this id.
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError>;
+
+    /// Starts a session, revoking any live session of the same user and
+    /// device; returns the ids it revoked. `None`, and nothing stored, if the
+    /// user is deactivated (or gone) by the time the transaction runs: a
+    /// login that was mid-Argon2 when an admin deactivated the account must
+    /// not produce a live session.
+    async fn start_session(&self, new: &NewSession) -> Result<Option<Vec<Uuid>>, StoreError>;
+
+    /// Rotates a refresh token. Of concurrent calls with the same token, one
+    /// gets [`RefreshOutcome::Rotated`] and the others, within the grace
+    /// window, [`RefreshOutcome::Repeated`]: the session never has two live
+    /// refresh tokens.
+    async fn refresh_session(&self, request: &RefreshRequest)
+    -> Result<RefreshOutcome, StoreError>;
+
+    /// Revokes the session a refresh token (current or rotated) belongs to;
+    /// returns the ids revoked (none if the token is unknown or its session
+    /// was already over).
+    async fn revoke_by_refresh(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+        until: RevokeUntil,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Revokes `which` of `user`'s live sessions; returns the ids revoked.
+    async fn revoke_sessions(
+        &self,
+        user: Uuid,
+        which: Which,
+        now: i64,
+        until: RevokeUntil,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Deactivates a user and revokes all their sessions; returns the ids
+    /// revoked, or `None` if there is no such user.
+    async fn deactivate_user(
+        &self,
+        user: Uuid,
+        now: i64,
+        until: RevokeUntil,
+    ) -> Result<Option<Vec<Uuid>>, StoreError>;
+
+    /// The user's sessions that are neither revoked nor expired, oldest first.
+    async fn live_sessions(&self, user: Uuid, now: i64) -> Result<Vec<Session>, StoreError>;
+
+    /// Whether the log holds a revocation of this session or token id.
+    async fn is_revoked(&self, sid: Uuid, jti: Uuid) -> Result<bool, StoreError>;
 }
 
 /// Token signing keys, and the server's other secrets.
@@ -201,6 +190,33 @@ pub trait KeyStore: Send + Sync {
     /// (it is stored then), else the stored one. Replicas racing to create
     /// it all end up with the same value.
     async fn secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
+}
+
+/// Fixed-window attempt counters in the database, for limits that must
+/// hold across replicas (see [`crate::ratelimit::limiter_for`]).
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Whether several issuer processes share this database, so rate limits
+    /// must be kept in it to hold across them (Postgres), rather than in
+    /// each process's memory (SQLite, one process).
+    fn shares_rate_limits(&self) -> bool;
+
+    /// Counts an attempt under `key` in a fixed window of `window` seconds;
+    /// `Err(retry_after)` if the window already held `max` attempts. One
+    /// statement, so replicas counting at once never lose a count.
+    async fn limit_attempt(
+        &self,
+        key: &str,
+        max: u32,
+        window: i64,
+        now: i64,
+    ) -> Result<Result<(), u64>, StoreError>;
+
+    /// Forgets `key`'s attempts.
+    async fn limit_forgive(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes windows that started before `before`.
+    async fn limit_sweep(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// A transaction that writes, holding the store's turn to write if it keeps
@@ -270,25 +286,6 @@ fn logged(rows: Vec<(i64, String, Uuid, i64)>) -> Result<Vec<LoggedRevocation>, 
                 },
             })
         })
-        .collect()
-}
-
-/// A `signing_keys` row: `(kid, alg, secret, created_at, retired_at, withdrawn_at)`.
-pub(crate) type KeyRow = (String, String, Vec<u8>, i64, Option<i64>, Option<i64>);
-
-/// Rows of `signing_keys` into stored keys.
-pub(crate) fn stored_keys(rows: Vec<KeyRow>) -> Vec<StoredKey> {
-    rows.into_iter()
-        .map(
-            |(kid, alg, secret, created_at, retired_at, withdrawn_at)| StoredKey {
-                kid,
-                alg,
-                secret,
-                created_at,
-                retired_at,
-                withdrawn_at,
-            },
-        )
         .collect()
 }
 

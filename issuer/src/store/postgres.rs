@@ -126,12 +126,31 @@ impl PostgresStore {
     }
 }
 
-super::accounts::shared_store!(
-    PostgresStore,
-    Postgres,
-    lock_user: "SELECT active FROM users WHERE id = $1 FOR UPDATE",
-    greatest: "GREATEST"
-);
+impl super::backend::Backend for PostgresStore {
+    type Db = Postgres;
+    const LOCK_USER: &'static str = "SELECT active FROM users WHERE id = $1 FOR UPDATE";
+    const GREATEST: &'static str = "GREATEST";
+    const SHARES_LIMITS: bool = true;
+
+    fn pool(&self) -> &sqlx::Pool<Postgres> {
+        &self.pool
+    }
+
+    fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    async fn begin_write(&self) -> Result<WriteTx<Postgres>, sqlx::Error> {
+        PostgresStore::begin_write(self).await
+    }
+
+    async fn append_in(
+        tx: &mut WriteTx<Postgres>,
+        entries: &[RevocationEntry],
+    ) -> Result<(), sqlx::Error> {
+        PostgresStore::append_in(tx, entries).await
+    }
+}
 
 /// Entries as three parallel arrays, for one `UNNEST` insert.
 fn columns(entries: &[RevocationEntry]) -> (Vec<&'static str>, Vec<Uuid>, Vec<i64>) {
@@ -223,27 +242,5 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
-    }
-
-    fn shares_rate_limits(&self) -> bool {
-        true
-    }
-
-    async fn limit_attempt(
-        &self,
-        key: &str,
-        max: u32,
-        window: i64,
-        now: i64,
-    ) -> Result<Result<(), u64>, StoreError> {
-        self.count_attempt(key, max, window, now).await
-    }
-
-    async fn limit_forgive(&self, key: &str) -> Result<(), StoreError> {
-        self.forget_attempts(key).await
-    }
-
-    async fn limit_sweep(&self, before: i64) -> Result<u64, StoreError> {
-        self.sweep_attempts(before).await
     }
 }

@@ -171,12 +171,31 @@ impl SqliteStore {
     }
 }
 
-super::accounts::shared_store!(
-    SqliteStore,
-    Sqlite,
-    lock_user: "SELECT active FROM users WHERE id = $1",
-    greatest: "MAX"
-);
+impl super::backend::Backend for SqliteStore {
+    type Db = Sqlite;
+    const LOCK_USER: &'static str = "SELECT active FROM users WHERE id = $1";
+    const GREATEST: &'static str = "MAX";
+    const SHARES_LIMITS: bool = false;
+
+    fn pool(&self) -> &sqlx::Pool<Sqlite> {
+        &self.pool
+    }
+
+    fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    async fn begin_write(&self) -> Result<WriteTx<Sqlite>, sqlx::Error> {
+        SqliteStore::begin_write(self).await
+    }
+
+    async fn append_in(
+        tx: &mut WriteTx<Sqlite>,
+        entries: &[RevocationEntry],
+    ) -> Result<(), sqlx::Error> {
+        SqliteStore::append_in(tx, entries).await
+    }
+}
 
 /// Revocation rows of `(seq, kind, target, until)`, decoded without sqlx's
 /// per-value type check: the columns are fixed by our own query, and the
@@ -272,27 +291,5 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
-    }
-
-    fn shares_rate_limits(&self) -> bool {
-        false
-    }
-
-    async fn limit_attempt(
-        &self,
-        key: &str,
-        max: u32,
-        window: i64,
-        now: i64,
-    ) -> Result<Result<(), u64>, StoreError> {
-        self.count_attempt(key, max, window, now).await
-    }
-
-    async fn limit_forgive(&self, key: &str) -> Result<(), StoreError> {
-        self.forget_attempts(key).await
-    }
-
-    async fn limit_sweep(&self, before: i64) -> Result<u64, StoreError> {
-        self.sweep_attempts(before).await
     }
 }

@@ -9,8 +9,9 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tollgate_issuer::config::Settings;
+use tollgate_issuer::http::accounts;
 use tollgate_issuer::store::{PostgresStore, SqliteStore, Store};
-use tollgate_issuer::{AppState, Clock, api, app};
+use tollgate_issuer::{AppState, Clock, app};
 use tollgate_verifier::{
     KeySet, RevocationEntry, RevocationFeed, Revoked, Uuid, Verifier, VerifierOptions,
 };
@@ -230,7 +231,7 @@ impl Issuer {
 
     /// Creates an admin as `user add --admin` does.
     pub async fn admin(&self, email: &str) -> Value {
-        let user = api::create_user(&self.state, email, PASSWORD.into(), "Admin", true)
+        let user = accounts::create_user(&self.state, email, PASSWORD.into(), "Admin", true)
             .await
             .unwrap();
         json!({"id": user.id})

@@ -1,0 +1,226 @@
+//! What every handler shares ([`AppState`]: the store, the clock, the
+//! settings, the keys, the limits, the metrics), how it is made at start,
+//! and the upkeep it needs (key reloads, pruning).
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tollgate_verifier::{Verifier, VerifierOptions};
+
+use crate::auth::{BadParams, Passwords};
+use crate::config::{Settings, SettingsError};
+use crate::error::ApiError;
+use crate::feed::SnapshotCache;
+use crate::keys::{KeyError, KeyRing};
+use crate::metrics::Metrics;
+use crate::ratelimit::{Limiter, RateLimiter, limiter_for};
+use crate::secret::ServerKey;
+use crate::store::{Store, StoreError};
+
+/// How many refresh and RFC 7009 requests do their database work at once;
+/// more wait their turn (at most [`SLOT_WAIT`]), parked, so a flood of them
+/// does not crowd out logouts and every other request for the CPU. A slot is
+/// taken only once the body is read and the per-address limit has passed, so
+/// slow or limited clients cannot hold one.
+pub const UNAUTHENTICATED_SLOTS: usize = 4;
+
+/// The longest a refresh or RFC 7009 request waits for a slot; then 429.
+pub const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// Tells the time in Unix seconds; tests substitute a fixed clock.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in Unix seconds.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// The signing keys in force, and a verifier that trusts exactly them.
+#[derive(Debug)]
+pub struct Keys {
+    /// The keys.
+    pub ring: KeyRing,
+    /// Checks this issuer's own tokens (Bearer auth, RFC 7009).
+    pub verifier: Verifier,
+}
+
+/// The issuer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting would fail open or makes no sense.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The signing keys could not be loaded or made.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The Argon2 settings are invalid.
+    #[error(transparent)]
+    Passwords(#[from] BadParams),
+    /// A server secret could not be read or stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What every handler shares: cheap, cloneable handles.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The settings.
+    pub settings: Arc<Settings>,
+    /// Password hashing.
+    pub passwords: Arc<Passwords>,
+    /// Login attempts per account (email).
+    pub account_limit: Arc<dyn Limiter>,
+    /// Login and signup attempts per client address.
+    pub address_limit: Arc<dyn Limiter>,
+    /// Failed refreshes and RFC 7009 revocations per client address.
+    pub token_limit: Arc<RateLimiter>,
+    /// Counters and latencies for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Slots for the unauthenticated token routes ([`UNAUTHENTICATED_SLOTS`]).
+    pub token_slots: Arc<tokio::sync::Semaphore>,
+    /// The first snapshot page, serialized once per log head.
+    pub snapshots: Arc<SnapshotCache>,
+    /// The key refresh-token successors are derived under (an HMAC key,
+    /// shared by every replica through the database).
+    pub refresh_key: Arc<ServerKey>,
+    /// The key DPoP server nonces are made under (shared like the refresh key).
+    pub nonce_key: Arc<crate::dpop::NonceKey>,
+    /// DPoP proofs this process has accepted, each usable once.
+    pub dpop_replays: Arc<crate::dpop::Replays>,
+    keys: Arc<RwLock<Arc<Keys>>>,
+}
+
+impl AppState {
+    /// One of the few slots the unauthenticated token routes do their
+    /// work in (see [`UNAUTHENTICATED_SLOTS`]); 429 if none frees up in time.
+    pub async fn token_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        match tokio::time::timeout(SLOT_WAIT, self.token_slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::RateLimited { retry_after: 1 }),
+        }
+    }
+
+    /// Loads the signing keys (making the first if there are none) and sets
+    /// everything up from `settings`.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Result<Self, StartError> {
+        settings.check()?;
+        let ring =
+            KeyRing::load_or_create(store.as_ref(), clock.now(), &settings.key_policy()).await?;
+        let keys = Arc::new(RwLock::new(Arc::new(Self::keys_for(&settings, ring)?)));
+        let refresh_key =
+            Arc::new(ServerKey::load(store.as_ref(), crate::auth::REFRESH_KEY).await?);
+        let nonce_key = Arc::new(crate::dpop::NonceKey::load(store.as_ref()).await?);
+        Ok(AppState {
+            refresh_key,
+            nonce_key,
+            dpop_replays: Arc::default(),
+            snapshots: Arc::default(),
+            token_slots: Arc::new(tokio::sync::Semaphore::new(UNAUTHENTICATED_SLOTS)),
+            passwords: Passwords::new(&settings)?,
+            account_limit: limiter_for(
+                &store,
+                "account",
+                settings.login_limit_per_account,
+                settings.rate_window_secs,
+            ),
+            address_limit: limiter_for(
+                &store,
+                "address",
+                settings.login_limit_per_address,
+                settings.rate_window_secs,
+            ),
+            token_limit: Arc::new(RateLimiter::new(
+                settings.token_failures_per_address,
+                settings.rate_window_secs,
+            )),
+            metrics: Arc::default(),
+            settings: Arc::new(settings),
+            store,
+            clock,
+            keys,
+        })
+    }
+
+    fn keys_for(settings: &Settings, ring: KeyRing) -> Result<Keys, KeyError> {
+        let mut options = VerifierOptions::new(&settings.issuer, &settings.audience);
+        options.leeway_secs = u32::try_from(settings.leeway_secs).unwrap_or(u32::MAX);
+        let verifier = ring.verifier(options)?;
+        Ok(Keys { ring, verifier })
+    }
+
+    /// The keys this replica loaded last. To sign or check a token, use
+    /// [`Self::current_keys`], which also notices a withdrawal made elsewhere.
+    pub fn keys(&self) -> Arc<Keys> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The keys in force now: reloaded first if the database's key-set
+    /// version moved (a rotation or a withdrawal by another process), so no
+    /// replica signs with or trusts a withdrawn key. One indexed read.
+    ///
+    /// It returns the ring it checked or loaded itself, never what another
+    /// task (the periodic reload) stored meanwhile, which may be older.
+    pub async fn current_keys(&self) -> Result<Arc<Keys>, ApiError> {
+        let version = self.store.keys_version().await?;
+        let keys = self.keys();
+        if keys.ring.version() == version {
+            return Ok(keys);
+        }
+        self.reload_keys()
+            .await
+            .map_err(|err| ApiError::Internal(format!("reloading signing keys: {err}")))
+    }
+
+    /// Reloads the signing keys from the store (another process may have
+    /// rotated them), puts them in force and returns them.
+    pub async fn reload_keys(&self) -> Result<Arc<Keys>, KeyError> {
+        let ring = KeyRing::load(self.store.as_ref(), self.settings.key_policy().retention).await?;
+        let keys = Arc::new(Self::keys_for(&self.settings, ring)?);
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&keys);
+        Ok(keys)
+    }
+
+    /// One round of upkeep: reload the keys and prune revocations whose
+    /// `until` passed more than the largest verifier leeway ago.
+    pub async fn maintain(&self) {
+        if let Err(err) = self.reload_keys().await {
+            tracing::warn!(error = %err, "reloading signing keys failed; keeping the loaded ones");
+        }
+        // As in snapshots: kept for the most leeway a verifier may allow.
+        let horizon = self
+            .clock
+            .now()
+            .saturating_sub(i64::from(tollgate_verifier::MAX_LEEWAY_SECS));
+        let window = self.settings.rate_window_secs;
+        if let Err(err) = self
+            .store
+            .limit_sweep(self.clock.now().saturating_sub(window))
+            .await
+        {
+            tracing::warn!(error = %err, "sweeping rate-limit windows failed");
+        }
+        match self.store.prune_revocations(horizon).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned expired revocations"),
+            Err(err) => tracing::warn!(error = %err, "pruning revocations failed"),
+        }
+    }
+}
