@@ -19,12 +19,18 @@
 //!
 //! Both kinds are paged: a full page says `more: true` and its cursor is its
 //! last entry, so the client asks again from there. The pages after a
-//! snapshot's first are ordinary deltas. An empty delta is two primary-key
-//! probes and the key-set version: no table scan.
+//! snapshot's first are ordinary deltas.
+//!
+//! What is served comes from [`FeedCache`]: one read of the log's newest
+//! entries and one of the snapshot's first page per log head, whatever
+//! anonymous callers send. A cursor at seq 0, or one further behind than
+//! the newest [`MAX_LIMIT`] seqs, gets the snapshot. [`page`] is the same
+//! rules read straight from the store.
 
 use sha2::{Digest, Sha256};
 use tollgate_verifier::RevocationFeed;
 
+use crate::metrics::Metrics;
 use crate::store::{LoggedRevocation, Store, StoreError};
 
 /// Entries per page when the client does not say.
@@ -39,14 +45,22 @@ pub const MAX_LIMIT: u32 = 1000;
 /// verifiers prune them.
 const SNAPSHOT_CACHE_SECS: i64 = 10;
 
-/// The first page of a snapshot, read from the log once per log head and
-/// shared by every request that gets a snapshot: cold starts, garbage or
-/// foreign cursors, any page size. Concurrent misses wait for the one read
-/// rather than each reading the table, so no anonymous request can make the
-/// issuer read the log again while its head stays put.
+/// How far behind the head a follower may be and still get a delta: the
+/// cached tail holds the entries after `head - TAIL_SEQS`. One further behind
+/// gets a snapshot.
+const TAIL_SEQS: i64 = MAX_LIMIT as i64;
+
+/// What the feed serves from, read once per log head and shared by every
+/// request: the snapshot's first page (for cold starts, garbage or foreign
+/// cursors, a cursor at seq 0, any page size) and the log's newest entries
+/// (for every delta). Concurrent misses wait for the one read rather than
+/// each reading the table. So no anonymous request can make the issuer read
+/// the log again while its head stays put: a feed request costs a
+/// primary-key probe for its cursor, the head and the key-set version.
 #[derive(Debug, Default)]
-pub struct SnapshotCache {
-    cached: tokio::sync::Mutex<Option<CachedSnapshot>>,
+pub struct FeedCache {
+    snapshot: tokio::sync::Mutex<Option<CachedSnapshot>>,
+    tail: tokio::sync::Mutex<Option<CachedTail>>,
 }
 
 #[derive(Debug)]
@@ -61,6 +75,17 @@ struct CachedSnapshot {
     body: bytes::Bytes,
 }
 
+/// Every entry with a `seq` above `after`, as read when the head was `head`.
+#[derive(Debug)]
+struct CachedTail {
+    head: i64,
+    after: i64,
+    entries: Vec<LoggedRevocation>,
+    /// Whether the read held all of them (it is bounded, and entries may
+    /// commit past `head` while it runs).
+    complete: bool,
+}
+
 /// What a feed request gets.
 #[derive(Debug)]
 pub enum Served {
@@ -70,29 +95,95 @@ pub enum Served {
     Delta(RevocationFeed),
 }
 
-impl SnapshotCache {
+impl FeedCache {
     /// The page for a client at `since` (whatever it sent, or nothing) with
     /// at most `limit` entries, at `now`: a delta if `since` is a cursor of
-    /// this log whose entry is still there, else the snapshot's first page
-    /// from the cached read. `built` is called when the log had to be read
-    /// for a snapshot.
+    /// this log whose entry is still there and not too far behind, else the
+    /// snapshot's first page. Every read of the log is counted in `metrics`.
     pub async fn serve(
         &self,
         store: &dyn Store,
         since: Option<&str>,
         limit: u32,
         now: i64,
-        built: impl FnOnce(),
+        metrics: &Metrics,
     ) -> Result<Served, StoreError> {
         let limit = limit.clamp(1, MAX_LIMIT);
-        if let Some(delta) = delta(store, since, limit).await? {
-            let mut page = delta;
-            page.keys = Some(store.keys_version().await?);
-            return Ok(Served::Delta(page));
+        match self.delta(store, since, limit, metrics).await? {
+            Some(page) => Ok(Served::Delta(page)),
+            None => self
+                .snapshot(store, limit, now, metrics)
+                .await
+                .map(Served::Snapshot),
         }
-        self.snapshot(store, limit, now, built)
-            .await
-            .map(Served::Snapshot)
+    }
+
+    /// The delta after `since`, from the cached tail; `None` when the client
+    /// needs a snapshot (no cursor of ours, seq 0, an entry that is gone or
+    /// different, or further behind than the tail reaches).
+    async fn delta(
+        &self,
+        store: &dyn Store,
+        since: Option<&str>,
+        limit: u32,
+        metrics: &Metrics,
+    ) -> Result<Option<RevocationFeed>, StoreError> {
+        let Some((after, tag)) = since
+            .and_then(|cursor| parse_cursor(cursor, store.epoch()))
+            .filter(|(after, _)| *after > 0)
+        else {
+            return Ok(None);
+        };
+        // The cursor must name an entry of this timeline.
+        let position = match store.entry_at(after).await? {
+            Some(entry) if digest(&entry) == tag => entry,
+            _ => return Ok(None),
+        };
+        let head = store.head_seq().await?;
+        let keys = store.keys_version().await?;
+        let (entries, more) = if after >= head {
+            // Caught up, the common poll: nothing to read.
+            (Vec::new(), false)
+        } else {
+            let mut cached = self.tail.lock().await;
+            // Read afresh when the head moved, or when the cached tail holds
+            // another entry at the cursor's seq than the log does (the
+            // database was restored under a running issuer).
+            let stale = cached.as_ref().is_none_or(|tail| {
+                tail.head != head
+                    || (after > tail.after
+                        && !tail
+                            .entries
+                            .iter()
+                            .any(|e| e.seq == after && digest(e) == tag))
+            });
+            if stale {
+                let from = head.saturating_sub(TAIL_SEQS).max(0);
+                let cap = 2 * MAX_LIMIT;
+                let entries = store.revocations_after(from, cap).await?;
+                metrics.tail_read();
+                *cached = Some(CachedTail {
+                    head,
+                    after: from,
+                    complete: entries.len() < cap as usize,
+                    entries,
+                });
+            }
+            let Some(tail) = cached.as_ref() else {
+                return Err(StoreError::Corrupt("the feed's tail cache is empty"));
+            };
+            if after < tail.after {
+                return Ok(None);
+            }
+            let newer = &tail.entries[tail.entries.partition_point(|e| e.seq <= after)..];
+            let page = &newer[..newer.len().min(limit as usize)];
+            let more = newer.len() > page.len() || !tail.complete && !newer.is_empty();
+            (page.to_vec(), more)
+        };
+        let last = entries.last().copied().unwrap_or(position);
+        let mut page = feed(store, Some(&last), false, more, &entries);
+        page.keys = Some(keys);
+        Ok(Some(page))
     }
 
     /// The snapshot's first page of at most `limit` entries, serialized.
@@ -101,23 +192,22 @@ impl SnapshotCache {
         store: &dyn Store,
         limit: u32,
         now: i64,
-        built: impl FnOnce(),
+        metrics: &Metrics,
     ) -> Result<bytes::Bytes, StoreError> {
         // Read before the page is built: an append that commits after this
         // read moves the head, and the next request builds afresh.
         let head = store.head_seq().await?;
         let keys = store.keys_version().await?;
-        let mut cached = self.cached.lock().await;
+        let mut cached = self.snapshot.lock().await;
         let fresh = cached.as_ref().is_some_and(|c| {
             c.head == head
                 && c.keys == keys
                 && (0..SNAPSHOT_CACHE_SECS).contains(&(now - c.built_at))
         });
         if !fresh {
-            let (page, logged) = snapshot(store, MAX_LIMIT, now).await?;
-            let mut page = page;
+            let (mut page, logged) = snapshot(store, MAX_LIMIT, now).await?;
             page.keys = Some(keys.clone());
-            built();
+            metrics.snapshot_built();
             let body = serialize(&page)?;
             *cached = Some(CachedSnapshot {
                 head,
@@ -168,15 +258,16 @@ async fn entries_page(
     limit: u32,
     now: i64,
 ) -> Result<RevocationFeed, StoreError> {
-    match delta(store, since, limit).await? {
+    match read_delta(store, since, limit).await? {
         Some(page) => Ok(page),
         None => Ok(snapshot(store, limit, now).await?.0),
     }
 }
 
-/// The delta after `since`, if it is a cursor of this timeline whose entry
-/// is still there; `None` means the client needs a snapshot.
-async fn delta(
+/// The delta after `since`, read from the log, if it is a cursor of this
+/// timeline whose entry is still there; `None` means the client needs a
+/// snapshot. (The served path cuts deltas from [`FeedCache`]'s tail.)
+async fn read_delta(
     store: &dyn Store,
     since: Option<&str>,
     limit: u32,

@@ -146,6 +146,7 @@ pub struct Metrics {
     revocations: Counter,
     feed_polls: Family<Kind, Counter>,
     snapshot_builds: Counter<u64, AtomicU64>,
+    tail_reads: Counter<u64, AtomicU64>,
     latency: HistogramFamily,
 }
 
@@ -157,6 +158,7 @@ impl Default for Metrics {
         let feed_polls = Family::<Kind, Counter>::default();
         let revocations = Counter::default();
         let snapshot_builds = Counter::default();
+        let tail_reads = Counter::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         // Every outcome from the start, at zero: a dashboard sees the label
         // before the first occurrence.
@@ -195,6 +197,11 @@ impl Default for Metrics {
             snapshot_builds.clone(),
         );
         registry.register(
+            "tollgate_log_tail_reads",
+            "Reads of the log's newest entries for deltas (the rest were served cached)",
+            tail_reads.clone(),
+        );
+        registry.register(
             "tollgate_http_request_duration_seconds",
             "Request latency by route",
             latency.clone(),
@@ -206,6 +213,7 @@ impl Default for Metrics {
             revocations,
             feed_polls,
             snapshot_builds,
+            tail_reads,
             latency,
         }
     }
@@ -237,6 +245,16 @@ impl Metrics {
     /// How many snapshot first pages were read from the log.
     pub fn snapshot_builds(&self) -> u64 {
         self.snapshot_builds.get()
+    }
+
+    /// Counts a read of the log's newest entries for deltas.
+    pub fn tail_read(&self) {
+        self.tail_reads.inc();
+    }
+
+    /// How many times the log's newest entries were read for deltas.
+    pub fn tail_reads(&self) -> u64 {
+        self.tail_reads.get()
     }
 
     /// Counts a feed page served.

@@ -10,7 +10,7 @@ use tollgate_verifier::{Verifier, VerifierOptions};
 use crate::auth::{BadParams, Passwords};
 use crate::config::{Settings, SettingsError};
 use crate::error::ApiError;
-use crate::feed::SnapshotCache;
+use crate::feed::FeedCache;
 use crate::keys::{KeyError, KeyRing};
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, RateLimiter, limiter_for};
@@ -92,8 +92,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Slots for the unauthenticated token routes ([`UNAUTHENTICATED_SLOTS`]).
     pub token_slots: Arc<tokio::sync::Semaphore>,
-    /// The first snapshot page, serialized once per log head.
-    pub snapshots: Arc<SnapshotCache>,
+    /// What the feed serves from: one read of the log per head.
+    pub feed: Arc<FeedCache>,
     /// The key refresh-token successors are derived under (an HMAC key,
     /// shared by every replica through the database).
     pub refresh_key: Arc<ServerKey>,
@@ -132,7 +132,7 @@ impl AppState {
             refresh_key,
             nonce_key,
             dpop_replays: Arc::default(),
-            snapshots: Arc::default(),
+            feed: Arc::default(),
             token_slots: Arc::new(tokio::sync::Semaphore::new(UNAUTHENTICATED_SLOTS)),
             passwords: Passwords::new(&settings)?,
             account_limit: limiter_for(

@@ -50,15 +50,13 @@ pub async fn revocations(
     // Whatever the cursor (none, garbage, another database's), a snapshot
     // comes from the one cached read of the log's head.
     let served = state
-        .snapshots
+        .feed
         .serve(
             state.store.as_ref(),
             query.since.as_deref(),
             limit,
             now,
-            || {
-                state.metrics.snapshot_built();
-            },
+            &state.metrics,
         )
         .await?;
     Ok(match served {

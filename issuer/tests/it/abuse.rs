@@ -296,3 +296,82 @@ async fn garbage_cursors_and_odd_page_sizes_share_the_cached_snapshot() {
     assert_eq!(rest.body["reset"], false);
     assert_eq!(rest.body["revoked"].as_array().unwrap().len(), 7);
 }
+
+/// Deltas cannot be made expensive either: a cursor at seq 0 (valid for any
+/// log, with any digest), an old cursor still in the log, and the ordinary
+/// "caught up" poll are all answered from one read of the log's newest
+/// entries per head, or from the cached snapshot; a cursor too far behind
+/// gets the snapshot.
+#[tokio::test]
+async fn deltas_from_any_cursor_share_one_read_of_the_log() {
+    let (store, _dir) = sqlite().await;
+    let issuer = Issuer::new(store.clone()).await;
+    store
+        .append_revocations(&(0..50).map(sid).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let reads = || issuer.state.metrics.snapshot_builds() + issuer.state.metrics.tail_reads();
+    let whole = issuer.call("GET", "/v1/revocations", None, None).await;
+    let head = whole.body["cursor"].as_str().unwrap().to_owned();
+    let epoch = head.split(':').next().unwrap().to_owned();
+    let first = issuer
+        .call("GET", "/v1/revocations?limit=1", None, None)
+        .await;
+    let old = first.body["cursor"].as_str().unwrap().to_owned();
+    // Warm: one delta from an old cursor.
+    let warm = issuer
+        .call("GET", &format!("/v1/revocations?since={old}"), None, None)
+        .await;
+    assert_eq!(warm.body["revoked"].as_array().unwrap().len(), 49);
+    let before = reads();
+    for since in [
+        format!("{epoch}:0:x"),
+        format!("{epoch}:0:0"),
+        old.clone(),
+        head.clone(),
+    ] {
+        for _ in 0..5 {
+            let reply = issuer
+                .call("GET", &format!("/v1/revocations?since={since}"), None, None)
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{since}");
+        }
+    }
+    assert_eq!(reads() - before, 0, "no request read the log again");
+    // What they got is right: seq 0 is a snapshot, the old cursor its delta,
+    // the head nothing new.
+    let zero = issuer
+        .call(
+            "GET",
+            &format!("/v1/revocations?since={epoch}:0:x"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(zero.body["reset"], true);
+    assert_eq!(zero.body["revoked"], whole.body["revoked"]);
+    let delta = issuer
+        .call("GET", &format!("/v1/revocations?since={old}"), None, None)
+        .await;
+    assert_eq!(delta.body["reset"], false);
+    assert_eq!(
+        delta.body["revoked"].as_array().unwrap()[..],
+        whole.body["revoked"].as_array().unwrap()[1..]
+    );
+    assert_eq!(delta.body["cursor"], head);
+    let caught_up = issuer
+        .call("GET", &format!("/v1/revocations?since={head}"), None, None)
+        .await;
+    assert_eq!(caught_up.body["revoked"].as_array().unwrap().len(), 0);
+    assert_eq!(caught_up.body["cursor"], head);
+    // A new revocation moves the head: one read, then the new entry for all.
+    store.append_revocations(&[sid(99)]).await.unwrap();
+    let before = reads();
+    for _ in 0..3 {
+        let next = issuer
+            .call("GET", &format!("/v1/revocations?since={head}"), None, None)
+            .await;
+        assert_eq!(next.body["revoked"].as_array().unwrap().len(), 1);
+    }
+    assert_eq!(reads() - before, 1);
+}
