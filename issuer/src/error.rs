@@ -75,10 +75,20 @@ pub enum ApiError {
     },
     /// Storage failed; logged in full, answered as a bare 500.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// Something else failed inside; logged, answered as a bare 500.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            // Too much of one kind of work waiting: the client tries again.
+            StoreError::Busy => ApiError::RateLimited { retry_after: 1 },
+            other => ApiError::Store(other),
+        }
+    }
 }
 
 /// One invalid field of a request.

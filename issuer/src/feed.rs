@@ -61,7 +61,12 @@ const TAIL_SEQS: i64 = MAX_LIMIT as i64;
 pub struct FeedCache {
     snapshot: tokio::sync::Mutex<Option<CachedSnapshot>>,
     tail: tokio::sync::Mutex<Option<CachedTail>>,
+    /// Slots for deltas behind the tail ([`DEEP_READS`]).
+    deep: std::sync::OnceLock<tokio::sync::Semaphore>,
 }
+
+/// How many deltas behind the cached tail are read from the log at once.
+const DEEP_READS: usize = 2;
 
 #[derive(Debug)]
 struct CachedSnapshot {
@@ -173,7 +178,12 @@ impl FeedCache {
                 return Err(StoreError::Corrupt("the feed's tail cache is empty"));
             };
             if after < tail.after {
-                return Ok(None);
+                // Further behind than the tail reaches (a snapshot's later
+                // pages, a follower that fell behind): read from the log,
+                // a few at a time, so a flood of old cursors costs a
+                // bounded amount of database work.
+                drop(cached);
+                return self.deep_delta(store, after, limit, keys, metrics).await;
             }
             let newer = &tail.entries[tail.entries.partition_point(|e| e.seq <= after)..];
             let page = &newer[..newer.len().min(limit as usize)];
@@ -182,6 +192,31 @@ impl FeedCache {
         };
         let last = entries.last().copied().unwrap_or(position);
         let mut page = feed(store, Some(&last), false, more, &entries);
+        page.keys = Some(keys);
+        Ok(Some(page))
+    }
+
+    /// A delta for a cursor behind the cached tail, read from the log while
+    /// holding one of [`DEEP_READS`] slots (429 if none frees up in time).
+    async fn deep_delta(
+        &self,
+        store: &dyn Store,
+        after: i64,
+        limit: u32,
+        keys: String,
+        metrics: &Metrics,
+    ) -> Result<Option<RevocationFeed>, StoreError> {
+        let slots = self
+            .deep
+            .get_or_init(|| tokio::sync::Semaphore::new(DEEP_READS));
+        let Ok(Ok(_slot)) = tokio::time::timeout(crate::state::SLOT_WAIT, slots.acquire()).await
+        else {
+            return Err(StoreError::Busy);
+        };
+        metrics.deep_read();
+        let Some(mut page) = read_delta(store, after, limit).await? else {
+            return Ok(None);
+        };
         page.keys = Some(keys);
         Ok(Some(page))
     }
@@ -258,7 +293,7 @@ async fn entries_page(
     limit: u32,
     now: i64,
 ) -> Result<RevocationFeed, StoreError> {
-    match read_delta(store, since, limit).await? {
+    match cursor_delta(store, since, limit).await? {
         Some(page) => Ok(page),
         None => Ok(snapshot(store, limit, now).await?.0),
     }
@@ -267,7 +302,7 @@ async fn entries_page(
 /// The delta after `since`, read from the log, if it is a cursor of this
 /// timeline whose entry is still there; `None` means the client needs a
 /// snapshot. (The served path cuts deltas from [`FeedCache`]'s tail.)
-async fn read_delta(
+async fn cursor_delta(
     store: &dyn Store,
     since: Option<&str>,
     limit: u32,
@@ -277,12 +312,28 @@ async fn read_delta(
     };
     // Seq 0 is before the first entry; any other cursor must name an entry
     // of this timeline.
+    if after != 0 {
+        match store.entry_at(after).await? {
+            Some(entry) if digest(&entry) == tag => {}
+            _ => return Ok(None),
+        }
+    }
+    read_delta(store, after, limit).await
+}
+
+/// Every entry after `after` (a position of this timeline), a page of
+/// them, read from the log; `None` if the entry at `after` is gone.
+async fn read_delta(
+    store: &dyn Store,
+    after: i64,
+    limit: u32,
+) -> Result<Option<RevocationFeed>, StoreError> {
     let position = if after == 0 {
         None
     } else {
         match store.entry_at(after).await? {
-            Some(entry) if digest(&entry) == tag => Some(entry),
-            _ => return Ok(None),
+            Some(entry) => Some(entry),
+            None => return Ok(None),
         }
     };
     // One more than asked, to learn whether more are waiting.

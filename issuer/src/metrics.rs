@@ -147,6 +147,7 @@ pub struct Metrics {
     feed_polls: Family<Kind, Counter>,
     snapshot_builds: Counter<u64, AtomicU64>,
     tail_reads: Counter<u64, AtomicU64>,
+    deep_reads: Counter<u64, AtomicU64>,
     latency: HistogramFamily,
 }
 
@@ -159,6 +160,7 @@ impl Default for Metrics {
         let revocations = Counter::default();
         let snapshot_builds = Counter::default();
         let tail_reads = Counter::default();
+        let deep_reads = Counter::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         // Every outcome from the start, at zero: a dashboard sees the label
         // before the first occurrence.
@@ -202,6 +204,11 @@ impl Default for Metrics {
             tail_reads.clone(),
         );
         registry.register(
+            "tollgate_log_deep_reads",
+            "Deltas read from the log for cursors behind the cached tail",
+            deep_reads.clone(),
+        );
+        registry.register(
             "tollgate_http_request_duration_seconds",
             "Request latency by route",
             latency.clone(),
@@ -214,6 +221,7 @@ impl Default for Metrics {
             feed_polls,
             snapshot_builds,
             tail_reads,
+            deep_reads,
             latency,
         }
     }
@@ -255,6 +263,16 @@ impl Metrics {
     /// How many times the log's newest entries were read for deltas.
     pub fn tail_reads(&self) -> u64 {
         self.tail_reads.get()
+    }
+
+    /// Counts a delta read from the log for a cursor behind the tail.
+    pub fn deep_read(&self) {
+        self.deep_reads.inc();
+    }
+
+    /// How many deltas were read from the log for cursors behind the tail.
+    pub fn deep_reads(&self) -> u64 {
+        self.deep_reads.get()
     }
 
     /// Counts a feed page served.

@@ -53,6 +53,10 @@ pub enum StoreError {
     /// A stored row does not decode (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(&'static str),
+    /// Too many requests are waiting for the same kind of database work;
+    /// answered 429, try again shortly.
+    #[error("busy")]
+    Busy,
     /// A secret at rest could not be sealed or opened (a missing or wrong
     /// `TOLLGATE_KEY_ENCRYPTION_KEY`).
     #[error(transparent)]

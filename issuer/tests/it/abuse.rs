@@ -375,3 +375,33 @@ async fn deltas_from_any_cursor_share_one_read_of_the_log() {
     }
     assert_eq!(reads() - before, 1);
 }
+
+/// A snapshot of more pages than the cached tail reaches still completes:
+/// its later pages are deltas behind the tail, read from the log a few at
+/// a time (they looped back to a snapshot before this was fixed).
+#[tokio::test]
+async fn a_snapshot_longer_than_the_tail_completes_page_by_page() {
+    let (store, _dir) = sqlite().await;
+    let issuer = Issuer::new(store.clone()).await;
+    store
+        .append_revocations(&(0..2500).map(sid).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let mut page = issuer.call("GET", "/v1/revocations", None, None).await;
+    assert_eq!(page.body["reset"], true);
+    let mut held = page.body["revoked"].as_array().unwrap().len();
+    let mut pages = 1;
+    while page.body["more"] == true {
+        let cursor = page.body["cursor"].as_str().unwrap().to_owned();
+        page = issuer
+            .call("GET", &format!("/v1/revocations?since={cursor}"), None, None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+        assert_eq!(page.body["reset"], false, "page {pages} started a snapshot again");
+        held += page.body["revoked"].as_array().unwrap().len();
+        pages += 1;
+        assert!(pages <= 3, "more pages than entries");
+    }
+    assert_eq!(held, 2500);
+    assert!(issuer.state.metrics.deep_reads() >= 1, "the page behind the tail was read from the log");
+}
