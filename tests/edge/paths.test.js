@@ -77,7 +77,11 @@ test('no crafted path reaches the origin as a protected one without a token', as
 });
 
 test('encoded slashes and backslashes, and ; inside a segment, are refused with 400 before any rule', async () => {
-  for (const path of ['/demo/..%2Fapi/todos', '/demo/a%5Cb', '/demo/..;/api/todos', '/api/todos;jsessionid=1', '/demo/x%2fy']) {
+  for (const path of [
+    '/demo/..%2Fapi/todos', '/demo/a%5Cb', '/demo/..;/api/todos', '/api/todos;jsessionid=1', '/demo/x%2fy',
+    // Doubly encoded: an origin that decodes twice reads `..` and `/`.
+    '/demo/%252e%252e/api/todos', '/demo/..%252Fapi/todos',
+  ]) {
     const reply = await rawRequest(edge.url, { path });
     assert.equal(reply.status, 400, path);
     assert.equal(reply.body.code, 'invalid_path', path);
@@ -129,5 +133,23 @@ test('client headers that read as x-tollgate-* with _ for - never reach the orig
     const expected = request.path === '/api/todos' ? ['x-tollgate-sub', 'x-tollgate-sid', 'x-tollgate-roles'] : [];
     for (const name of leaked) assert.ok(expected.includes(name), `${name}: ${headers[name]} reached the origin on ${request.path}`);
     if (request.path === '/api/todos') assert.notEqual(headers['x-tollgate-sub'], 'victim');
+  }
+});
+
+test('headers that make an origin serve another path never reach it', async () => {
+  const rewrites = {
+    'X-Original-URL': '/api/todos',
+    'X-Rewrite-URL': '/api/todos',
+    x_original_url: '/api/todos',
+    'X-Forwarded-Prefix': '/api',
+    'X-Envoy-Original-Path': '/api/todos',
+  };
+  const seen = origin.seen.length;
+  const reply = await rawRequest(edge.url, { path: '/healthz', headers: rewrites });
+  assert.equal(reply.status, 200);
+  assert.equal(origin.seen.length, seen + 1);
+  const headers = origin.seen.at(-1).headers;
+  for (const name of Object.keys(rewrites)) {
+    assert.equal(headers[name.toLowerCase()], undefined, `${name} reached the origin`);
   }
 });

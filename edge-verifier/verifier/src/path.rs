@@ -13,6 +13,12 @@
 //!   another path. Envoy calls the same rules `normalize_path`,
 //!   `merge_slashes` and `path_with_escaped_slashes_action: REJECT_REQUEST`.
 //!
+//! A `%25` (an escaped `%`) that would decode to one of those (`%252F`,
+//! `%252e`, ...) is refused too: an origin that decodes twice would read it
+//! as the character itself. And headers that tell an origin to serve
+//! another path than the request line's ([`rewrites_path`]) are not passed
+//! on.
+//!
 //! Prefix rules ([`Prefixes`]) match on segment boundaries: `/healthz`
 //! matches `/healthz`, `/healthz/` and `/healthz/x`, never `/healthzX`; a
 //! prefix ending in `/` means that folder (`/demo/` matches `/demo/x`, not
@@ -68,6 +74,20 @@ fn segment(raw: &str) -> Result<String, PathError> {
                     return Err(PathError("the path has a broken percent-escape"));
                 };
                 let decoded = hi << 4 | lo;
+                // An escaped `%` that escapes a character refused here.
+                if decoded == b'%' {
+                    let next = (
+                        bytes.get(i + 3).copied().and_then(hex),
+                        bytes.get(i + 4).copied().and_then(hex),
+                    );
+                    if let (Some(hi), Some(lo)) = next {
+                        if matches!(hi << 4 | lo, b'/' | b'\\' | b';' | b'.' | b'%')
+                            || (hi << 4 | lo) < 0x20
+                        {
+                            return Err(PathError("the path has a doubly encoded separator"));
+                        }
+                    }
+                }
                 match decoded {
                     b'/' | b'\\' => {
                         return Err(PathError("the path has an encoded slash or backslash"));
@@ -144,6 +164,30 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
     Ok(out)
 }
 
+/// Whether a request header tells some origins to serve another path than
+/// the request line's (IIS URL Rewrite's `X-Original-URL` and
+/// `X-Rewrite-URL`, Spring's and others' `X-Forwarded-Prefix`, ...), so an
+/// edge that judged the request line must not pass it on. Case-insensitive,
+/// with `_` read as `-`.
+pub fn rewrites_path(header: &str) -> bool {
+    const NAMES: [&str; 7] = [
+        "x-original-url",
+        "x-rewrite-url",
+        "x-original-uri",
+        "x-forwarded-uri",
+        "x-forwarded-prefix",
+        "x-forwarded-path",
+        "x-envoy-original-path",
+    ];
+    NAMES.iter().any(|name| {
+        name.len() == header.len()
+            && name.bytes().zip(header.bytes()).all(|(want, got)| {
+                let got = got.to_ascii_lowercase();
+                got == want || (got == b'_' && want == b'-')
+            })
+    })
+}
+
 /// Path prefixes (`PUBLIC_PATHS`, `ISSUER_PATHS`), matched against
 /// normalized paths on segment boundaries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -202,7 +246,8 @@ mod tests {
             ("/a/.%2e/b", "/b"),
             ("/%7Euser/%61", "/~user/a"),
             ("/a%20b/%c3%a9", "/a%20b/%C3%A9"),
-            ("/a/%252e%252e/b", "/a/%252e%252e/b"),
+            ("/a/%25/b", "/a/%25/b"),
+            ("/a/%2541", "/a/%2541"),
         ] {
             assert_eq!(normalize(raw).as_deref(), Ok(normal), "{raw}");
         }
@@ -228,8 +273,35 @@ mod tests {
             "a/b",
             "",
             "/a\u{e9}",
+            "/a/%252e%252e/b",
+            "/a%252Fb",
+            "/a%255Cb",
+            "/a%253Bb",
+            "/a%25252e",
         ] {
             assert!(normalize(raw).is_err(), "{raw}");
+        }
+    }
+
+    /// Headers that rewrite the path at some origin are known in any
+    /// spelling; others are not.
+    #[test]
+    fn path_rewriting_headers_are_recognised() {
+        for name in [
+            "X-Original-URL",
+            "x_rewrite_url",
+            "X-Forwarded-Prefix",
+            "x-envoy-original-path",
+        ] {
+            assert!(rewrites_path(name), "{name}");
+        }
+        for name in [
+            "x-forwarded-for",
+            "x-original",
+            "authorization",
+            "x-tollgate-sub",
+        ] {
+            assert!(!rewrites_path(name), "{name}");
         }
     }
 

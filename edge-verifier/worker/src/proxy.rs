@@ -1,6 +1,6 @@
 //! Forwarding to the upstream, and the answers the edge gives itself.
 
-use tollgate_verifier::{AccessClaims, Refusal, RequestParts};
+use tollgate_verifier::{AccessClaims, Refusal, RequestParts, path};
 use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
 
 /// Whether a client's header is one of the edge's: its name, with `_` read
@@ -96,7 +96,9 @@ pub async fn forward(
     }
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
-        if is_identity_header(&name) || name == "host" {
+        // The edge's own headers, and those that would make an origin serve
+        // another path than the one judged here.
+        if is_identity_header(&name) || path::rewrites_path(&name) || name == "host" {
             continue;
         }
         headers.append(&name, &value)?;
@@ -128,12 +130,16 @@ pub async fn forward(
         .await
     {
         Ok(response) => Ok(response),
-        Err(err) => problem(
-            502,
-            "upstream_unreachable",
-            "The edge cannot serve this request.",
-            &format!("The upstream did not answer: {err}"),
-        ),
+        // The error names the upstream: logged, not shown to the client.
+        Err(err) => {
+            worker::console_error!("upstream fetch failed: {err}");
+            problem(
+                502,
+                "upstream_unreachable",
+                "The edge cannot serve this request.",
+                "The upstream did not answer.",
+            )
+        }
     }
 }
 

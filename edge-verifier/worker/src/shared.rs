@@ -78,8 +78,10 @@ async fn put(cache: &Cache, key: &str, text: &str, observed: u64) {
 /// The answer for `url`: a copy another isolate observed at or after
 /// `fresh` (with its stamp); else, after waiting on another isolate's
 /// lease, that isolate's answer; else a copy at least `useful`; else the
-/// issuer's (fetched with `fetch`, and shared). Never past `deadline_ms` of
-/// waiting on others.
+/// issuer's (fetched with `fetch`). Never past `deadline_ms` of waiting on
+/// others. An answer from the issuer comes with the time it was fetched:
+/// pass both to [`share`] once the answer is reported, so the put never
+/// delays the report past the fetch's deadline.
 ///
 /// A background refresh (`stagger`) first waits a random moment of up to
 /// [`STAGGER_MS`]: isolates that took the same shared copy go stale at the
@@ -92,7 +94,7 @@ pub async fn feed<F, Fut>(
     deadline_ms: u64,
     stagger: bool,
     fetch: F,
-) -> (Result<String, String>, Option<u64>)
+) -> (Result<String, String>, Option<u64>, Option<u64>)
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<String, String>>,
@@ -112,7 +114,7 @@ where
         // (the Syncer counts the state's age from the stamp).
         let wanted = |o: u64| o >= fresh || waiting_on.is_some_and(|t| o >= t);
         if let Some((text, o)) = hit.as_ref().filter(|(_, o)| wanted(*o)) {
-            return (Ok(text.clone()), Some(*o));
+            return (Ok(text.clone()), Some(*o), None);
         }
         let pending_lease = match lease(&cache, url).await {
             // A lease whose answer has not landed yet.
@@ -130,15 +132,19 @@ where
                 Delay::from(POLL).await;
             }
             // Older than fresh, newer than the isolate's state: moves it on.
-            (Some((text, o)), None) if o >= useful => return (Ok(text), Some(o)),
+            (Some((text, o)), None) if o >= useful => return (Ok(text), Some(o), None),
             _ => break,
         }
     }
     let started = now_ms();
     put(&cache, &lease_key(url), "", started).await;
     let result = fetch().await;
-    if let Ok(text) = &result {
-        put(&cache, url, text, started).await;
-    }
-    (result, None)
+    let fetched = result.is_ok().then_some(started);
+    (result, None, fetched)
+}
+
+/// Shares the issuer's answer `text` for `url`, fetched at `started`, with
+/// the other isolates of the data center.
+pub async fn share(url: &str, text: &str, started: u64) {
+    put(&Cache::default(), url, text, started).await;
 }

@@ -131,7 +131,7 @@ async fn drive(config: &Config, mut fetch: Fetch) {
             .shared_fresh_ms
             .zip(fetch.shared_useful_ms)
             .filter(|_| config.shared_feed);
-        let (result, observed_ms) = match shared {
+        let (result, observed_ms, to_share) = match shared {
             Some((fresh, useful)) => {
                 shared::feed(
                     &url,
@@ -143,13 +143,17 @@ async fn drive(config: &Config, mut fetch: Fetch) {
                 )
                 .await
             }
-            None => (get(&url, fetch.deadline_ms).await, None),
+            None => (get(&url, fetch.deadline_ms).await, None, None),
         };
         let outcome = match &result {
             Ok(text) => Outcome::Body { text, observed_ms },
             Err(error) => Outcome::Failed(error),
         };
         let next = with(config, |s| s.on_response(fetch.id, now_ms(), outcome));
+        // Reported first: the put must not make a timely answer late.
+        if let (Ok(text), Some(started)) = (&result, to_share) {
+            shared::share(&url, text, started).await;
+        }
         match next {
             Ok(Some(next)) => fetch = next,
             _ => return,

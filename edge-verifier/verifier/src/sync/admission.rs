@@ -80,6 +80,8 @@ pub struct Admission {
     replay: ReplayMode,
     phase: Phase,
     refetched: bool,
+    /// Whether an unknown `kid` already waited for a sync in flight.
+    waited: bool,
     restarts: u8,
 }
 
@@ -100,6 +102,7 @@ impl Admission {
             replay,
             phase: Phase::Sync(request),
             refetched: false,
+            waited: false,
             restarts: 0,
         }
     }
@@ -165,10 +168,21 @@ impl Syncer {
                     }
                 },
                 Phase::UnknownKid(request) => {
+                    // A sync in flight may bring the key (a rotation
+                    // announced on the feed): wait for it, once.
+                    if let Some((number, over_at, _)) = self.current_run(now_ms) {
+                        if !admission.waited {
+                            admission.waited = true;
+                            admission.phase = Phase::Keys(request, number);
+                            return Next::Sleep {
+                                until_ms: over_at.min(now_ms.saturating_add(POLL_MS)),
+                            };
+                        }
+                    }
                     admission.refetched = true;
                     match self.refetch_keys(now_ms) {
                         Some(fetch) => {
-                            let run = self.current_run(now_ms).map_or(0, |(number, _)| number);
+                            let run = self.current_run(now_ms).map_or(0, |(number, ..)| number);
                             admission.phase = Phase::Keys(request, run);
                             return Next::Spawn(fetch);
                         }
@@ -227,7 +241,7 @@ impl Syncer {
                     }
                 }
                 Phase::Keys(request, run) => match self.current_run(now_ms) {
-                    Some((number, over_at)) if number == run => {
+                    Some((number, over_at, _)) if number == run => {
                         admission.phase = Phase::Keys(request, run);
                         return Some(Next::Sleep {
                             until_ms: over_at.min(now_ms.saturating_add(POLL_MS)),
@@ -273,21 +287,33 @@ impl Syncer {
                 Step::Stale { reason, refresh } => catchup.then(Err(reason), refresh),
             },
             Goal::SyncNow => {
-                if catchup.run.is_none() {
-                    let fetch = self.sync_now(now_ms);
-                    catchup.run = Some(self.current_run(now_ms).map_or(0, |(number, _)| number));
-                    if let Some(fetch) = fetch {
-                        return Next::Spawn(fetch);
+                let sleep = |over_at: u64| Next::Sleep {
+                    until_ms: over_at.min(now_ms.saturating_add(POLL_MS)),
+                };
+                let Some(run) = catchup.run else {
+                    // Wait out a keys-only refetch: it pulls no feed.
+                    match self.current_run(now_ms) {
+                        Some((_, over_at, true)) => return sleep(over_at),
+                        Some((number, over_at, false)) => {
+                            catchup.run = Some(number);
+                            return sleep(over_at);
+                        }
+                        None => {
+                            let fetch = self.sync_now(now_ms);
+                            catchup.run = self.current_run(now_ms).map(|(number, ..)| number);
+                            return fetch.map_or_else(|| sleep(now_ms), Next::Spawn);
+                        }
                     }
-                }
+                };
                 match self.current_run(now_ms) {
-                    Some((number, over_at)) if Some(number) == catchup.run => Next::Sleep {
-                        until_ms: over_at.min(now_ms.saturating_add(POLL_MS)),
-                    },
-                    _ => Next::Done(match self.last_error() {
-                        None => Ok(()),
-                        Some(error) => Err(error.to_owned()),
-                    }),
+                    Some((number, over_at, _)) if number == run => sleep(over_at),
+                    // Answered for the run it waited on, not for whatever
+                    // the state says now.
+                    _ if self.last_completed() == run => Next::Done(Ok(())),
+                    _ => Next::Done(Err(self
+                        .last_error()
+                        .unwrap_or("the sync was abandoned before it completed")
+                        .to_owned())),
                 }
             }
         }

@@ -184,6 +184,8 @@ pub struct Syncer {
     jwks_refetch_ms: Option<u64>,
     next_id: u64,
     runs: u64,
+    /// The number of the last run that completed (not keys-only).
+    completed: u64,
     /// DPoP proofs accepted, each usable once in this verifier.
     replays: std::sync::Mutex<ReplayCache>,
 }
@@ -210,6 +212,7 @@ impl Syncer {
             jwks_refetch_ms: None,
             next_id: 0,
             runs: 0,
+            completed: 0,
             replays: std::sync::Mutex::default(),
         })
     }
@@ -262,6 +265,9 @@ impl Syncer {
             return Step::Ready { refresh };
         }
         // Past the hard bound, cold, or new keys announced and not loaded.
+        // Nobody waits longer than fail_after from their arrival, however
+        // often the fetches are abandoned.
+        let give_up_at = arrived_ms.saturating_add(self.options.fail_after_ms);
         if self.failed_ms.is_some() {
             // The issuer is unreachable: do not wait for it.
             let refresh = self.start_if_due(now_ms);
@@ -280,7 +286,7 @@ impl Syncer {
             // that state's fail_after: then it is refused (fail closed in
             // time); one that arrived to state already past it (or none)
             // waits for the sync, as a cold start does.
-            let mut until = run.over_at();
+            let mut until = run.over_at().min(give_up_at);
             if let Some(synced) = self.synced_ms {
                 let unusable_at = synced.saturating_add(self.options.fail_after_ms);
                 if arrived_ms < unusable_at {
@@ -290,6 +296,12 @@ impl Syncer {
             if now_ms < until {
                 return Step::Wait { until_ms: until };
             }
+            return Step::Stale {
+                reason: self.stale_reason(),
+                refresh: None,
+            };
+        }
+        if now_ms >= give_up_at {
             return Step::Stale {
                 reason: self.stale_reason(),
                 refresh: None,
@@ -313,12 +325,18 @@ impl Syncer {
         self.run.as_ref().is_some_and(|run| !run.is_over(now_ms))
     }
 
-    /// The run in flight, if any: its number and until when it is waited for.
-    fn current_run(&self, now_ms: u64) -> Option<(u64, u64)> {
+    /// The run in flight, if any: its number, until when it is waited
+    /// for, and whether it only refetches the JWKS.
+    fn current_run(&self, now_ms: u64) -> Option<(u64, u64, bool)> {
         self.run
             .as_ref()
             .filter(|run| !run.is_over(now_ms))
-            .map(|run| (run.number, run.over_at()))
+            .map(|run| (run.number, run.over_at(), run.keys_only))
+    }
+
+    /// The number of the last run that completed a sync.
+    fn last_completed(&self) -> u64 {
+        self.completed
     }
 
     /// After [`VerifyError::UnknownKid`]: a JWKS fetch to perform before
@@ -642,8 +660,17 @@ impl Syncer {
             serde_json::from_str(text).map_err(|err| format!("feed page does not parse: {err}"))?;
         // A snapshot is gathered apart and swapped in whole.
         self.feed.apply(&page);
-        if page.keys.is_some() {
-            self.keys_announced = page.keys;
+        // Announcements only move forward: an older one (a shared copy of a
+        // page from before a change) must not clear a newer one still
+        // pending.
+        if let Some(announced) = page.keys {
+            let newer = match &self.keys_announced {
+                Some(old) => !at_least(old, &announced),
+                None => true,
+            };
+            if newer {
+                self.keys_announced = Some(announced);
+            }
         }
         if page.more {
             let path = RevocationFeed::request_path(self.feed.cursor());
@@ -750,6 +777,7 @@ impl Syncer {
     /// Records the run as the state's last good sync, and prunes.
     fn complete_run(&mut self, now_ms: u64) {
         if let Some(run) = self.run.take() {
+            self.completed = run.number;
             let observed = run.observed_ms;
             // Never backwards for an older shared copy; but after the clock
             // was stepped back, the new reading is the only one that counts.

@@ -274,3 +274,68 @@ fn catchups_wait_for_usable_state_and_for_a_sync_now() {
     ));
     assert!(matches!(s.advance_catchup(&mut lost, over), Next::Done(_)));
 }
+
+/// `sync_now` does not report success for a sync it did not see complete:
+/// a keys-only refetch in flight is waited out and the feed is pulled after
+/// it, and a sync that was abandoned is an error.
+#[test]
+fn a_sync_now_answers_for_a_feed_sync_it_saw_complete() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 20;
+    // An unknown kid has a keys-only refetch in flight.
+    let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
+    let refetch = spawned(s.advance(&mut admit(&made_up, now), now));
+    let mut sync = Catchup::sync_now(now + 1);
+    assert!(matches!(
+        s.advance_catchup(&mut sync, now + 1),
+        Next::Sleep { .. }
+    ));
+    s.on_response(refetch.id, now + 2, ok(&jwks(&keys, &["ed"])));
+    let Next::Spawn(feed) = s.advance_catchup(&mut sync, now + 3) else {
+        panic!("after the keys-only run, the feed is pulled");
+    };
+    assert_eq!(feed.kind, FetchKind::Feed);
+    s.on_response(feed.id, now + 4, ok(&page("a:2", false, false, "1", &[])));
+    assert!(matches!(
+        s.advance_catchup(&mut sync, now + 5),
+        Next::Done(Ok(()))
+    ));
+
+    // A sync nobody reports ends with an error, not with success.
+    let mut lost = Catchup::sync_now(now + 10);
+    let Next::Spawn(feed) = s.advance_catchup(&mut lost, now + 10) else {
+        panic!("a new sync");
+    };
+    let over = feed.deadline_ms + REPORT_GRACE_MS;
+    assert!(matches!(
+        s.advance_catchup(&mut lost, over),
+        Next::Done(Err(_))
+    ));
+}
+
+/// An unknown `kid` that arrives while a sync is in flight waits for that
+/// sync (it may bring the key) instead of being refused at once.
+#[test]
+fn an_unknown_kid_during_a_sync_waits_for_it() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    // A background refresh is in flight, and announces a new key set.
+    let now = T0 + 200;
+    let refresh = spawned(s.advance(&mut admit(&token_for(&keys, Uuid::from_u128(20)), now), now));
+    let rotated = forge(&header("EdDSA", "ed2"), &claims(), Sign::Ed(&keys.ed));
+    let mut a = admit(&rotated, now + 1);
+    assert!(
+        matches!(s.advance(&mut a, now + 1), Next::Sleep { .. }),
+        "it waits for the sync in flight"
+    );
+    let keys_fetch = s
+        .on_response(
+            refresh.id,
+            now + 5,
+            ok(&page("a:1", false, false, "2", &[])),
+        )
+        .expect("the new key set is fetched");
+    s.on_response(keys_fetch.id, now + 6, ok(&jwks(&keys, &["ed", "ed2"])));
+    assert_eq!(answer(advance(&mut s, &mut a, now + 7)), "ok");
+}

@@ -390,9 +390,10 @@ fn past_max_age_one_request_fetches_and_the_others_wait() {
     assert_eq!(
         s.step(T0 + 6, T0 + 1),
         Step::Wait {
-            until_ms: T0 + 3000 + REPORT_GRACE_MS
+            until_ms: T0 + 1 + 3000
         },
-        "cold: waited for until its deadline and the report grace"
+        "cold: waited for until its deadline and the report grace, \
+         but never past fail_after from its arrival"
     );
     s.on_response(jwks_fetch.id, T0 + 9, ok(&jwks(&keys, &["ed"])));
     assert!(
@@ -454,8 +455,9 @@ fn cold_fetch_budget_respects_fail_after() {
     assert_eq!(
         s.step(T0 + 1, T0 + 1),
         Step::Wait {
-            until_ms: T0 + 3000 + REPORT_GRACE_MS
-        }
+            until_ms: T0 + 1 + 3000
+        },
+        "never past fail_after from the request's arrival"
     );
     s.on_response(
         feed.id,
@@ -738,16 +740,77 @@ fn an_old_shared_copy_is_followed_by_the_next_fetch_at_once() {
 #[test]
 fn a_request_that_outwaited_a_slow_refetch_ends_with_the_next_sync() {
     let keys = Keys::new();
-    let mut s = warm(&keys, &[]);
-    let _refetch = s.refetch_keys(T0 + 900).unwrap();
+    // A fail-after long enough that the request may wait out the refetch.
+    let mut s = warm_with(long_fail_after(), &keys, &[]);
+    let refetch = s.refetch_keys(T0 + 900).unwrap();
     let arrived = T0 + 1500;
     assert!(matches!(s.step(arrived, arrived), Step::Wait { .. }));
-    // The refetch never answers; at its deadline the request pulls the feed.
+    // The refetch never answers; at its deadline its adapter says so, and
+    // the request pulls the feed.
+    s.on_response(
+        refetch.id,
+        T0 + 5900,
+        Outcome::Failed("no answer by the deadline"),
+    );
     let feed = fetch(s.step(T0 + 5900, arrived));
     // A slow issuer: 600 ms, past the 100 ms soft bound.
     s.on_response(feed.id, T0 + 6500, ok(&page("a:1", false, false, "1", &[])));
     assert!(
         matches!(s.step(T0 + 6500, arrived), Step::Ready { .. }),
         "the sync that started after the request arrived satisfies it"
+    );
+}
+
+/// A waiting request never waits longer than fail_after from its arrival,
+/// even on state that is cold or already expired and fetches that keep
+/// being abandoned.
+#[test]
+fn no_request_waits_past_fail_after_from_its_arrival() {
+    let mut s = syncer();
+    let arrived = T0;
+    let mut now = arrived;
+    let mut spawned = 0;
+    loop {
+        match s.step(now, arrived) {
+            Step::Fetch(fetch) => {
+                spawned += 1;
+                // Nobody reports it: step past its deadline and the grace.
+                now = fetch.deadline_ms + REPORT_GRACE_MS;
+            }
+            Step::Wait { until_ms } => {
+                assert!(until_ms <= arrived + 3000, "told to wait until {until_ms}");
+                now = until_ms;
+            }
+            Step::Stale { .. } => break,
+            Step::Ready { .. } => panic!("nothing was ever loaded"),
+        }
+        assert!(
+            now <= arrived + 3000 + REPORT_GRACE_MS,
+            "still waiting at {now}"
+        );
+    }
+    assert!(spawned >= 1);
+}
+
+/// A feed page announcing an older key-set version than one announced
+/// before (a shared copy from earlier) does not clear the newer, pending
+/// announcement.
+#[test]
+fn an_older_announcement_does_not_clear_a_newer_pending_one() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let jwks_fetch = announce_keys(&mut s, "5");
+    // The JWKS fetch fails: version 5 stays announced and not loaded.
+    s.on_response(jwks_fetch.id, T0 + 202, Outcome::Failed("HTTP 500"));
+    let refresh = s.sync_now(T0 + 300).unwrap();
+    // The old copy announces the version already loaded.
+    let next = s.on_response(
+        refresh.id,
+        T0 + 301,
+        ok(&page("a:1", false, false, "1", &[])),
+    );
+    assert!(
+        next.is_some(),
+        "version 5 is still pending: the JWKS is asked for again"
     );
 }
