@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the npm package `tollgate-verifier` into edge-verifier/wasm/pkg:
 # the adapter crate for wasm32, wasm-bindgen (the CLI pinned to the crate
-# version in Cargo.lock, installed from crates.io if missing), wasm-opt -Oz
+# version in Cargo.lock, installed by scripts/setup.sh), wasm-opt -Oz
 # from npm binaryen (never Debian's, whose output does not load), then the
 # hand-written ESM entry points and types. Prints the .wasm size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=edge-verifier/wasm/pkg
 
-scripts/setup.sh
+scripts/check-tools.sh wasm-bindgen node_modules
 
 cargo build -q -p tollgate-verifier-wasm --target wasm32-unknown-unknown --profile wasm-release
 rm -rf "$out"

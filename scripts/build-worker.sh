@@ -1,19 +1,13 @@
 #!/usr/bin/env bash
 # Builds the edge worker into edge-verifier/worker/build with worker-build,
-# offline: worker-build (pinned to the worker crate's version, from
-# crates.io) is told where wasm-bindgen, esbuild and wasm-opt already are,
-# instead of downloading them. Prints the bundle size.
+# offline: worker-build (pinned to the worker crate's version, installed by
+# scripts/setup.sh) is told where wasm-bindgen, esbuild and wasm-opt
+# already are, instead of downloading them. Prints the bundle size. It
+# installs nothing: what is missing, setup installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-scripts/setup.sh
-
-want=$(awk '/^name = "worker"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-have=$(worker-build --version 2>/dev/null | awk '{print $NF}' || true)
-if [ "$have" != "$want" ]; then
-  echo "installing worker-build $want (found: ${have:-none}); takes a few minutes"
-  cargo install -q worker-build --version "$want" --locked
-fi
+scripts/check-tools.sh worker-build wasm-bindgen node_modules
 
 cd edge-verifier/worker
 # Fat LTO across the worker and workers-rs: 7% smaller than the profile's

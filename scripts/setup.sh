@@ -50,5 +50,7 @@ fi
 # A Postgres server for the issuer's tests (Debian's, started if none answers).
 scripts/setup-postgres.sh
 
-# The wasm-bindgen CLI must match the crate version in Cargo.lock exactly.
+# The wasm-bindgen CLI must match the crate version in Cargo.lock exactly,
+# and worker-build the worker crate's.
 scripts/setup-wasm-bindgen.sh
+scripts/setup-worker-build.sh

@@ -310,7 +310,7 @@ pub mod defaults {
     pub const ISSUER: &str = "tollgate";
     /// `--audience`.
     pub const AUDIENCE: &str = "tollgate-api";
-    /// `--access-ttl-secs`: five minutes, DESIGN.md's default.
+    /// `--access-ttl-secs`: five minutes (docs/issuer.md).
     pub const ACCESS_TTL_SECS: i64 = 300;
     /// `--leeway-secs`.
     pub const LEEWAY_SECS: i64 = 30;

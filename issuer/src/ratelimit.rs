@@ -1,6 +1,6 @@
 //! Fixed-window rate limits held in this process's memory: for login and
 //! signup per account and per client address (on SQLite; with Postgres the
-//! login limits live in the database, `store::limits`), and for failed
+//! login limits live in the database, `store::LimitStore`), and for failed
 //! refreshes and revocations per client address (always per process: they
 //! protect this process's database writes).
 //!

@@ -5,8 +5,9 @@
 //! A sealed value is `tg1:` + a random 24-byte nonce + the ciphertext and
 //! tag. The row it belongs to (`signing_key:<kid>:<alg>`, `secret:<name>`) is the
 //! associated data, so a sealed value copied into another row does not
-//! open. Without a key, values are stored as they are (DESIGN.md allows
-//! it), and the issuer says so once at start. With a key, values stored
+//! open. Without a key, values are stored as they are
+//! (docs/issuer.md, "Encryption at rest"), and the issuer says so once at
+//! start. With a key, values stored
 //! plain before still load, so turning encryption on needs no migration;
 //! `keys rotate` then stores the new key sealed.
 

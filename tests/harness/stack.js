@@ -1,6 +1,6 @@
 // The whole system locally: the issuer, the to-do origin (which also serves
 // the demo page), and the edge worker in workerd (Miniflare), wired as
-// DESIGN.md's demo topology. `make demo` (web-demo/stack.js), the browser
+// demo topology (docs/ARCHITECTURE.md). `make demo` (web-demo/stack.js), the browser
 // tests and the benchmarks start it from here. Everything must already be
 // built (the Makefile does it).
 import { spawn, spawnSync } from 'node:child_process';

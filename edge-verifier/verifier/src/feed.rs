@@ -5,10 +5,11 @@
 //!  "revoked":[{"sid":"<uuid>","until":1763820000},{"jti":"<uuid>","until":1763820300}]}
 //! ```
 //!
-//! `more` is tollgate's addition to the DESIGN.md shape: it says the page was
+//! `more` is tollgate's addition to the feed's first shape (docs/issuer.md,
+//! "The revocation feed"): it says the page was
 //! cut at the server's limit, so the client should ask again at once rather
 //! than infer "caught up" from a short page. It defaults to `false`. `keys`
-//! names the key-set version (DESIGN.md); it is optional on the wire.
+//! names the key-set version (docs/verifier.md); it is optional on the wire.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

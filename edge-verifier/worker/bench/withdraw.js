@@ -1,7 +1,7 @@
 // How long after `tollgate-issuer keys withdraw KID` each kind of verifier
 // refuses a token signed by that key: the edge (workerd), tollgate-axum (the
 // demo origin, natively) and the npm package's createVerifier (in this
-// process). All three run DESIGN.md's defaults (max age 1 s; refresh ahead
+// process). All three run the verifier crate's defaults (docs/verifier.md) (max age 1 s; refresh ahead
 // at 100 ms at the edge, 500 ms elsewhere), against the real issuer binary.
 // The bound to beat is max age + 100 ms = 1,100 ms.
 //

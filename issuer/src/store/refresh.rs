@@ -3,7 +3,8 @@
 //! for, what happens. The store only reads, performs the decision, and
 //! reads again if a concurrent refresh claimed the token first.
 //!
-//! The rules (DESIGN.md, OAuth 2.0 Security BCP):
+//! The rules (docs/issuer.md, "Accounts and sessions"; the OAuth 2.0
+//! Security BCP):
 //! - an unknown token, a revoked or expired session, a deactivated user:
 //!   invalid;
 //! - a session bound to a DPoP key refreshes only with a proof of that key

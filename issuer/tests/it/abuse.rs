@@ -394,14 +394,25 @@ async fn a_snapshot_longer_than_the_tail_completes_page_by_page() {
     while page.body["more"] == true {
         let cursor = page.body["cursor"].as_str().unwrap().to_owned();
         page = issuer
-            .call("GET", &format!("/v1/revocations?since={cursor}"), None, None)
+            .call(
+                "GET",
+                &format!("/v1/revocations?since={cursor}"),
+                None,
+                None,
+            )
             .await;
         assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
-        assert_eq!(page.body["reset"], false, "page {pages} started a snapshot again");
+        assert_eq!(
+            page.body["reset"], false,
+            "page {pages} started a snapshot again"
+        );
         held += page.body["revoked"].as_array().unwrap().len();
         pages += 1;
         assert!(pages <= 3, "more pages than entries");
     }
     assert_eq!(held, 2500);
-    assert!(issuer.state.metrics.deep_reads() >= 1, "the page behind the tail was read from the log");
+    assert!(
+        issuer.state.metrics.deep_reads() >= 1,
+        "the page behind the tail was read from the log"
+    );
 }

@@ -130,14 +130,7 @@ async fn sqlite_seeds_are_sealed_and_a_wrong_key_refuses_to_start() {
         async |sealer| {
             Arc::new(SqliteStore::open_in(&path, sealer).await.unwrap()) as Arc<dyn Store>
         },
-        async |kid| {
-            let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-            sqlx::query_scalar("SELECT secret FROM signing_keys WHERE kid = $1")
-                .bind(kid)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        },
+        async |kid| stored_secret(&db, kid).await,
     )
     .await;
 }
@@ -150,16 +143,30 @@ async fn postgres_seeds_are_sealed_and_a_wrong_key_refuses_to_start() {
         async |sealer| {
             Arc::new(PostgresStore::open_with(&url, sealer).await.unwrap()) as Arc<dyn Store>
         },
-        async |kid| {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query_scalar("SELECT secret FROM signing_keys WHERE kid = $1")
-                .bind(kid)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        },
+        async |kid| stored_secret(&url, kid).await,
     )
     .await;
+}
+
+/// The signing key `kid`'s secret as the database at `url` holds it (sealed
+/// or not), read past the store.
+async fn stored_secret(url: &str, kid: &str) -> Vec<u8> {
+    const SQL: &str = "SELECT secret FROM signing_keys WHERE kid = $1";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query_scalar(SQL)
+            .bind(kid)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query_scalar(SQL)
+            .bind(kid)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    }
 }
 
 /// A key-encryption key that is not 32 bytes of base64 is refused.

@@ -1,7 +1,8 @@
 //! One proof: its header and key, its signature (checked by the caller or
 //! the crate), and its claims against the request it came with.
 
-use base64ct::{Base64UrlUnpadded, Encoding};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -137,7 +138,7 @@ pub fn finish_proof(
         return Err(Invalid("proof iat is outside the accepted window"));
     }
     if let Some(token) = request.access_token {
-        let expected = Base64UrlUnpadded::encode_string(&Sha256::digest(token.as_bytes()));
+        let expected = BASE64URL.encode(Sha256::digest(token.as_bytes()));
         if claims.ath.as_deref() != Some(expected.as_str()) {
             return Err(Invalid("proof ath does not match the access token"));
         }
@@ -213,7 +214,7 @@ pub fn thumbprint(jwk: &Jwk) -> String {
         ),
         _ => format!(r#"{{"k":{},"kty":"oct"}}"#, member(&jwk.k)),
     };
-    Base64UrlUnpadded::encode_string(&Sha256::digest(canonical.as_bytes()))
+    BASE64URL.encode(Sha256::digest(canonical.as_bytes()))
 }
 
 /// JWK members that only a private or symmetric key has (RFC 7518 §6).

@@ -10,11 +10,11 @@ use crate::bounds::ConfigError;
 /// the feed's key-set version anyway.
 pub const MIN_JWKS_COOLDOWN_MS: u64 = 1000;
 
-/// The hard bound when nothing says otherwise (DESIGN.md: 1 s).
+/// The hard bound when nothing says otherwise: 1 s (docs/verifier.md).
 pub const DEFAULT_MAX_AGE_MS: u64 = 1000;
 
 /// How long the last state serves an unreachable issuer when nothing says
-/// otherwise (DESIGN.md: 30 s).
+/// otherwise: 30 s (docs/verifier.md).
 pub const DEFAULT_FAIL_AFTER_MS: u64 = 30_000;
 
 /// Timing of the sync policy, in milliseconds. Build with
@@ -45,7 +45,8 @@ impl Default for SyncOptions {
 }
 
 impl SyncOptions {
-    /// DESIGN.md's policy with this hard bound and fail-after: refresh ahead
+    /// The sync policy (docs/verifier.md) with this hard bound and
+    /// fail-after: refresh ahead
     /// at half the hard bound, 5 s per fetch, a retry at most every second
     /// (or every `max_age`, if shorter), one JWKS refetch per 10 s.
     pub fn new(max_age_ms: u64, fail_after_ms: u64) -> Self {
