@@ -224,37 +224,13 @@ impl ApiError {
     }
 }
 
-/// The verifier crate's refusal as an axum response.
-fn refused(refusal: &Refusal) -> Response {
-    let status =
-        StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (
-        status,
-        [
-            (header::CONTENT_TYPE, Refusal::CONTENT_TYPE),
-            (header::CACHE_CONTROL, Refusal::CACHE_CONTROL),
-        ],
-        refusal.body(),
-    )
-        .into_response();
-    if let Some(value) = refusal
-        .challenge()
-        .and_then(|c| HeaderValue::from_str(c).ok())
-    {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if matches!(self, ApiError::Store(_) | ApiError::Internal(_)) {
             tracing::error!(error = %self, "request failed");
         }
         if let Some(refusal) = self.refusal() {
-            return refused(&refusal);
+            return refusal.to_http();
         }
         let (status, title) = self.status_and_title();
         let code = self.code();

@@ -2,17 +2,22 @@
 // (edge-verifier/worker/build) in workerd through Miniflare, as `wrangler
 // dev` would run it, and a small origin that counts what reaches it.
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 
 const build = fileURLToPath(new URL('../../edge-verifier/worker/build/', import.meta.url));
 
-/** Options for `new Miniflare(...)` with these vars bound; `extra` adds or overrides options. */
-export function workerOptions(bindings, extra = {}) {
+/**
+ * Options for `new Miniflare(...)` running the module worker in `dir` (its
+ * `index.js` and wasm; the built edge by default) with these vars bound;
+ * `extra` adds or overrides options.
+ */
+export function workerOptions(bindings, extra = {}, dir = build) {
   return {
     modules: true,
-    scriptPath: `${build}index.js`,
-    modulesRoot: build,
+    scriptPath: join(dir, 'index.js'),
+    modulesRoot: dir,
     modulesRules: [
       { type: 'ESModule', include: ['**/*.js'] },
       { type: 'CompiledWasm', include: ['**/*.wasm'] },

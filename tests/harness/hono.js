@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
+import { workerOptions } from './edge.js';
 
 const pkg = fileURLToPath(new URL('../../edge-verifier/wasm/pkg/', import.meta.url));
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,18 +36,7 @@ export async function startHonoApp(source, bindings, extra = {}) {
     logLevel: 'error',
   });
   copyFileSync(join(pkg, 'tollgate_verifier_wasm_bg.wasm'), join(dir, 'out/tollgate_verifier_wasm_bg.wasm'));
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: join(dir, 'out/index.js'),
-    modulesRoot: join(dir, 'out'),
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-09-01',
-    bindings,
-    ...extra,
-  });
+  const mf = new Miniflare(workerOptions(bindings, extra, join(dir, 'out')));
   const url = String(await mf.ready).replace(/\/$/, '');
   const close = async () => {
     await mf.dispose();

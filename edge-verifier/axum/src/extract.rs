@@ -7,8 +7,8 @@
 //! edge (or a client pretending to be one) sets is trusted here.
 
 use axum::extract::{FromRef, FromRequestParts, OriginalUri};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tollgate_verifier::{
     AccessClaims, Refusal, RequestParts, VerifyError, host_origins, proof_url,
@@ -47,27 +47,7 @@ impl Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        let refusal = self.refusal();
-        let status =
-            StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (
-            status,
-            [
-                (header::CONTENT_TYPE, Refusal::CONTENT_TYPE),
-                (header::CACHE_CONTROL, Refusal::CACHE_CONTROL),
-            ],
-            refusal.body(),
-        )
-            .into_response();
-        if let Some(value) = refusal
-            .challenge()
-            .and_then(|c| HeaderValue::from_str(c).ok())
-        {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
-        response
+        self.refusal().to_http()
     }
 }
 

@@ -120,6 +120,33 @@ impl Refusal {
         })
         .to_string()
     }
+
+    /// The whole refusal as an `http` response (feature `http`): status,
+    /// [`Self::CONTENT_TYPE`], [`Self::CACHE_CONTROL`], the challenge and
+    /// [`Self::body`]. `B` is the adapter's body type (axum's `Body`).
+    #[cfg(feature = "http")]
+    pub fn to_http<B: From<String>>(&self) -> http::Response<B> {
+        use http::header;
+        let mut response = http::Response::new(B::from(self.body()));
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::UNAUTHORIZED);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static(Self::CONTENT_TYPE),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            http::HeaderValue::from_static(Self::CACHE_CONTROL),
+        );
+        if let Some(value) = self
+            .challenge()
+            .and_then(|c| http::HeaderValue::from_str(c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
 }
 
 const TITLE_401: &str = "The request is not authenticated.";
