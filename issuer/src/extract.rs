@@ -76,6 +76,8 @@ pub struct Caller {
     pub claims: AccessClaims,
     /// The user id (`sub`).
     pub user: tollgate_verifier::Uuid,
+    /// The device session (`sid`).
+    pub session: tollgate_verifier::Uuid,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -136,14 +138,22 @@ async fn authenticate(parts: &Parts, state: &AppState, remember: bool) -> Result
     }
     .map_err(|err| ApiError::InvalidToken(err.code()))?;
     let claims = verified.claims().clone();
-    if state.store.is_revoked(claims.sid, claims.jti).await? {
+    // This verifier trusts only this issuer's keys, so its tokens' ids are
+    // UUIDs; anything else is refused rather than trusted.
+    let malformed = || ApiError::InvalidToken(ErrorCode::Malformed);
+    let (session, jti) = claims
+        .session_uuid()
+        .zip(claims.token_uuid())
+        .ok_or_else(malformed)?;
+    if state.store.is_revoked(session, jti).await? {
         return Err(ApiError::InvalidToken(ErrorCode::Revoked));
     }
-    let user = claims
-        .sub
-        .parse()
-        .map_err(|_| ApiError::InvalidToken(ErrorCode::Malformed))?;
-    Ok(Caller { claims, user })
+    let user = claims.sub.parse().map_err(|_| malformed())?;
+    Ok(Caller {
+        claims,
+        user,
+        session,
+    })
 }
 
 /// The token and its scheme from `Authorization` (Bearer or DPoP).

@@ -190,7 +190,7 @@ impl FeedCache {
             let more = newer.len() > page.len() || !tail.complete && !newer.is_empty();
             (page.to_vec(), more)
         };
-        let last = entries.last().copied().unwrap_or(position);
+        let last = entries.last().cloned().unwrap_or(position);
         let mut page = feed(store, Some(&last), false, more, &entries);
         page.keys = Some(keys);
         Ok(Some(page))
@@ -340,7 +340,7 @@ async fn read_delta(
     let mut entries = store.revocations_after(after, limit + 1).await?;
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
-    let last = entries.last().copied().or(position);
+    let last = entries.last().cloned().or(position);
     Ok(Some(feed(store, last.as_ref(), false, more, &entries)))
 }
 
@@ -361,7 +361,7 @@ async fn snapshot(
     // of the same read, which may be past its last entry if the newest ones
     // have expired.
     let cursor = match page.entries.last() {
-        Some(last) if more => Some(*last),
+        Some(last) if more => Some(last.clone()),
         _ => page.head,
     };
     Ok((
@@ -387,20 +387,31 @@ fn feed(
         reset,
         more,
         keys: None,
-        revoked: entries.iter().map(|e| e.entry).collect(),
+        revoked: entries.iter().map(|e| e.entry.clone()).collect(),
     }
 }
 
 /// A short digest of an entry: what it revokes and until when. Two
 /// timelines that reuse a `seq` for different revocations differ here.
+/// tollgate's own entries hash as they always have (cursors stay valid
+/// across the upgrade); an upstream's by its JSON.
 fn digest(entry: &LoggedRevocation) -> String {
-    let (kind, id) = match entry.entry.target {
-        tollgate_verifier::Revoked::Sid(id) => (b's', id),
-        tollgate_verifier::Revoked::Jti(id) => (b'j', id),
-    };
+    use tollgate_verifier::Revoked;
     let mut hash = Sha256::new();
-    hash.update([kind]);
-    hash.update(id.as_bytes());
+    match &entry.entry.target {
+        Revoked::Sid(id) => {
+            hash.update([b's']);
+            hash.update(id.as_bytes());
+        }
+        Revoked::Jti(id) => {
+            hash.update([b'j']);
+            hash.update(id.as_bytes());
+        }
+        _ => {
+            hash.update([b'u']);
+            hash.update(serde_json::to_vec(&entry.entry).unwrap_or_default());
+        }
+    }
     hash.update(entry.entry.until.to_be_bytes());
     let bytes = hash.finalize();
     bytes[..6].iter().map(|b| format!("{b:02x}")).collect()

@@ -217,6 +217,7 @@ impl KeyRing {
                 })
                 .map(|(jwk, _)| jwk.clone())
                 .collect(),
+            upstreams: Vec::new(),
         }
     }
 
@@ -240,7 +241,7 @@ impl KeyRing {
     pub fn verifier(&self, options: VerifierOptions) -> Result<Verifier, KeyError> {
         let jwks = Jwks {
             keys: self.published.iter().map(|(jwk, _)| jwk.clone()).collect(),
-            version: None,
+            ..Jwks::default()
         };
         let keys = KeySet::from_jwks(&jwks).map_err(|err| KeyError::Encode(err.to_string()))?;
         Ok(Verifier::new(options, keys))

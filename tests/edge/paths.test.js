@@ -130,9 +130,12 @@ test('client headers that read as x-tollgate-* with _ for - never reach the orig
     assert.equal(origin.seen.length, seen + 1);
     const headers = origin.seen.at(-1).headers;
     const leaked = Object.keys(headers).filter((name) => name.replaceAll('_', '-').startsWith('x-tollgate-'));
-    const expected = request.path === '/api/todos' ? ['x-tollgate-sub', 'x-tollgate-sid', 'x-tollgate-roles'] : [];
+    const expected = request.path === '/api/todos' ? ['x-tollgate-iss', 'x-tollgate-sub', 'x-tollgate-sid', 'x-tollgate-roles'] : [];
     for (const name of leaked) assert.ok(expected.includes(name), `${name}: ${headers[name]} reached the origin on ${request.path}`);
-    if (request.path === '/api/todos') assert.notEqual(headers['x-tollgate-sub'], 'victim');
+    if (request.path === '/api/todos') {
+      assert.notEqual(headers['x-tollgate-sub'], 'victim');
+      assert.equal(headers['x-tollgate-iss'], 'tollgate', 'the token\'s issuer, not the client\'s');
+    }
   }
 });
 

@@ -20,7 +20,7 @@ const jwks = { keys: [{ kty: 'OKP', crv: 'Ed25519', kid: 'k1', x: '11qYAYKxCrfVS
 export async function everyCall(token: string): Promise<string[]> {
   const verifier = new Verifier({ issuer: 'tollgate', audience: 'api', jwks, algorithms: ['EdDSA'], leewaySecs: 30, cacheCapacity: 0 });
   const claims: AccessClaims = verifier.verify(token, 1_763_820_000);
-  const page: RevocationFeed = { cursor: 'e:1:ab', reset: true, more: false, keys: '1', revoked: [{ sid: claims.sid, until: 1 }] };
+  const page: RevocationFeed = { cursor: 'e:1:ab', reset: true, more: false, keys: '1', revoked: [{ sid: claims.sid ?? 'none', until: 1 }, { iss: 'https://idp.example', sub: claims.sub, before: claims.iat, until: 2 }] };
   verifier.applyRevocations(page);
   verifier.applyRevocations(JSON.stringify(page));
   verifier.setKeys(jwks);

@@ -15,15 +15,21 @@ use uuid::Uuid;
 
 use crate::error::VerifyError;
 
-/// The claims of a tollgate access token (RFC 9068 profile).
+/// The claims of an access token (RFC 9068 profile): one of tollgate's own,
+/// or of a trusted upstream identity provider, read by its rules.
 ///
 /// Only the verifier can vouch for a value of this type: see
 /// [`Verified`](crate::Verified). The issuer builds one to sign it.
+///
+/// A tollgate token always has `jti` and `sid`, both UUIDs
+/// ([`token_uuid`](Self::token_uuid), [`session_uuid`](Self::session_uuid));
+/// an upstream's are opaque strings, and either may be absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// Issuer URL.
     pub iss: String,
-    /// Subject: the user's UUID (never a sequential id).
+    /// Subject: for tollgate, the user's UUID (never a sequential id); for
+    /// an upstream, whatever it names its users by.
     pub sub: String,
     /// Audience: one string or several.
     pub aud: Audience,
@@ -35,10 +41,13 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
     /// Token id: revoking it revokes this one token (RFC 7009).
-    pub jti: Uuid,
-    /// Device-session id: revoking it revokes every token of the device.
-    pub sid: Uuid,
-    /// Roles, e.g. `["USER"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Session id: revoking it revokes every token of the session (for
+    /// tollgate, the device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Roles, e.g. `["USER"]`; an upstream's come from its roles claim.
     #[serde(default)]
     pub roles: Vec<String>,
     /// The user's e-mail address, when the issuer includes it.
@@ -61,6 +70,20 @@ impl AccessClaims {
     /// Whether the claims carry `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// The session id as a UUID: always there in a verified tollgate token.
+    pub fn session_uuid(&self) -> Option<Uuid> {
+        self.sid
+            .as_deref()
+            .and_then(|sid| Uuid::try_parse(sid).ok())
+    }
+
+    /// The token id as a UUID: always there in a verified tollgate token.
+    pub fn token_uuid(&self) -> Option<Uuid> {
+        self.jti
+            .as_deref()
+            .and_then(|jti| Uuid::try_parse(jti).ok())
     }
 }
 
@@ -168,20 +191,78 @@ impl RawClaims {
             iat: need(self.iat, "iat")?,
             exp: need(self.exp, "exp")?,
             nbf: self.nbf,
-            jti: need(self.jti, "jti")?,
-            sid: need(self.sid, "sid")?,
+            jti: Some(need(self.jti, "jti")?.to_string()),
+            sid: Some(need(self.sid, "sid")?.to_string()),
             roles: self.roles.unwrap_or_default(),
             email: self.email,
-            cnf: match self.cnf {
-                None => None,
-                Some(RawConfirmation { jkt: Some(jkt) }) => Some(Confirmation { jkt }),
-                Some(RawConfirmation { jkt: None }) => {
-                    return Err(VerifyError::Malformed(
-                        "cnf names a confirmation method other than jkt",
-                    ));
-                }
-            },
+            cnf: confirmation(self.cnf)?,
         })
+    }
+}
+
+/// Reads the `iss` of a payload, and nothing else, before its signature is
+/// checked: it picks whose keys and rules judge the token. `None` when the
+/// payload is not a JSON object with a string `iss`.
+pub(crate) fn peek_issuer(payload: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: Option<String>,
+    }
+    serde_json::from_slice::<Issuer>(payload).ok()?.iss
+}
+
+/// The registered claims of an upstream's token (RFC 7519 §4.1), typed;
+/// everything else is the provider's and read by its rules.
+#[derive(Deserialize)]
+struct Registered {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    #[serde(default, deserialize_with = "numeric_date_ceil")]
+    iat: Option<i64>,
+    #[serde(default, deserialize_with = "numeric_date_floor")]
+    exp: Option<i64>,
+    #[serde(default, deserialize_with = "numeric_date_ceil")]
+    nbf: Option<i64>,
+    jti: Option<String>,
+    cnf: Option<RawConfirmation>,
+}
+
+/// The claims of an upstream's token under its rules: `iss`, `sub`, `aud`,
+/// `iat` and `exp` required, `jti` and the session optional.
+pub(crate) fn upstream_claims(
+    payload: &[u8],
+    upstream: &crate::upstream::Upstream,
+) -> Result<AccessClaims, VerifyError> {
+    fn need<T>(value: Option<T>, name: &'static str) -> Result<T, VerifyError> {
+        value.ok_or(VerifyError::MissingClaim(name))
+    }
+    let malformed = || VerifyError::Malformed("payload is not a JSON object of valid claims");
+    let value: serde_json::Value = serde_json::from_slice(payload).map_err(|_| malformed())?;
+    let registered = Registered::deserialize(&value).map_err(|_| malformed())?;
+    let named = upstream.named(&value);
+    Ok(AccessClaims {
+        iss: need(registered.iss, "iss")?,
+        sub: need(registered.sub, "sub")?,
+        aud: need(registered.aud, "aud")?,
+        iat: need(registered.iat, "iat")?,
+        exp: need(registered.exp, "exp")?,
+        nbf: registered.nbf,
+        jti: registered.jti,
+        sid: named.sid,
+        roles: named.roles,
+        email: named.email,
+        cnf: confirmation(registered.cnf)?,
+    })
+}
+
+fn confirmation(cnf: Option<RawConfirmation>) -> Result<Option<Confirmation>, VerifyError> {
+    match cnf {
+        None => Ok(None),
+        Some(RawConfirmation { jkt: Some(jkt) }) => Ok(Some(Confirmation { jkt })),
+        Some(RawConfirmation { jkt: None }) => Err(VerifyError::Malformed(
+            "cnf names a confirmation method other than jkt",
+        )),
     }
 }
 

@@ -213,8 +213,17 @@ pub enum KeyError {
     },
     /// A key has no `kid`; keys are chosen by `kid`, so every key needs one.
     MissingKid,
-    /// Two keys share a `kid`.
+    /// Two keys of one issuer share a `kid`.
     DuplicateKid(String),
+    /// The rules of an upstream issuer are unusable; `iss` names it.
+    InvalidUpstream {
+        /// The upstream's issuer identifier.
+        iss: String,
+        /// What is wrong, in words.
+        reason: &'static str,
+    },
+    /// Two upstream entries name the same issuer.
+    DuplicateUpstream(String),
 }
 
 impl KeyError {
@@ -231,6 +240,12 @@ impl fmt::Display for KeyError {
             KeyError::InvalidKey { kid, reason } => write!(f, "key `{kid}` is invalid: {reason}"),
             KeyError::MissingKid => f.write_str("a key in the JWKS has no `kid`"),
             KeyError::DuplicateKid(kid) => write!(f, "two keys in the JWKS share kid `{kid}`"),
+            KeyError::InvalidUpstream { iss, reason } => {
+                write!(f, "upstream issuer `{iss}` is invalid: {reason}")
+            }
+            KeyError::DuplicateUpstream(iss) => {
+                write!(f, "two upstream entries name issuer `{iss}`")
+            }
         }
     }
 }

@@ -5,6 +5,10 @@
 //!  "revoked":[{"sid":"<uuid>","until":1763820000},{"jti":"<uuid>","until":1763820300}]}
 //! ```
 //!
+//! Entries of upstream identity providers name their `iss`
+//! ([`RevocationEntry`]); a verifier older than them refuses the page, so it
+//! fails closed rather than skipping a revocation.
+//!
 //! `more` is tollgate's addition to the feed's first shape (docs/issuer.md,
 //! "The revocation feed"): it says the page was
 //! cut at the server's limit, so the client should ask again at once rather
@@ -66,19 +70,83 @@ impl RevocationFeed {
 }
 
 /// What a revocation entry revokes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// tollgate's own sessions and tokens are named by UUID. Those of an
+/// upstream identity provider are named by the provider's opaque strings
+/// and scoped by its `iss`: a `sid` of provider A never revokes a session of
+/// provider B, or of tollgate. A subject cut-off revokes every token of one
+/// user issued at or before a moment (a logout with no session, a password
+/// change), as Keycloak's "not before" does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Revoked {
-    /// A device session: every token with this `sid`.
+    /// A tollgate device session: every token with this `sid`.
     Sid(Uuid),
-    /// One token: the token with this `jti`.
+    /// One tollgate token: the token with this `jti`.
     Jti(Uuid),
+    /// A session of the upstream `iss`: every token of it whose session
+    /// claim is `sid`.
+    UpstreamSid {
+        /// The provider's issuer identifier.
+        iss: String,
+        /// Its session id, as its tokens carry it.
+        sid: String,
+    },
+    /// One token of the upstream `iss`.
+    UpstreamJti {
+        /// The provider's issuer identifier.
+        iss: String,
+        /// The token's `jti`.
+        jti: String,
+    },
+    /// Every token whose `sub` is `sub` from `iss` (`None`: tollgate's own)
+    /// with `iat` at or before `before`.
+    Subject {
+        /// The issuer the subject belongs to; `None` for tollgate's own.
+        iss: Option<String>,
+        /// The subject identifier.
+        sub: String,
+        /// Unix seconds: tokens issued at or before it are revoked.
+        before: i64,
+    },
+    /// Every token whose `email` claim is `email` from `iss` with `iat` at
+    /// or before `before` (an SSF event naming its subject by e-mail).
+    Email {
+        /// The issuer the subject belongs to; `None` for tollgate's own.
+        iss: Option<String>,
+        /// The e-mail address, as the tokens carry it.
+        email: String,
+        /// Unix seconds: tokens issued at or before it are revoked.
+        before: i64,
+    },
 }
 
-/// A revocation: `{"sid": ..., "until": ...}` or `{"jti": ..., "until": ...}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl Revoked {
+    /// The upstream issuer this entry is scoped to, `None` for tollgate's own.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Revoked::Sid(_) | Revoked::Jti(_) => None,
+            Revoked::UpstreamSid { iss, .. } | Revoked::UpstreamJti { iss, .. } => Some(iss),
+            Revoked::Subject { iss, .. } | Revoked::Email { iss, .. } => iss.as_deref(),
+        }
+    }
+}
+
+/// A revocation, as on the wire:
+///
+/// ```json
+/// {"sid":"<uuid>","until":1763820300}
+/// {"jti":"<uuid>","until":1763820300}
+/// {"iss":"https://idp.example","sid":"<opaque>","until":1763820300}
+/// {"iss":"https://idp.example","sub":"<opaque>","before":1763816700,"until":1763820330}
+/// ```
+///
+/// Exactly one of `sid`, `jti`, `sub` and `email`; `before` with `sub` and
+/// `email` only. Without `iss` the entry is tollgate's own, and `sid` and
+/// `jti` are UUIDs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "EntryWire", into = "EntryWire")]
 pub struct RevocationEntry {
-    /// The session or token revoked.
+    /// What is revoked.
     pub target: Revoked,
     /// Unix seconds after which no token of `target` can be valid any more
     /// (its latest `exp` plus leeway): the entry may be dropped after it,
@@ -86,42 +154,162 @@ pub struct RevocationEntry {
     pub until: i64,
 }
 
-/// The flat JSON shape of an entry; exactly one of `sid`/`jti` is set.
+/// The flat JSON shape of an entry.
 #[derive(Serialize, Deserialize)]
 struct EntryWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    sid: Option<Uuid>,
+    iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jti: Option<Uuid>,
+    sid: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jti: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<i64>,
     until: i64,
+}
+
+/// A `sid` or `jti` as sent: a UUID in its canonical form (lower case,
+/// hyphenated) is read without allocating (the common case, a snapshot of a
+/// million of tollgate's own entries); anything else is kept as text, for
+/// an upstream entry, whose ids compare as the exact text.
+#[derive(Debug)]
+enum Id {
+    Uuid(Uuid),
+    Text(String),
+}
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Id::Uuid(id) => id.serialize(serializer),
+            Id::Text(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = Id;
+
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a session or token id")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Id, E> {
+                let mut canonical = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                Ok(match Uuid::try_parse(value) {
+                    Ok(id) if id.hyphenated().encode_lower(&mut canonical) == value => Id::Uuid(id),
+                    _ => Id::Text(value.to_owned()),
+                })
+            }
+        }
+
+        deserializer.deserialize_str(IdVisitor)
+    }
+}
+
+impl Id {
+    fn own(self) -> Result<Uuid, &'static str> {
+        match self {
+            Id::Uuid(id) => Ok(id),
+            Id::Text(_) => {
+                Err("a tollgate `sid` or `jti` is a UUID (an upstream entry names its `iss`)")
+            }
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Id::Uuid(id) => id.to_string(),
+            Id::Text(text) => text,
+        }
+    }
 }
 
 impl TryFrom<EntryWire> for RevocationEntry {
     type Error = &'static str;
 
     fn try_from(wire: EntryWire) -> Result<Self, Self::Error> {
-        let target = match (wire.sid, wire.jti) {
-            (Some(sid), None) => Revoked::Sid(sid),
-            (None, Some(jti)) => Revoked::Jti(jti),
-            _ => return Err("a revocation entry needs exactly one of `sid` and `jti`"),
+        let EntryWire {
+            iss,
+            sid,
+            jti,
+            sub,
+            email,
+            before,
+            until,
+        } = wire;
+        if iss.as_deref() == Some("") {
+            return Err("a revocation entry's `iss` is empty");
+        }
+        let target = match (sid, jti, sub, email, before, iss) {
+            (Some(sid), None, None, None, None, None) => Revoked::Sid(sid.own()?),
+            (None, Some(jti), None, None, None, None) => Revoked::Jti(jti.own()?),
+            (Some(sid), None, None, None, None, Some(iss)) => Revoked::UpstreamSid {
+                iss,
+                sid: sid.text(),
+            },
+            (None, Some(jti), None, None, None, Some(iss)) => Revoked::UpstreamJti {
+                iss,
+                jti: jti.text(),
+            },
+            (None, None, Some(sub), None, Some(before), iss) => {
+                Revoked::Subject { iss, sub, before }
+            }
+            (None, None, None, Some(email), Some(before), iss) => {
+                Revoked::Email { iss, email, before }
+            }
+            _ => {
+                return Err(
+                    "a revocation entry needs exactly one of `sid`, `jti`, `sub` and `email`, \
+                     and `before` with `sub` or `email` only",
+                );
+            }
         };
-        Ok(RevocationEntry {
-            target,
-            until: wire.until,
-        })
+        Ok(RevocationEntry { target, until })
     }
 }
 
 impl From<RevocationEntry> for EntryWire {
     fn from(entry: RevocationEntry) -> Self {
-        let (sid, jti) = match entry.target {
-            Revoked::Sid(sid) => (Some(sid), None),
-            Revoked::Jti(jti) => (None, Some(jti)),
-        };
-        EntryWire {
-            sid,
-            jti,
+        let mut wire = EntryWire {
+            iss: None,
+            sid: None,
+            jti: None,
+            sub: None,
+            email: None,
+            before: None,
             until: entry.until,
+        };
+        match entry.target {
+            Revoked::Sid(sid) => wire.sid = Some(Id::Uuid(sid)),
+            Revoked::Jti(jti) => wire.jti = Some(Id::Uuid(jti)),
+            Revoked::UpstreamSid { iss, sid } => {
+                wire.iss = Some(iss);
+                wire.sid = Some(Id::Text(sid));
+            }
+            Revoked::UpstreamJti { iss, jti } => {
+                wire.iss = Some(iss);
+                wire.jti = Some(Id::Text(jti));
+            }
+            Revoked::Subject { iss, sub, before } => {
+                wire.iss = iss;
+                wire.sub = Some(sub);
+                wire.before = Some(before);
+            }
+            Revoked::Email { iss, email, before } => {
+                wire.iss = iss;
+                wire.email = Some(email);
+                wire.before = Some(before);
+            }
         }
+        wire
     }
 }

@@ -125,15 +125,23 @@ impl SignatureCheck {
     }
 
     /// The signature: raw `r‖s` for ES256 (as WebCrypto takes it), 64 bytes
-    /// for EdDSA, 32 for HS256.
+    /// for EdDSA, 32 for HS256, the modulus's length for RS256 and PS256.
     pub fn signature(&self) -> &[u8] {
         &self.signature
     }
 
-    /// Checks it with the crate's own implementations.
+    /// Checks it with the crate's own implementations; `false` for an
+    /// algorithm this build leaves to the platform ([`Self::verifiable_here`]).
     #[cfg(feature = "native")]
     pub fn verify(&self) -> bool {
         verify_signature(&self.key, &self.message, &self.signature)
+    }
+
+    /// Whether [`Self::verify`] can check this signature: not an RSA one
+    /// in a build without the `rsa` feature.
+    #[cfg(feature = "native")]
+    pub fn verifiable_here(&self) -> bool {
+        self.key.native().is_some()
     }
 }
 
@@ -161,11 +169,18 @@ fn verify_signature(key: &Key, message: &[u8], signature: &[u8]) -> bool {
         A::Signature::try_from_slice(signature)
             .is_ok_and(|signature| alg.verify_signature(&signature, key, message))
     }
-    match key.native() {
+    let Some(native) = key.native() else {
+        // This build cannot check the algorithm; the platform must.
+        return false;
+    };
+    match native {
         NativeKey::EdDsa(key) => check(&jc::Ed25519, key, message, signature),
         NativeKey::Es256(key) => check(&jc::Es256, key, message, signature),
         NativeKey::Hs256(key) => check(&jc::Hs256, key, message, signature),
-        #[cfg(feature = "rs256")]
-        NativeKey::Rs256(key) => check(&jc::Rsa::rs256(), key, message, signature),
+        #[cfg(feature = "rsa")]
+        NativeKey::Rsa(rsa) => match key.algorithm() {
+            Algorithm::Ps256 => check(&jc::Rsa::ps256(), rsa, message, signature),
+            _ => check(&jc::Rsa::rs256(), rsa, message, signature),
+        },
     }
 }

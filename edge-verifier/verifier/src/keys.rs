@@ -16,12 +16,12 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
 
 use crate::error::KeyError;
+use crate::upstream::{Upstream, UpstreamRules};
 
 /// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
 pub const MIN_HS256_SECRET_LEN: usize = 32;
 
 /// Shortest RSA modulus accepted, in bits.
-#[cfg(feature = "rs256")]
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// A signature algorithm this verifier implements.
@@ -37,10 +37,14 @@ pub enum Algorithm {
     /// HMAC with SHA-256; only for single-party setups.
     #[serde(rename = "HS256")]
     Hs256,
-    /// RSASSA-PKCS1-v1_5 with SHA-256, for tokens from other issuers.
-    #[cfg(feature = "rs256")]
+    /// RSASSA-PKCS1-v1_5 with SHA-256: what most identity providers sign
+    /// with. Checked by the crate with the `rsa` feature, else by the
+    /// platform's crypto ([`SignatureCheck`](crate::SignatureCheck)).
     #[serde(rename = "RS256")]
     Rs256,
+    /// RSASSA-PSS with SHA-256 and MGF1-SHA-256, 32-byte salt (RFC 7518 §3.5).
+    #[serde(rename = "PS256")]
+    Ps256,
 }
 
 impl Algorithm {
@@ -49,8 +53,8 @@ impl Algorithm {
         Algorithm::EdDsa,
         Algorithm::Es256,
         Algorithm::Hs256,
-        #[cfg(feature = "rs256")]
         Algorithm::Rs256,
+        Algorithm::Ps256,
     ];
 
     /// The JOSE name, as in a token's `alg` header.
@@ -59,9 +63,15 @@ impl Algorithm {
             Algorithm::EdDsa => "EdDSA",
             Algorithm::Es256 => "ES256",
             Algorithm::Hs256 => "HS256",
-            #[cfg(feature = "rs256")]
             Algorithm::Rs256 => "RS256",
+            Algorithm::Ps256 => "PS256",
         }
+    }
+
+    /// Whether the key is a shared secret (HS256): never trusted from an
+    /// upstream provider, whose JWKS is public.
+    pub const fn is_symmetric(self) -> bool {
+        matches!(self, Algorithm::Hs256)
     }
 
     /// Looks an algorithm up by its JOSE name; `none` and anything unknown give `None`.
@@ -91,6 +101,12 @@ pub struct Jwks {
         skip_serializing_if = "Option::is_none"
     )]
     pub version: Option<String>,
+    /// The upstream identity providers the tollgate issuer trusts, with the
+    /// rules their tokens are judged by (member `upstreams`, tollgate's
+    /// addition). A key that names an `iss` verifies only tokens of that
+    /// upstream, and only if it is listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<UpstreamRules>,
 }
 
 /// One JSON Web Key. Only the members needed for verification are kept;
@@ -102,6 +118,10 @@ pub struct Jwk {
     /// Key id, matched against a token's `kid` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
+    /// The upstream issuer whose tokens this key verifies (tollgate's
+    /// addition; absent: the tollgate issuer's own key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
     /// Intended algorithm; when present it must agree with the key type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
@@ -133,6 +153,7 @@ impl fmt::Debug for Jwk {
         f.debug_struct("Jwk")
             .field("kty", &self.kty)
             .field("kid", &self.kid)
+            .field("iss", &self.iss)
             .field("alg", &self.alg)
             .field("crv", &self.crv)
             .field("k", &self.k.as_ref().map(|_| "<redacted>"))
@@ -152,8 +173,10 @@ pub(crate) struct Key {
     jwk: Arc<Jwk>,
     /// `jwk` as JSON, made once: what callers key imported platform keys by.
     jwk_json: Arc<str>,
+    /// `None` where this build cannot check the algorithm itself (RSA
+    /// without the `rsa` feature): the platform's crypto must.
     #[cfg(feature = "native")]
-    native: Arc<NativeKey>,
+    native: Option<Arc<NativeKey>>,
 }
 
 /// The key as the crate's own signature code takes it.
@@ -163,8 +186,8 @@ pub(crate) enum NativeKey {
     EdDsa(ed25519_dalek::VerifyingKey),
     Es256(p256::ecdsa::VerifyingKey),
     Hs256(jwt_compact::alg::Hs256Key),
-    #[cfg(feature = "rs256")]
-    Rs256(rsa::RsaPublicKey),
+    #[cfg(feature = "rsa")]
+    Rsa(rsa::RsaPublicKey),
 }
 
 impl Key {
@@ -183,8 +206,8 @@ impl Key {
     }
 
     #[cfg(feature = "native")]
-    pub(crate) fn native(&self) -> &NativeKey {
-        &self.native
+    pub(crate) fn native(&self) -> Option<&NativeKey> {
+        self.native.as_deref()
     }
 }
 
@@ -202,16 +225,20 @@ fn key_members(jwk: &Jwk) -> Jwk {
     }
 }
 
-/// The keys a [`Verifier`](crate::Verifier) trusts, by `kid`.
+/// The keys a [`Verifier`](crate::Verifier) trusts, by issuer and `kid`,
+/// and the rules of the upstream issuers they belong to.
 ///
 /// Build it from a JWKS with [`KeySet::from_jwks`] or [`KeySet::from_json`].
-/// Keys of types this build does not implement (say P-384, X25519, or RSA
-/// without the `rs256` feature) are skipped rather than failing the whole
-/// set, as JOSE libraries do; a key of a supported type that is broken is an
-/// error.
+/// Keys of types this build does not implement (say P-384 or X25519) are
+/// skipped rather than failing the whole set, as JOSE libraries do; so are
+/// keys of an upstream the set has no rules for, and shared secrets or
+/// algorithms its rules do not allow. A key of a supported type that is
+/// broken is an error.
 #[derive(Clone, Default)]
 pub struct KeySet {
-    keys: Vec<(String, Key)>,
+    /// `(issuer, kid, key)`; issuer `None` is the tollgate issuer's own.
+    keys: Vec<(Option<Arc<str>>, String, Key)>,
+    upstreams: Vec<Upstream>,
     skipped: usize,
 }
 
@@ -223,7 +250,15 @@ impl fmt::Debug for KeySet {
                 &self
                     .keys
                     .iter()
-                    .map(|(kid, key)| (kid.as_str(), key.algorithm()))
+                    .map(|(iss, kid, key)| (iss.as_deref(), kid.as_str(), key.algorithm()))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "upstreams",
+                &self
+                    .upstreams
+                    .iter()
+                    .map(Upstream::issuer)
                     .collect::<Vec<_>>(),
             )
             .field("skipped", &self.skipped)
@@ -244,15 +279,33 @@ impl KeySet {
         Self::from_jwks(&jwks)
     }
 
-    /// Loads every supported key of a JWKS.
+    /// Loads every supported key of a JWKS, and its upstream rules.
     pub fn from_jwks(jwks: &Jwks) -> Result<Self, KeyError> {
         let mut set = KeySet::new();
+        for rules in &jwks.upstreams {
+            let upstream = Upstream::new(rules.clone())?;
+            if set.upstream(upstream.issuer()).is_some() {
+                return Err(KeyError::DuplicateUpstream(upstream.issuer().to_owned()));
+            }
+            set.upstreams.push(upstream);
+        }
         for jwk in &jwks.keys {
             let kid = jwk.kid.as_deref().ok_or(KeyError::MissingKid)?;
-            match parse_jwk(jwk, kid)? {
-                Some(key) => set.insert(kid, key)?,
-                None => set.skipped += 1,
-            }
+            let Some(key) = parse_jwk(jwk, kid)? else {
+                set.skipped += 1;
+                continue;
+            };
+            let issuer = match jwk.iss.as_deref() {
+                None => None,
+                Some(iss) => match set.upstream(iss) {
+                    Some(upstream) if upstream.allows(key.algorithm()) => Some(Arc::from(iss)),
+                    _ => {
+                        set.skipped += 1;
+                        continue;
+                    }
+                },
+            };
+            set.insert(issuer, kid, key)?;
         }
         Ok(set)
     }
@@ -266,37 +319,53 @@ impl KeySet {
             ..Jwk::default()
         };
         match parse_jwk(&jwk, kid)? {
-            Some(key) => self.insert(kid, key),
+            Some(key) => self.insert(None, kid, key),
             None => Err(invalid(kid, "not an HS256 secret")),
         }
     }
 
-    fn insert(&mut self, kid: &str, key: Key) -> Result<(), KeyError> {
-        if self.keys.iter().any(|(existing, _)| existing == kid) {
+    fn insert(&mut self, issuer: Option<Arc<str>>, kid: &str, key: Key) -> Result<(), KeyError> {
+        if self
+            .keys
+            .iter()
+            .any(|(iss, existing, _)| *iss == issuer && existing == kid)
+        {
             return Err(KeyError::DuplicateKid(kid.to_owned()));
         }
-        self.keys.push((kid.to_owned(), key));
+        self.keys.push((issuer, kid.to_owned(), key));
         Ok(())
     }
 
-    /// The key for `kid`, if any. Linear: a key set holds a handful of keys.
-    pub(crate) fn get(&self, kid: &str) -> Option<&Key> {
+    /// The key for `kid` of `issuer` (`None`: tollgate's own), if any.
+    /// Linear: a key set holds a handful of keys.
+    pub(crate) fn get(&self, issuer: Option<&str>, kid: &str) -> Option<&Key> {
         self.keys
             .iter()
-            .find(|(id, _)| id == kid)
-            .map(|(_, key)| key)
+            .find(|(iss, id, _)| iss.as_deref() == issuer && id == kid)
+            .map(|(_, _, key)| key)
     }
 
-    /// Whether a key with this id is loaded (to decide when to refetch a JWKS).
+    /// The rules of the upstream issuer `iss`, if the set trusts it.
+    pub(crate) fn upstream(&self, iss: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.issuer() == iss)
+    }
+
+    /// Whether a key with this id is loaded, of any issuer (to decide when
+    /// to refetch a JWKS).
     pub fn contains_kid(&self, kid: &str) -> bool {
-        self.get(kid).is_some()
+        self.keys.iter().any(|(_, id, _)| id == kid)
     }
 
     /// The loaded key ids with their pinned algorithms.
     pub fn kids(&self) -> impl Iterator<Item = (&str, Algorithm)> {
         self.keys
             .iter()
-            .map(|(kid, key)| (kid.as_str(), key.algorithm()))
+            .map(|(_, kid, key)| (kid.as_str(), key.algorithm()))
+    }
+
+    /// The upstream issuers whose tokens the set can verify.
+    pub fn upstream_issuers(&self) -> impl Iterator<Item = &str> {
+        self.upstreams.iter().map(Upstream::issuer)
     }
 
     /// How many keys are loaded.
@@ -309,21 +378,26 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    /// How many keys of the JWKS were skipped as unsupported.
+    /// How many keys of the JWKS were skipped as unsupported or untrusted.
     pub fn skipped(&self) -> usize {
         self.skipped
     }
 }
 
-/// The algorithm a JWK's type and curve call for, or `None` if this build
-/// does not implement it.
+/// The algorithm a JWK's type, curve and declared `alg` call for, or `None`
+/// if this build does not implement it. An RSA key without `alg` is RS256,
+/// what every provider that omits it signs with.
 fn pinned_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     match (jwk.kty.as_str(), jwk.crv.as_deref()) {
         ("OKP", Some("Ed25519")) => Some(Algorithm::EdDsa),
         ("EC", Some("P-256")) => Some(Algorithm::Es256),
         ("oct", _) => Some(Algorithm::Hs256),
-        #[cfg(feature = "rs256")]
-        ("RSA", _) => Some(Algorithm::Rs256),
+        ("RSA", _) => match jwk.alg.as_deref() {
+            None | Some("RS256") => Some(Algorithm::Rs256),
+            Some("PS256") => Some(Algorithm::Ps256),
+            // RS384, PS512, RSA-OAEP...: not implemented here.
+            Some(_) => None,
+        },
         _ => None,
     }
 }
@@ -340,10 +414,9 @@ pub(crate) fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
             return Err(invalid(kid, "its `alg` does not match its key type"));
         }
     }
-    #[cfg(feature = "native")]
-    let native = native_key(alg, jwk, kid)?;
-    #[cfg(not(feature = "native"))]
     check_lengths(alg, jwk, kid)?;
+    #[cfg(feature = "native")]
+    let native = native_key(alg, jwk, kid)?.map(Arc::new);
     let jwk = key_members(jwk);
     let jwk_json = serde_json::to_string(&jwk)
         .map_err(|_| invalid(kid, "its members cannot be written as JSON"))?;
@@ -352,14 +425,15 @@ pub(crate) fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
         jwk: Arc::new(jwk),
         jwk_json: jwk_json.into(),
         #[cfg(feature = "native")]
-        native: Arc::new(native),
+        native,
     }))
 }
 
-/// The crate's own parsed key; every point and secret checked.
+/// The crate's own parsed key; every point and secret checked. `None`
+/// for an algorithm this build leaves to the platform's crypto.
 #[cfg(feature = "native")]
-fn native_key(alg: Algorithm, jwk: &Jwk, kid: &str) -> Result<NativeKey, KeyError> {
-    Ok(match alg {
+fn native_key(alg: Algorithm, jwk: &Jwk, kid: &str) -> Result<Option<NativeKey>, KeyError> {
+    Ok(Some(match alg {
         Algorithm::EdDsa => {
             let x: [u8; 32] = decode_fixed(jwk.x.as_deref(), kid, "`x` must be 32 bytes")?;
             let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
@@ -379,14 +453,10 @@ fn native_key(alg: Algorithm, jwk: &Jwk, kid: &str) -> Result<NativeKey, KeyErro
         }
         Algorithm::Hs256 => {
             let k = decode(jwk.k.as_deref(), kid, "`k` must be base64url")?;
-            if k.len() < MIN_HS256_SECRET_LEN {
-                return Err(invalid(kid, "HS256 secret shorter than 32 bytes"));
-            }
             NativeKey::Hs256(jwt_compact::alg::Hs256Key::new(&k))
         }
-        #[cfg(feature = "rs256")]
-        Algorithm::Rs256 => {
-            use rsa::traits::PublicKeyParts;
+        #[cfg(feature = "rsa")]
+        Algorithm::Rs256 | Algorithm::Ps256 => {
             let n = decode(jwk.n.as_deref(), kid, "`n` must be base64url")?;
             let e = decode(jwk.e.as_deref(), kid, "`e` must be base64url")?;
             let key = rsa::RsaPublicKey::new(
@@ -394,18 +464,17 @@ fn native_key(alg: Algorithm, jwk: &Jwk, kid: &str) -> Result<NativeKey, KeyErro
                 rsa::BigUint::from_bytes_be(&e),
             )
             .map_err(|_| invalid(kid, "`n`,`e` is not an RSA public key"))?;
-            if key.n().bits() < MIN_RSA_BITS {
-                return Err(invalid(kid, "RSA modulus shorter than 2048 bits"));
-            }
-            NativeKey::Rs256(key)
+            NativeKey::Rsa(key)
         }
-    })
+        #[cfg(not(feature = "rsa"))]
+        Algorithm::Rs256 | Algorithm::Ps256 => return Ok(None),
+    }))
 }
 
-/// Without the crate's own crypto, a key is checked for shape only; the
+/// The shape every build checks: lengths, and the secret's and modulus's
+/// size. The crate's own key parse ([`native_key`]) checks the points; the
 /// platform's crypto refuses a point off its curve when it imports it,
 /// which makes every signature by it fail.
-#[cfg(not(feature = "native"))]
 fn check_lengths(alg: Algorithm, jwk: &Jwk, kid: &str) -> Result<(), KeyError> {
     match alg {
         Algorithm::EdDsa => {
@@ -419,6 +488,19 @@ fn check_lengths(alg: Algorithm, jwk: &Jwk, kid: &str) -> Result<(), KeyError> {
             let k = decode(jwk.k.as_deref(), kid, "`k` must be base64url")?;
             if k.len() < MIN_HS256_SECRET_LEN {
                 return Err(invalid(kid, "HS256 secret shorter than 32 bytes"));
+            }
+        }
+        Algorithm::Rs256 | Algorithm::Ps256 => {
+            let n = decode(jwk.n.as_deref(), kid, "`n` must be base64url")?;
+            let e = decode(jwk.e.as_deref(), kid, "`e` must be base64url")?;
+            let bits = n.iter().position(|&byte| byte != 0).map_or(0, |first| {
+                (n.len() - first) * 8 - n[first].leading_zeros() as usize
+            });
+            if bits < MIN_RSA_BITS {
+                return Err(invalid(kid, "RSA modulus shorter than 2048 bits"));
+            }
+            if e.is_empty() || e.len() > 8 {
+                return Err(invalid(kid, "`e` is not an RSA public exponent"));
             }
         }
     }

@@ -15,14 +15,20 @@
 //! - `request`: what an HTTP request presents ([`RequestParts`], [`Request`],
 //!   [`credentials`]) and the URL its DPoP proof must name ([`proof_url`]).
 //! - [`dpop`]: DPoP proofs (RFC 9449) and their replay cache.
-//! - [`KeySet`], [`Jwks`], [`Jwk`]: keys from a JWKS, each pinned to one [`Algorithm`].
+//! - [`KeySet`], [`Jwks`], [`Jwk`]: keys from a JWKS, each pinned to one
+//!   [`Algorithm`] and bound to one issuer: tollgate's, or an upstream
+//!   identity provider's, whose tokens are read by its [`UpstreamRules`].
 //! - [`RevocationSet`]: revoked sessions and tokens, fed by [`RevocationFeed`]
 //!   pages through a [`Follower`], which swaps a snapshot in only when whole.
 //! - [`Syncer`]: the sync policy every adapter follows, as a state machine
 //!   without I/O: when to fetch the feed or the JWKS, when to serve, when to
 //!   fail closed; and each request's way through it ([`Admission`], [`Next`]).
 //! - [`Refusal`]: how every adapter answers a refused request over HTTP.
+//! - `event` (with `native`): upstream providers' logout announcements
+//!   (Back-Channel Logout tokens, SSF/CAEP Security Event Tokens), judged
+//!   and turned into the revocations they mean.
 //! - [`path`]: the edge's request paths, normalized and matched to prefixes.
+//! - [`identity_headers`]: the `x-tollgate-*` headers an edge passes on.
 //! - [`AccessClaims`], [`RevocationFeed`], [`ErrorCode`]: the wire types every
 //!   part of tollgate shares.
 //!
@@ -51,8 +57,11 @@ mod bounds;
 mod claims;
 pub mod dpop;
 mod error;
+#[cfg(feature = "native")]
+pub mod event;
 mod feed;
 mod follower;
+mod identity;
 mod jws;
 mod keys;
 pub mod path;
@@ -60,6 +69,7 @@ mod refusal;
 mod request;
 mod revocation;
 mod sync;
+mod upstream;
 mod verify;
 
 pub use bounds::{ConfigError, DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS, MAX_TOKEN_LEN, check_leeway};
@@ -67,8 +77,9 @@ pub use claims::{AccessClaims, Audience, Confirmation};
 pub use error::{ErrorCode, KeyError, VerifyError};
 pub use feed::{RevocationEntry, RevocationFeed, Revoked};
 pub use follower::Follower;
+pub use identity::{identity_headers, is_identity_header};
 pub use jws::SignatureCheck;
-pub use keys::{Algorithm, Jwk, Jwks, KeySet, MIN_HS256_SECRET_LEN};
+pub use keys::{Algorithm, Jwk, Jwks, KeySet, MIN_HS256_SECRET_LEN, MIN_RSA_BITS};
 pub use refusal::Refusal;
 pub use request::{
     Request, RequestParts, Scheme, credentials, host_origins, is_host, proof_url, proof_values,
@@ -79,6 +90,7 @@ pub use sync::{
     MIN_JWKS_COOLDOWN_MS, Next, Outcome, POLL_MS, REPORT_GRACE_MS, ReplayMode, Step, SyncOptions,
     SyncSettings, SyncStatus, Syncer,
 };
+pub use upstream::{DEFAULT_MAX_TOKEN_LIFETIME_SECS, MAX_ROLE_LEN, MAX_ROLES, UpstreamRules};
 pub use verify::{
     Begun, DEFAULT_CACHE_CAPACITY, Finished, Pending, Replay, Verdicts, Verified, Verifier,
     VerifierOptions,

@@ -1,16 +1,24 @@
-//! The set of revoked sessions and tokens a verifier holds in memory.
+//! The set of revoked sessions, tokens and subjects a verifier holds in memory.
 //!
 //! The rule that shapes it: **an entry is never dropped before its `until`**,
 //! however many there are. There is no size cap; instead each entry is made
-//! small. A table is a sorted `Vec` of 24-byte entries (16-byte UUID and an
+//! small. A table is a sorted `Vec` of 24-byte entries (a 16-byte id and an
 //! `i64`) searched by bisection, plus a small hash map that takes new deltas
 //! and is merged into the vector when it grows past an eighth of it. At a
 //! million entries that is about 25 bytes an entry (measured in
 //! `tests/memory.rs`), where a hash map of the same entries would need about
 //! 52 by arithmetic (2^21 buckets of 25 bytes).
+//!
+//! tollgate's own sessions and tokens are keyed by their UUID. Everything
+//! else (an upstream provider's opaque `sid` or `jti`, a subject cut-off)
+//! is keyed by the first 16 bytes of a SHA-256 of its kind, its issuer and
+//! its text, so it is as small, whatever the provider's ids look like. Two
+//! different ids sharing a key would make one token refused that should
+//! not be (2^-64 odds at four billion entries); never the reverse.
 
 use std::collections::HashMap;
 
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::feed::{RevocationEntry, RevocationFeed, Revoked};
@@ -18,13 +26,124 @@ use crate::feed::{RevocationEntry, RevocationFeed, Revoked};
 /// The smallest number of recent entries worth a merge.
 const MERGE_MIN: usize = 1024;
 
-/// Revoked device sessions (`sid`) and tokens (`jti`), with the feed cursor
-/// they are current to.
+/// Revoked device sessions (`sid`), tokens (`jti`) and subjects, with the
+/// feed cursor they are current to.
 #[derive(Debug, Clone, Default)]
 pub struct RevocationSet {
-    sids: Table,
-    jtis: Table,
+    sids: Table<i64>,
+    jtis: Table<i64>,
+    /// Upstream sessions and tokens, by [`scoped`] key.
+    upstream: Table<i64>,
+    /// Subject cut-offs, by sub or by e-mail, by [`scoped`] key.
+    cutoffs: Table<Cutoff>,
     cursor: Option<String>,
+}
+
+/// What a revocation check needs of a verified token, its keys made once
+/// (the verifier caches them with its claims).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenKeys {
+    /// tollgate's own token: `sid` and `jti` are UUID bytes.
+    own: bool,
+    sid: Option<[u8; 16]>,
+    jti: Option<[u8; 16]>,
+    sub: [u8; 16],
+    email: Option<[u8; 16]>,
+    iat: i64,
+}
+
+/// The ids of one token, as [`TokenKeys::new`] takes them.
+pub(crate) struct TokenIds<'a> {
+    /// The upstream issuer, `None` for tollgate's own token.
+    pub(crate) iss: Option<&'a str>,
+    pub(crate) sid: Option<&'a str>,
+    pub(crate) jti: Option<&'a str>,
+    pub(crate) sub: &'a str,
+    pub(crate) email: Option<&'a str>,
+    pub(crate) iat: i64,
+}
+
+impl TokenKeys {
+    /// The keys of a token; `None` if one of tollgate's own lacks a `sid` or
+    /// `jti` that is a UUID (the verifier refuses it as malformed).
+    pub(crate) fn new(ids: &TokenIds<'_>) -> Option<Self> {
+        let scope = ids.iss.unwrap_or("");
+        let (sid, jti) = match ids.iss {
+            None => (Some(own_id(ids.sid?)?), Some(own_id(ids.jti?)?)),
+            Some(iss) => (
+                ids.sid.map(|s| scoped(Kind::Sid, iss, s)),
+                ids.jti.map(|j| scoped(Kind::Jti, iss, j)),
+            ),
+        };
+        Some(TokenKeys {
+            own: ids.iss.is_none(),
+            sid,
+            jti,
+            sub: scoped(Kind::Sub, scope, ids.sub),
+            email: ids.email.map(|e| email_key(scope, e)),
+            iat: ids.iat,
+        })
+    }
+}
+
+fn own_id(text: &str) -> Option<[u8; 16]> {
+    Uuid::try_parse(text).ok().map(Uuid::into_bytes)
+}
+
+/// What a [`scoped`] key names.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Kind {
+    Sid = 1,
+    Jti = 2,
+    Sub = 3,
+    Email = 4,
+}
+
+/// The table key of an id of `kind` scoped to issuer `iss` (`""` for
+/// tollgate's own): SHA-256 over the kind, the issuer's length and bytes,
+/// and the id, cut to 16 bytes. The length keeps `("ab", "c")` and
+/// `("a", "bc")` apart.
+fn scoped(kind: Kind, iss: &str, id: &str) -> [u8; 16] {
+    let mut hash = Sha256::new();
+    hash.update([kind as u8]);
+    hash.update((iss.len() as u64).to_be_bytes());
+    hash.update(iss.as_bytes());
+    hash.update(id.as_bytes());
+    let digest = hash.finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// An e-mail address's key: compared without regard to ASCII case, as
+/// providers spell the same address differently in tokens and events.
+fn email_key(iss: &str, email: &str) -> [u8; 16] {
+    scoped(Kind::Email, iss, &email.to_ascii_lowercase())
+}
+
+/// Where an entry goes and under which key.
+enum Slot {
+    Sid([u8; 16]),
+    Jti([u8; 16]),
+    Upstream([u8; 16]),
+    Cutoff([u8; 16], i64),
+}
+
+fn slot(target: &Revoked) -> Slot {
+    match target {
+        Revoked::Sid(id) => Slot::Sid(id.into_bytes()),
+        Revoked::Jti(id) => Slot::Jti(id.into_bytes()),
+        Revoked::UpstreamSid { iss, sid } => Slot::Upstream(scoped(Kind::Sid, iss, sid)),
+        Revoked::UpstreamJti { iss, jti } => Slot::Upstream(scoped(Kind::Jti, iss, jti)),
+        Revoked::Subject { iss, sub, before } => Slot::Cutoff(
+            scoped(Kind::Sub, iss.as_deref().unwrap_or(""), sub),
+            *before,
+        ),
+        Revoked::Email { iss, email, before } => {
+            Slot::Cutoff(email_key(iss.as_deref().unwrap_or(""), email), *before)
+        }
+    }
 }
 
 impl RevocationSet {
@@ -37,39 +156,100 @@ impl RevocationSet {
     /// to it. The cursor moves to the page's cursor.
     pub fn apply(&mut self, page: &RevocationFeed) {
         if page.reset {
-            let (sids, jtis) = split(&page.revoked);
-            self.sids = Table::from_entries(sids);
-            self.jtis = Table::from_entries(jtis);
+            *self = Self::from_entries(&page.revoked);
         } else {
             for entry in &page.revoked {
-                self.insert(entry.target, entry.until);
+                self.insert_slot(slot(&entry.target), entry.until);
             }
         }
         self.cursor = Some(page.cursor.clone());
     }
 
-    /// Adds one revocation. If the target is already revoked, the later `until` wins.
-    pub fn insert(&mut self, target: Revoked, until: i64) {
-        match target {
-            Revoked::Sid(id) => self.sids.insert(id, until),
-            Revoked::Jti(id) => self.jtis.insert(id, until),
+    /// A set of exactly these entries, each table allocated at its size.
+    fn from_entries(entries: &[RevocationEntry]) -> Self {
+        let (mut sids, mut jtis, mut upstream, mut cutoffs) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let count = |own: fn(&Revoked) -> bool| entries.iter().filter(|e| own(&e.target)).count();
+        sids.reserve_exact(count(|t| matches!(t, Revoked::Sid(_))));
+        jtis.reserve_exact(count(|t| matches!(t, Revoked::Jti(_))));
+        for entry in entries {
+            match slot(&entry.target) {
+                Slot::Sid(id) => sids.push(Entry::new(id, entry.until)),
+                Slot::Jti(id) => jtis.push(Entry::new(id, entry.until)),
+                Slot::Upstream(id) => upstream.push(Entry::new(id, entry.until)),
+                Slot::Cutoff(id, before) => cutoffs.push(Entry::new(
+                    id,
+                    Cutoff {
+                        before,
+                        until: entry.until,
+                    },
+                )),
+            }
+        }
+        RevocationSet {
+            sids: Table::from_entries(sids),
+            jtis: Table::from_entries(jtis),
+            upstream: Table::from_entries(upstream),
+            cutoffs: Table::from_entries(cutoffs),
+            cursor: None,
         }
     }
 
-    /// Whether a token with this session and token id is revoked.
+    /// Adds one revocation. If the target is already revoked, the later
+    /// `until` (and for a cut-off, the later `before`) wins.
+    pub fn insert(&mut self, target: Revoked, until: i64) {
+        self.insert_slot(slot(&target), until);
+    }
+
+    fn insert_slot(&mut self, slot: Slot, until: i64) {
+        match slot {
+            Slot::Sid(id) => self.sids.insert(id, until),
+            Slot::Jti(id) => self.jtis.insert(id, until),
+            Slot::Upstream(id) => self.upstream.insert(id, until),
+            Slot::Cutoff(id, before) => self.cutoffs.insert(id, Cutoff { before, until }),
+        }
+    }
+
+    /// Whether a tollgate token with this session and token id is revoked.
     ///
     /// An entry revokes for as long as the set holds it, whatever the clock
     /// says: dropping it is [`prune`](Self::prune)'s job alone, so a verifier
     /// with a larger leeway than the issuer's cannot resurrect a token.
     pub fn is_revoked(&self, sid: &Uuid, jti: &Uuid) -> bool {
-        self.sids.get(sid).is_some() || self.jtis.get(jti).is_some()
+        self.sids.get(sid.as_bytes()).is_some() || self.jtis.get(jti.as_bytes()).is_some()
     }
 
-    /// The `until` of a held entry, if `target` is revoked.
+    /// Whether any held entry revokes the token: its session, its id, or a
+    /// cut-off of its subject at or after its `iat`.
+    pub(crate) fn revokes(&self, token: &TokenKeys) -> bool {
+        let (sids, jtis) = if token.own {
+            (&self.sids, &self.jtis)
+        } else {
+            (&self.upstream, &self.upstream)
+        };
+        let cut = |key: &[u8; 16]| {
+            self.cutoffs
+                .get(key)
+                .is_some_and(|cutoff| token.iat <= cutoff.before)
+        };
+        token.sid.is_some_and(|sid| sids.get(&sid).is_some())
+            || token.jti.is_some_and(|jti| jtis.get(&jti).is_some())
+            || cut(&token.sub)
+            || token.email.as_ref().is_some_and(cut)
+    }
+
+    /// The `until` of a held entry, if `target` is revoked. For a cut-off,
+    /// only if the held one reaches at least as far as `target`'s `before`.
     pub fn until(&self, target: &Revoked) -> Option<i64> {
-        match target {
-            Revoked::Sid(id) => self.sids.get(id),
-            Revoked::Jti(id) => self.jtis.get(id),
+        match slot(target) {
+            Slot::Sid(id) => self.sids.get(&id),
+            Slot::Jti(id) => self.jtis.get(&id),
+            Slot::Upstream(id) => self.upstream.get(&id),
+            Slot::Cutoff(id, before) => self
+                .cutoffs
+                .get(&id)
+                .filter(|held| held.before >= before)
+                .map(|held| held.until),
         }
     }
 
@@ -78,12 +258,15 @@ impl RevocationSet {
     /// Pass the current time less your verification leeway: a token is
     /// accepted up to `exp + leeway`, so its entry must outlive that.
     pub fn prune(&mut self, before: i64) -> usize {
-        self.sids.prune(before) + self.jtis.prune(before)
+        self.sids.prune(before)
+            + self.jtis.prune(before)
+            + self.upstream.prune(before)
+            + self.cutoffs.prune(before)
     }
 
     /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.sids.len() + self.jtis.len()
+        self.sids.len() + self.jtis.len() + self.upstream.len() + self.cutoffs.len()
     }
 
     /// Whether no entry is held.
@@ -102,55 +285,82 @@ impl RevocationSet {
     }
 }
 
-/// Splits a page into sid and jti entries, each allocated at its exact size.
-fn split(entries: &[RevocationEntry]) -> (Vec<Entry>, Vec<Entry>) {
-    let sid_count = entries
-        .iter()
-        .filter(|e| matches!(e.target, Revoked::Sid(_)))
-        .count();
-    let mut sids = Vec::with_capacity(sid_count);
-    let mut jtis = Vec::with_capacity(entries.len() - sid_count);
-    for entry in entries {
-        match entry.target {
-            Revoked::Sid(id) => sids.push(Entry::new(id, entry.until)),
-            Revoked::Jti(id) => jtis.push(Entry::new(id, entry.until)),
-        }
-    }
-    (sids, jtis)
+/// What a table holds for an id.
+trait Held: Copy + core::fmt::Debug {
+    /// After this the entry may be pruned.
+    fn until(&self) -> i64;
+    /// Two entries for one id: the one that revokes more, for longer.
+    fn join(self, other: Self) -> Self;
 }
 
+impl Held for i64 {
+    fn until(&self) -> i64 {
+        *self
+    }
+
+    fn join(self, other: Self) -> Self {
+        self.max(other)
+    }
+}
+
+/// A subject cut-off: tokens issued at or before `before` are revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    id: [u8; 16],
+struct Cutoff {
+    before: i64,
     until: i64,
 }
 
-impl Entry {
-    fn new(id: Uuid, until: i64) -> Self {
-        Entry {
-            id: id.into_bytes(),
-            until,
+impl Held for Cutoff {
+    fn until(&self) -> i64 {
+        self.until
+    }
+
+    fn join(self, other: Self) -> Self {
+        Cutoff {
+            before: self.before.max(other.before),
+            until: self.until.max(other.until),
         }
     }
 }
 
-/// One id space (sids or jtis). `sorted` and `recent` never share an id.
-#[derive(Debug, Clone, Default)]
-struct Table {
-    /// Sorted by id, no duplicates.
-    sorted: Vec<Entry>,
-    /// Entries added since the last merge.
-    recent: HashMap<[u8; 16], i64>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry<V> {
+    id: [u8; 16],
+    value: V,
 }
 
-impl Table {
-    fn from_entries(mut entries: Vec<Entry>) -> Self {
+impl<V> Entry<V> {
+    fn new(id: [u8; 16], value: V) -> Self {
+        Entry { id, value }
+    }
+}
+
+/// One id space. `sorted` and `recent` never share an id.
+#[derive(Debug, Clone)]
+struct Table<V> {
+    /// Sorted by id, no duplicates.
+    sorted: Vec<Entry<V>>,
+    /// Entries added since the last merge.
+    recent: HashMap<[u8; 16], V>,
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table {
+            sorted: Vec::new(),
+            recent: HashMap::new(),
+        }
+    }
+}
+
+impl<V: Held> Table<V> {
+    fn from_entries(mut entries: Vec<Entry<V>>) -> Self {
         entries.sort_unstable_by_key(|e| e.id);
-        // `dedup_by` hands us (later, kept): keep the later `until` in the kept one.
+        // `dedup_by` hands us (later, kept): fold the later into the kept one.
         entries.dedup_by(|later, kept| {
             let same = later.id == kept.id;
             if same {
-                kept.until = kept.until.max(later.until);
+                kept.value = kept.value.join(later.value);
             }
             same
         });
@@ -165,23 +375,21 @@ impl Table {
         self.sorted.binary_search_by(|e| e.id.cmp(id))
     }
 
-    fn get(&self, id: &Uuid) -> Option<i64> {
-        let id = id.as_bytes();
-        if let Some(until) = self.recent.get(id) {
-            return Some(*until);
+    fn get(&self, id: &[u8; 16]) -> Option<V> {
+        if let Some(value) = self.recent.get(id) {
+            return Some(*value);
         }
-        self.position(id).ok().map(|i| self.sorted[i].until)
+        self.position(id).ok().map(|i| self.sorted[i].value)
     }
 
-    fn insert(&mut self, id: Uuid, until: i64) {
-        let id = id.into_bytes();
+    fn insert(&mut self, id: [u8; 16], value: V) {
         if let Ok(i) = self.position(&id) {
-            let held = &mut self.sorted[i].until;
-            *held = (*held).max(until);
+            let held = &mut self.sorted[i].value;
+            *held = held.join(value);
             return;
         }
-        let held = self.recent.entry(id).or_insert(until);
-        *held = (*held).max(until);
+        let held = self.recent.entry(id).or_insert(value);
+        *held = held.join(value);
         if self.recent.len() > MERGE_MIN.max(self.sorted.len() / 8) {
             self.merge();
         }
@@ -189,10 +397,10 @@ impl Table {
 
     /// Moves `recent` into `sorted`, allocating the result at its exact size.
     fn merge(&mut self) {
-        let mut recent: Vec<Entry> = self
+        let mut recent: Vec<Entry<V>> = self
             .recent
             .drain()
-            .map(|(id, until)| Entry { id, until })
+            .map(|(id, value)| Entry { id, value })
             .collect();
         recent.sort_unstable_by_key(|e| e.id);
         let mut merged = Vec::with_capacity(self.sorted.len() + recent.len());
@@ -212,8 +420,8 @@ impl Table {
 
     fn prune(&mut self, before: i64) -> usize {
         let held = self.len();
-        self.sorted.retain(|e| e.until >= before);
-        self.recent.retain(|_, until| *until >= before);
+        self.sorted.retain(|e| e.value.until() >= before);
+        self.recent.retain(|_, value| value.until() >= before);
         shrink_if_loose(&mut self.sorted);
         held - self.len()
     }
@@ -224,7 +432,7 @@ impl Table {
 }
 
 /// Gives memory back when a vector uses less than half of what it holds.
-fn shrink_if_loose(entries: &mut Vec<Entry>) {
+fn shrink_if_loose<V>(entries: &mut Vec<Entry<V>>) {
     if entries.capacity() > 2 * entries.len() + MERGE_MIN {
         entries.shrink_to_fit();
     }
@@ -234,14 +442,14 @@ fn shrink_if_loose(entries: &mut Vec<Entry>) {
 mod tests {
     use super::*;
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
+    fn id(n: u128) -> [u8; 16] {
+        Uuid::from_u128(n).into_bytes()
     }
 
     /// Inserting past several merges keeps every entry findable, with the later `until`.
     #[test]
     fn merges_keep_every_entry_and_the_later_until() {
-        let mut table = Table::default();
+        let mut table = Table::<i64>::default();
         for n in 0..10_000u128 {
             table.insert(id(n * 7919 % 10_007), 100);
         }
@@ -266,7 +474,7 @@ mod tests {
     #[test]
     fn snapshot_duplicates_keep_the_latest_until() {
         let table = Table::from_entries(vec![
-            Entry::new(id(1), 10),
+            Entry::new(id(1), 10i64),
             Entry::new(id(2), 5),
             Entry::new(id(1), 30),
             Entry::new(id(1), 20),
@@ -278,7 +486,7 @@ mod tests {
     /// Pruning drops exactly the entries whose `until` is before the bound.
     #[test]
     fn prune_drops_only_entries_before_the_bound() {
-        let mut table = Table::default();
+        let mut table = Table::<i64>::default();
         for n in 0..3000u128 {
             table.insert(id(n), n as i64);
         }

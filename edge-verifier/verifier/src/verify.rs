@@ -5,13 +5,19 @@
 //! forged token costs at most one header parse and one signature check.
 //!
 //! 1. length (before any parsing), three base64url parts;
-//! 2. header: `alg` in the allowlist, no `crit`/`b64`, `typ` = `at+jwt`,
-//!    `kid` known, the key's pinned algorithm equal to `alg`;
-//! 3. signature, by the crate or by the caller ([`Pending`]);
-//! 4. claims: required ones present, `iss`, `aud`;
-//! 5. time (`exp`, `nbf`, `iat` with leeway) and revocation, which also run
-//!    on a cache hit because they change while a token stays the same;
-//! 6. binding (RFC 9449 §7): a token with `cnf.jkt` needs the DPoP scheme
+//! 2. whose token it claims to be: the payload's `iss` alone is read, to
+//!    pick the rules and keys: tollgate's own (the configured issuer, or
+//!    any issuer the key set has no rules for), or a trusted upstream's
+//!    ([`UpstreamRules`](crate::UpstreamRules));
+//! 3. header: `alg` allowed for that issuer, no `crit`/`b64`, `typ` as its
+//!    rules say (`at+jwt` for tollgate), `kid` one of that issuer's keys,
+//!    the key's pinned algorithm equal to `alg`;
+//! 4. signature, by the crate or by the caller ([`Pending`]);
+//! 5. claims: required ones present, `iss`, `aud`;
+//! 6. time (`exp`, `nbf`, `iat` with leeway) and revocation (session, token
+//!    and subject cut-offs, scoped to the issuer), which also run on a
+//!    cache hit because they change while a token stays the same;
+//! 7. binding (RFC 9449 §7): a token with `cnf.jkt` needs the DPoP scheme
 //!    and one proof of that key for this request, used once.
 //!
 //! Verification comes in two halves for callers that check signatures with
@@ -26,13 +32,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use lru::LruCache;
 
 use crate::bounds::{ConfigError, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, check_leeway};
-use crate::claims::{AccessClaims, RawClaims};
+use crate::claims::{AccessClaims, RawClaims, peek_issuer, upstream_claims};
 use crate::dpop::{PreparedProof, ProofRequest, ReplayCache};
 use crate::error::VerifyError;
 use crate::jws::{Header, Parts, SignatureCheck, is_type};
 use crate::keys::{Algorithm, KeySet};
 use crate::request::{Request, Scheme};
-use crate::revocation::RevocationSet;
+use crate::revocation::{RevocationSet, TokenIds, TokenKeys};
+use crate::upstream::Upstream;
 
 /// Default number of verified tokens remembered.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
@@ -121,12 +128,21 @@ impl Verdicts {
 /// Numbers verifiers: each starts its key generations at its own number.
 static NEXT_VERIFIER: AtomicU64 = AtomicU64::new(1);
 
+/// Verified claims and the keys its revocations are looked up by.
+#[derive(Debug, PartialEq, Eq)]
+struct Judged {
+    claims: AccessClaims,
+    keys: TokenKeys,
+}
+
 /// A token before its signature is checked, or its cached claims.
 enum TokenStage {
-    Cached(Arc<AccessClaims>),
+    Cached(Arc<Judged>),
     Unchecked {
         check: Box<SignatureCheck>,
         payload: Vec<u8>,
+        /// The upstream issuer whose rules judge it; `None`: tollgate's own.
+        upstream: Option<String>,
     },
 }
 
@@ -207,13 +223,13 @@ pub enum Finished {
 /// Claims that passed every check. Only a [`Verifier`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    claims: Arc<AccessClaims>,
+    judged: Arc<Judged>,
 }
 
 impl Verified {
     /// The verified claims.
     pub fn claims(&self) -> &AccessClaims {
-        &self.claims
+        &self.judged.claims
     }
 }
 
@@ -221,11 +237,12 @@ impl core::ops::Deref for Verified {
     type Target = AccessClaims;
 
     fn deref(&self) -> &AccessClaims {
-        &self.claims
+        &self.judged.claims
     }
 }
 
-/// Verifies tollgate access tokens against a key set and a revocation set.
+/// Verifies access tokens, tollgate's own and those of the upstream
+/// issuers its key set trusts, against a key set and a revocation set.
 ///
 /// ```
 /// use tollgate_verifier::{KeySet, RevocationSet, Verifier, VerifierOptions};
@@ -240,7 +257,7 @@ pub struct Verifier {
     options: VerifierOptions,
     keys: KeySet,
     /// Tokens whose signature and static claims were verified, by exact text.
-    cache: Option<Mutex<LruCache<Box<str>, Arc<AccessClaims>>>>,
+    cache: Option<Mutex<LruCache<Box<str>, Arc<Judged>>>>,
     /// Bumped whenever the keys are replaced, so a check begun under the
     /// old keys is not finished under the new ones.
     generation: u64,
@@ -293,7 +310,7 @@ impl Verifier {
         revocations: &RevocationSet,
     ) -> Result<Verified, VerifyError> {
         let verified = self.inspect(token, now, revocations)?;
-        if verified.claims.cnf.is_some() {
+        if verified.cnf.is_some() {
             return Err(VerifyError::InvalidDpopProof(
                 "a DPoP-bound token must be sent with the DPoP scheme and a proof",
             ));
@@ -314,6 +331,11 @@ impl Verifier {
         revocations: &RevocationSet,
     ) -> Result<Verified, VerifyError> {
         let stage = self.token_stage(token)?;
+        if stage.check().is_some_and(|check| !check.verifiable_here()) {
+            // RS256 or PS256 without the `rsa` feature: the caller's
+            // platform must check it (begin/finish).
+            return Err(VerifyError::UnsupportedAlg);
+        }
         let ok = stage.check().is_none_or(SignatureCheck::verify);
         let claims = self.token_claims(token, stage, ok)?;
         self.check_live(claims, now, revocations)
@@ -340,6 +362,12 @@ impl Verifier {
             Begun::Pending(pending) => pending,
             Begun::Refused(_, err) => return Err(err),
         };
+        if pending
+            .token_check()
+            .is_some_and(|check| !check.verifiable_here())
+        {
+            return Err(VerifyError::UnsupportedAlg);
+        }
         let verdicts = Verdicts::native(&pending);
         match self.finish(pending, verdicts, now, revocations, replay) {
             Finished::Done(result) => result,
@@ -404,7 +432,7 @@ impl Verifier {
         } = pending;
         let claims = self.token_claims(&request.token, token, verdicts.token == Some(true))?;
         let verified = self.check_live(claims, now, revocations)?;
-        let jkt = match (request.scheme, &verified.claims.cnf) {
+        let jkt = match (request.scheme, &verified.judged.claims.cnf) {
             (Scheme::Bearer, None) => return Ok(verified),
             (Scheme::Bearer, Some(_)) => {
                 return Err(Invalid(
@@ -442,23 +470,31 @@ impl Verifier {
         Ok(verified)
     }
 
-    /// Steps 1–7: the length, the cache, and the header; the signature to
-    /// check if the token is not cached.
+    /// Steps 1–3: the length, the cache, whose token it is, and the header;
+    /// the signature to check if the token is not cached.
     fn token_stage(&self, token: &str) -> Result<TokenStage, VerifyError> {
         // Before the cache: hashing a hostile megabyte-long "token" to look it
         // up would cost more than refusing it.
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TokenTooLarge { len: token.len() });
         }
-        if let Some(claims) = self.cached(token) {
-            return Ok(TokenStage::Cached(claims));
+        if let Some(judged) = self.cached(token) {
+            return Ok(TokenStage::Cached(judged));
         }
         let parts = Parts::split(token)?;
         let header: Header = serde_json::from_slice(&parts.header)
             .map_err(|_| VerifyError::Malformed("header is not a JSON object of the JWS shape"))?;
+        // Only an issuer the key set has rules for is judged as an upstream;
+        // any other `iss` is judged as tollgate's, and refused as such.
+        let upstream = peek_issuer(&parts.payload)
+            .filter(|iss| *iss != self.options.issuer)
+            .and_then(|iss| self.keys.upstream(&iss));
 
         let alg = Algorithm::from_name(&header.alg)
-            .filter(|alg| self.options.algorithms.contains(alg))
+            .filter(|alg| match upstream {
+                Some(upstream) => upstream.allows(*alg),
+                None => self.options.algorithms.contains(alg),
+            })
             .ok_or(VerifyError::UnsupportedAlg)?;
         if header.crit {
             // We implement no JWS extension, so any critical one is unknown (RFC 7515 §4.1.11).
@@ -471,16 +507,20 @@ impl Verifier {
                 "unencoded payloads (b64) are not supported",
             ));
         }
-        // RFC 9068 §4: `at+jwt`.
-        if !header
-            .typ
-            .as_deref()
-            .is_some_and(|typ| is_type(typ, "at+jwt"))
-        {
+        let typ = header.typ.as_deref();
+        let typed = match upstream {
+            Some(upstream) => upstream.accepts_type(typ),
+            // RFC 9068 §4: `at+jwt`.
+            None => typ.is_some_and(|typ| is_type(typ, "at+jwt")),
+        };
+        if !typed {
             return Err(VerifyError::WrongType);
         }
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKid)?;
-        let key = self.keys.get(kid).ok_or(VerifyError::UnknownKid)?;
+        let key = self
+            .keys
+            .get(upstream.map(Upstream::issuer), kid)
+            .ok_or(VerifyError::UnknownKid)?;
         if key.algorithm() != alg {
             return Err(VerifyError::UnsupportedAlg);
         }
@@ -491,10 +531,11 @@ impl Verifier {
                 parts.signature,
             )),
             payload: parts.payload,
+            upstream: upstream.map(|u| u.issuer().to_owned()),
         })
     }
 
-    /// Steps 8–11: with the signature's verdict, the claims that do not
+    /// Steps 4–5: with the signature's verdict, the claims that do not
     /// change while the token stays the same (remembered in the cache under
     /// `token`, the text the stage was made from).
     fn token_claims(
@@ -502,40 +543,74 @@ impl Verifier {
         token: &str,
         stage: TokenStage,
         signature_ok: bool,
-    ) -> Result<Arc<AccessClaims>, VerifyError> {
-        let payload = match stage {
-            TokenStage::Cached(claims) => return Ok(claims),
-            TokenStage::Unchecked { payload, .. } => payload,
+    ) -> Result<Arc<Judged>, VerifyError> {
+        let (payload, upstream) = match stage {
+            TokenStage::Cached(judged) => return Ok(judged),
+            TokenStage::Unchecked {
+                payload, upstream, ..
+            } => (payload, upstream),
         };
         if !signature_ok {
             return Err(VerifyError::BadSignature);
         }
-        let claims: RawClaims = serde_json::from_slice(&payload)
-            .map_err(|_| VerifyError::Malformed("payload is not a JSON object of valid claims"))?;
-        let claims = claims.require()?;
-        if claims.iss != self.options.issuer {
-            return Err(VerifyError::WrongIssuer);
-        }
-        if !claims.aud.contains(&self.options.audience) {
-            return Err(VerifyError::WrongAudience);
-        }
-        let claims = Arc::new(claims);
-        self.remember(token, &claims);
-        Ok(claims)
+        let claims = match &upstream {
+            None => {
+                let claims: RawClaims = serde_json::from_slice(&payload).map_err(|_| {
+                    VerifyError::Malformed("payload is not a JSON object of valid claims")
+                })?;
+                let claims = claims.require()?;
+                if claims.iss != self.options.issuer {
+                    return Err(VerifyError::WrongIssuer);
+                }
+                if !claims.aud.contains(&self.options.audience) {
+                    return Err(VerifyError::WrongAudience);
+                }
+                claims
+            }
+            Some(iss) => {
+                // The keys are those the stage was made under (the caller
+                // checked the generation), so the rules are still there.
+                let rules = self.keys.upstream(iss).ok_or(VerifyError::WrongIssuer)?;
+                let claims = upstream_claims(&payload, rules)?;
+                if claims.iss != *iss {
+                    return Err(VerifyError::WrongIssuer);
+                }
+                if !rules.accepts_audience(&claims.aud) {
+                    return Err(VerifyError::WrongAudience);
+                }
+                if !rules.accepts_lifetime(claims.iat, claims.exp) {
+                    // Its revocations would be pruned while it still lived.
+                    return Err(VerifyError::Expired);
+                }
+                claims
+            }
+        };
+        let keys = TokenKeys::new(&TokenIds {
+            iss: upstream.as_deref(),
+            sid: claims.sid.as_deref(),
+            jti: claims.jti.as_deref(),
+            sub: &claims.sub,
+            email: claims.email.as_deref(),
+            iat: claims.iat,
+        })
+        .ok_or(VerifyError::Malformed("sid or jti is not a UUID"))?;
+        let judged = Arc::new(Judged { claims, keys });
+        self.remember(token, &judged);
+        Ok(judged)
     }
 
-    /// Steps 12–13, on every call: time and revocation.
+    /// Step 6, on every call: time and revocation.
     fn check_live(
         &self,
-        claims: Arc<AccessClaims>,
+        judged: Arc<Judged>,
         now: i64,
         revocations: &RevocationSet,
     ) -> Result<Verified, VerifyError> {
-        self.check_time(&claims, now)?;
-        if revocations.is_revoked(&claims.sid, &claims.jti) {
+        self.check_time(&judged.claims, now)?;
+        if revocations.revokes(&judged.keys) {
             return Err(VerifyError::Revoked);
         }
-        Ok(Verified { claims })
+        Ok(Verified { judged })
     }
 
     /// The key id a token names, if its header can be read at all. For
@@ -547,7 +622,7 @@ impl Verifier {
         Header::peek(token)?.kid
     }
 
-    fn cached(&self, token: &str) -> Option<Arc<AccessClaims>> {
+    fn cached(&self, token: &str) -> Option<Arc<Judged>> {
         let mut cache = self
             .cache
             .as_ref()?
@@ -556,10 +631,10 @@ impl Verifier {
         cache.get(token).cloned()
     }
 
-    fn remember(&self, token: &str, claims: &Arc<AccessClaims>) {
+    fn remember(&self, token: &str, judged: &Arc<Judged>) {
         if let Some(cache) = &self.cache {
             let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.put(token.into(), Arc::clone(claims));
+            cache.put(token.into(), Arc::clone(judged));
         }
     }
 

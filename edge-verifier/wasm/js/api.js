@@ -52,12 +52,21 @@ const IMPORT = {
   EdDSA: { name: 'Ed25519' },
   ES256: { name: 'ECDSA', namedCurve: 'P-256' },
   HS256: { name: 'HMAC', hash: 'SHA-256' },
+  RS256: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+  PS256: { name: 'RSA-PSS', hash: 'SHA-256' },
 };
 const VERIFY = {
   EdDSA: { name: 'Ed25519' },
   ES256: { name: 'ECDSA', hash: 'SHA-256' },
   HS256: { name: 'HMAC' },
+  RS256: { name: 'RSASSA-PKCS1-v1_5' },
+  PS256: { name: 'RSA-PSS', saltLength: 32 },
 };
+/**
+ * The algorithms the wasm leaves out (upstream providers' RSA): always
+ * WebCrypto's, which every runtime this package supports has.
+ */
+const PLATFORM_ONLY = new Set(['RS256', 'PS256']);
 /** Imported CryptoKeys by JWK text: the issuer's few keys and recent DPoP keys. */
 const importedKeys = new Map();
 const MAX_IMPORTED = 1024;
@@ -72,7 +81,7 @@ const MAX_IMPORTED = 1024;
 function signatureOk(attempt, which) {
   const alg = attempt.alg(which);
   if (alg === undefined) return undefined;
-  if (!webCryptoAlgs.has(alg)) return attempt.verifyHere(which);
+  if (!webCryptoAlgs.has(alg) && !PLATFORM_ONLY.has(alg)) return attempt.verifyHere(which);
   return webCryptoOk(attempt, which, alg);
 }
 
@@ -83,7 +92,7 @@ async function webCryptoOk(attempt, which, alg) {
     try {
       key = await crypto.subtle.importKey('jwk', JSON.parse(jwk), IMPORT[alg], false, ['verify']);
     } catch (error) {
-      if (error?.name !== 'NotSupportedError') return false; // a key it will not import signs nothing
+      if (error?.name !== 'NotSupportedError' || PLATFORM_ONLY.has(alg)) return false; // a key it will not import signs nothing
       // An older browser without Ed25519, say: the wasm checks that algorithm from now on.
       webCryptoAlgs.delete(alg);
       return attempt.verifyHere(which);

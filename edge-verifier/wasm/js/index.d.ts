@@ -36,7 +36,7 @@ export declare class VerifyError extends Error {
   readonly code: VerifyErrorCode | UsageErrorCode;
 }
 
-export type Algorithm = 'EdDSA' | 'ES256' | 'HS256' | 'RS256';
+export type Algorithm = 'EdDSA' | 'ES256' | 'HS256' | 'RS256' | 'PS256';
 
 /** A JSON Web Key as the issuer publishes it (public parts only). */
 export interface Jwk {
@@ -56,21 +56,39 @@ export interface Jwks {
   keys: Jwk[];
   /** The issuer's key-set version these keys are at (tollgate issuers set it). */
   keys_version?: string;
+  /** The upstream identity providers the issuer trusts, with their rules. */
+  upstreams?: UpstreamRules[];
 }
 
-/** The claims of a verified tollgate access token (RFC 9068 profile). */
-export interface AccessClaims {
+/** How tokens of one upstream identity provider are judged (docs/upstream.md). */
+export interface UpstreamRules {
   iss: string;
-  /** The user's UUID. */
+  audiences: string[];
+  algorithms?: Algorithm[];
+  token_types?: string[];
+  session_claim?: string;
+  roles_claim?: string;
+  max_token_lifetime_secs?: number;
+}
+
+/**
+ * The claims of a verified access token (RFC 9068 profile): tollgate's own,
+ * or a trusted upstream provider's, read by its rules.
+ */
+export interface AccessClaims {
+  /** tollgate's issuer, or the upstream provider's. */
+  iss: string;
+  /** For tollgate, the user's UUID; for an upstream, its own user id. */
   sub: string;
   aud: string | string[];
   iat: number;
   exp: number;
   nbf?: number;
-  /** Token id (UUID). */
-  jti: string;
-  /** Device-session id (UUID): logging the device out revokes it. */
-  sid: string;
+  /** Token id (a UUID in tollgate's tokens; an upstream's may have none). */
+  jti?: string;
+  /** Session id: logging the session out revokes it (a UUID in tollgate's tokens). */
+  sid?: string;
+  /** Roles; an upstream's from its roles claim. */
   roles: string[];
   email?: string;
   /** The DPoP key the token is bound to (RFC 9449), if it is. */
@@ -127,8 +145,16 @@ export declare function refusal(
   options?: { dpop?: boolean },
 ): Refusal;
 
-/** One revocation: a device session or a single token, until a Unix time. */
-export type RevocationEntry = { sid: string; until: number } | { jti: string; until: number };
+/**
+ * One revocation, until a Unix time: a session or a single token (with
+ * `iss` for an upstream provider's), or every token of a subject issued at
+ * or before `before`.
+ */
+export type RevocationEntry =
+  | { iss?: string; sid: string; until: number }
+  | { iss?: string; jti: string; until: number }
+  | { iss?: string; sub: string; before: number; until: number }
+  | { iss?: string; email: string; before: number; until: number };
 
 /** One page of `GET /v1/revocations`. */
 export interface RevocationFeed {

@@ -77,28 +77,38 @@ async fn key(subtle: &JsValue, check: &SignatureCheck) -> Result<JsValue, JsValu
     Ok(key)
 }
 
-fn object(pairs: &[(&str, &str)]) -> Result<JsValue, JsValue> {
+fn object(pairs: &[(&str, JsValue)]) -> Result<JsValue, JsValue> {
     let object = Object::new();
     for (name, value) in pairs {
-        Reflect::set(&object, &(*name).into(), &(*value).into())?;
+        Reflect::set(&object, &(*name).into(), value)?;
     }
     Ok(object.into())
 }
 
 fn import_params(alg: Algorithm) -> Result<JsValue, JsValue> {
+    let text = |s: &str| JsValue::from_str(s);
     match alg {
-        Algorithm::EdDsa => object(&[("name", "Ed25519")]),
-        Algorithm::Es256 => object(&[("name", "ECDSA"), ("namedCurve", "P-256")]),
-        Algorithm::Hs256 => object(&[("name", "HMAC"), ("hash", "SHA-256")]),
+        Algorithm::EdDsa => object(&[("name", text("Ed25519"))]),
+        Algorithm::Es256 => object(&[("name", text("ECDSA")), ("namedCurve", text("P-256"))]),
+        Algorithm::Hs256 => object(&[("name", text("HMAC")), ("hash", text("SHA-256"))]),
+        Algorithm::Rs256 => object(&[
+            ("name", text("RSASSA-PKCS1-v1_5")),
+            ("hash", text("SHA-256")),
+        ]),
+        Algorithm::Ps256 => object(&[("name", text("RSA-PSS")), ("hash", text("SHA-256"))]),
         _ => Err("unsupported algorithm".into()),
     }
 }
 
 fn verify_params(alg: Algorithm) -> Result<JsValue, JsValue> {
+    let text = |s: &str| JsValue::from_str(s);
     match alg {
-        Algorithm::EdDsa => object(&[("name", "Ed25519")]),
-        Algorithm::Es256 => object(&[("name", "ECDSA"), ("hash", "SHA-256")]),
-        Algorithm::Hs256 => object(&[("name", "HMAC")]),
+        Algorithm::EdDsa => object(&[("name", text("Ed25519"))]),
+        Algorithm::Es256 => object(&[("name", text("ECDSA")), ("hash", text("SHA-256"))]),
+        Algorithm::Hs256 => object(&[("name", text("HMAC"))]),
+        Algorithm::Rs256 => object(&[("name", text("RSASSA-PKCS1-v1_5"))]),
+        // RFC 7518 §3.5: the salt is as long as the hash.
+        Algorithm::Ps256 => object(&[("name", text("RSA-PSS")), ("saltLength", JsValue::from(32))]),
         _ => Err("unsupported algorithm".into()),
     }
 }

@@ -1,20 +1,9 @@
 //! Forwarding to the upstream, and the answers the edge gives itself.
 
-use tollgate_verifier::{AccessClaims, Refusal, RequestParts, path};
+use tollgate_verifier::{
+    AccessClaims, Refusal, RequestParts, identity_headers, is_identity_header, path,
+};
 use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
-
-/// Whether a client's header is one of the edge's: its name, with `_` read
-/// as `-`, starts with `x-tollgate-`. CGI, WSGI, Rack and PHP origins read
-/// `x_tollgate_sub` as the same variable as the edge's `x-tollgate-sub`, so
-/// both spellings are dropped.
-pub fn is_identity_header(name: &str) -> bool {
-    const PREFIX: &[u8] = b"x-tollgate-";
-    name.len() >= PREFIX.len()
-        && name.bytes().zip(PREFIX).all(|(byte, want)| {
-            let byte = byte.to_ascii_lowercase();
-            byte == *want || (byte == b'_' && *want == b'-')
-        })
-}
 
 /// Whether `value` equals `secret`, in time that depends only on the
 /// length: the status token must not be guessable byte by byte.
@@ -104,9 +93,9 @@ pub async fn forward(
         headers.append(&name, &value)?;
     }
     if let Some(claims) = identity {
-        headers.set("x-tollgate-sub", &claims.sub)?;
-        headers.set("x-tollgate-sid", &claims.sid.to_string())?;
-        headers.set("x-tollgate-roles", &claims.roles.join(","))?;
+        for (name, value) in identity_headers(claims) {
+            headers.set(name, &value)?;
+        }
     }
     if let Some((proof, ip)) =
         proof.and_then(|p| Some((p.secret, req.headers().get(p.header).ok()??)))

@@ -48,13 +48,16 @@ pub async fn oauth_revoke(
                 .await?
                 .verifier
                 .inspect(&form.token, now, &RevocationSet::new());
-        if let Ok(verified) = verified {
+        let ids = verified
+            .ok()
+            .and_then(|v| Some((v.session_uuid()?, v.token_uuid()?, v.exp)));
+        if let Some((sid, jti, exp)) = ids {
             // Once is enough: a valid token presented again and again must
             // not grow the log (and every verifier's snapshot).
-            if !state.store.is_revoked(verified.sid, verified.jti).await? {
+            if !state.store.is_revoked(sid, jti).await? {
                 let entry = RevocationEntry {
-                    target: Revoked::Jti(verified.jti),
-                    until: verified.exp.saturating_add(state.settings.leeway_secs),
+                    target: Revoked::Jti(jti),
+                    until: exp.saturating_add(state.settings.leeway_secs),
                 };
                 state.store.append_revocations(&[entry]).await?;
                 state.metrics.revoked(1);

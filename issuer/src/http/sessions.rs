@@ -35,7 +35,7 @@ pub async fn logout(
     State(state): State<AppState>,
     RevokingCaller(caller): RevokingCaller,
 ) -> Result<StatusCode, ApiError> {
-    revoke(&state, caller.user, Which::One(caller.claims.sid)).await
+    revoke(&state, caller.user, Which::One(caller.session)).await
 }
 
 /// `POST /v1/auth/logout-all`: ends every session of the caller.
@@ -83,7 +83,7 @@ pub async fn sessions(
     let sessions = live
         .into_iter()
         .map(|s| SessionView {
-            current: s.id == caller.claims.sid,
+            current: s.id == caller.session,
             id: s.id,
             device_id: s.device_id,
             device_type: s.device_type,

@@ -28,6 +28,7 @@ pub(super) const SQLITE: &[Embedded] = embed!("sqlite":
     4 "revocation holes" "0004_revocation_holes.sql",
     5 "rate limits" "0005_rate_limits.sql",
     6 "dpop" "0006_dpop.sql",
+    7 "upstreams" "0007_upstreams.sql",
 );
 
 /// The Postgres migrations, in order.
@@ -38,6 +39,7 @@ pub(super) const POSTGRES: &[Embedded] = embed!("postgres":
     4 "revocation holes" "0004_revocation_holes.sql",
     5 "rate limits" "0005_rate_limits.sql",
     6 "dpop" "0006_dpop.sql",
+    7 "upstreams" "0007_upstreams.sql",
 );
 
 #[derive(Debug)]

@@ -259,38 +259,91 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
     }
 }
 
-/// `(kind, id)` as stored.
-fn split_target(target: Revoked) -> (&'static str, Uuid) {
+/// The revocation log's columns, in the order [`LogRow`] reads them.
+pub(crate) const LOG_COLUMNS: &str = "seq, kind, target, iss, subject, cutoff, until";
+
+/// A log row: `seq, kind, target, iss, subject, cutoff, until`.
+pub(crate) type LogRow = (
+    i64,
+    String,
+    Option<Uuid>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+/// An entry's columns as stored: tollgate's own by `target`, an
+/// upstream's by `iss` and `subject`, a cut-off with `cutoff`.
+pub(crate) struct Columns<'a> {
+    pub(crate) kind: &'static str,
+    pub(crate) target: Option<Uuid>,
+    pub(crate) iss: Option<&'a str>,
+    pub(crate) subject: Option<&'a str>,
+    pub(crate) cutoff: Option<i64>,
+}
+
+/// How `target` is stored.
+pub(crate) fn columns_of(target: &Revoked) -> Columns<'_> {
+    let own = |kind, id| Columns {
+        kind,
+        target: Some(id),
+        iss: None,
+        subject: None,
+        cutoff: None,
+    };
+    let scoped = |kind, iss, subject, cutoff| Columns {
+        kind,
+        target: None,
+        iss,
+        subject: Some(subject),
+        cutoff,
+    };
     match target {
-        Revoked::Sid(id) => ("sid", id),
-        Revoked::Jti(id) => ("jti", id),
+        Revoked::Sid(id) => own("sid", *id),
+        Revoked::Jti(id) => own("jti", *id),
+        Revoked::UpstreamSid { iss, sid } => scoped("sid", Some(iss.as_str()), sid, None),
+        Revoked::UpstreamJti { iss, jti } => scoped("jti", Some(iss.as_str()), jti, None),
+        Revoked::Subject { iss, sub, before } => scoped("sub", iss.as_deref(), sub, Some(*before)),
+        Revoked::Email { iss, email, before } => {
+            scoped("email", iss.as_deref(), email, Some(*before))
+        }
+        // A kind this issuer does not know cannot be stored.
+        #[allow(unreachable_patterns)]
+        _ => own("invalid", Uuid::nil()),
     }
 }
 
-/// The inverse of [`split_target`].
-fn join_target(kind: &str, id: Uuid) -> Result<Revoked, StoreError> {
-    match kind {
-        "sid" => Ok(Revoked::Sid(id)),
-        "jti" => Ok(Revoked::Jti(id)),
-        _ => Err(StoreError::Corrupt(
-            "revocation kind is neither sid nor jti",
-        )),
-    }
+/// The inverse of [`columns_of`].
+fn target_of(row: LogRow) -> Result<Revoked, StoreError> {
+    let (_, kind, target, iss, subject, cutoff, _) = row;
+    let corrupt = || StoreError::Corrupt("revocation row of no known shape");
+    Ok(match (kind.as_str(), target, iss, subject, cutoff) {
+        ("sid", Some(id), None, None, None) => Revoked::Sid(id),
+        ("jti", Some(id), None, None, None) => Revoked::Jti(id),
+        ("sid", None, Some(iss), Some(sid), None) => Revoked::UpstreamSid { iss, sid },
+        ("jti", None, Some(iss), Some(jti), None) => Revoked::UpstreamJti { iss, jti },
+        ("sub", None, iss, Some(sub), Some(before)) => Revoked::Subject { iss, sub, before },
+        ("email", None, iss, Some(email), Some(before)) => Revoked::Email { iss, email, before },
+        _ => return Err(corrupt()),
+    })
 }
 
-/// Rows of `(seq, kind, target, until)` into logged revocations.
-fn logged(rows: Vec<(i64, String, Uuid, i64)>) -> Result<Vec<LoggedRevocation>, StoreError> {
-    rows.into_iter()
-        .map(|(seq, kind, id, until)| {
-            Ok(LoggedRevocation {
-                seq,
-                entry: RevocationEntry {
-                    target: join_target(&kind, id)?,
-                    until,
-                },
-            })
-        })
-        .collect()
+/// A log row as a logged revocation.
+pub(crate) fn logged_row(row: LogRow) -> Result<LoggedRevocation, StoreError> {
+    let (seq, until) = (row.0, row.6);
+    Ok(LoggedRevocation {
+        seq,
+        entry: RevocationEntry {
+            target: target_of(row)?,
+            until,
+        },
+    })
+}
+
+/// Log rows into logged revocations.
+fn logged(rows: Vec<LogRow>) -> Result<Vec<LoggedRevocation>, StoreError> {
+    rows.into_iter().map(logged_row).collect()
 }
 
 /// A fresh random id: a new database's epoch, a new key-set version.

@@ -20,7 +20,8 @@ use tollgate_verifier::{RevocationEntry, Uuid};
 use crate::seal::Sealer;
 
 use super::{
-    LoggedRevocation, SnapshotPage, Store, StoreError, WriteTx, logged, new_epoch, split_target,
+    LOG_COLUMNS, LoggedRevocation, SnapshotPage, Store, StoreError, WriteTx, columns_of, logged,
+    new_epoch,
 };
 
 /// The advisory lock that orders appends to the revocation log ("tollgate").
@@ -112,14 +113,17 @@ impl PostgresStore {
             .bind(REVOCATION_LOG_LOCK)
             .execute(&mut **tx)
             .await?;
-        let (kinds, ids, untils) = columns(entries);
+        let columns = Unnest::of(entries);
         sqlx::query(
-            "INSERT INTO revocations (kind, target, until) \
-             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::bigint[])",
+            "INSERT INTO revocations (kind, target, iss, subject, cutoff, until) \
+             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])",
         )
-        .bind(kinds)
-        .bind(ids)
-        .bind(untils)
+        .bind(columns.kinds)
+        .bind(columns.targets)
+        .bind(columns.issuers)
+        .bind(columns.subjects)
+        .bind(columns.cutoffs)
+        .bind(columns.untils)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -152,18 +156,37 @@ impl super::backend::Backend for PostgresStore {
     }
 }
 
-/// Entries as three parallel arrays, for one `UNNEST` insert.
-fn columns(entries: &[RevocationEntry]) -> (Vec<&'static str>, Vec<Uuid>, Vec<i64>) {
-    let mut kinds = Vec::with_capacity(entries.len());
-    let mut ids = Vec::with_capacity(entries.len());
-    let mut untils = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let (kind, id) = split_target(entry.target);
-        kinds.push(kind);
-        ids.push(id);
-        untils.push(entry.until);
+/// Entries as parallel arrays, for one `UNNEST` insert.
+struct Unnest<'a> {
+    kinds: Vec<&'static str>,
+    targets: Vec<Option<Uuid>>,
+    issuers: Vec<Option<&'a str>>,
+    subjects: Vec<Option<&'a str>>,
+    cutoffs: Vec<Option<i64>>,
+    untils: Vec<i64>,
+}
+
+impl<'a> Unnest<'a> {
+    fn of(entries: &'a [RevocationEntry]) -> Self {
+        let mut columns = Unnest {
+            kinds: Vec::with_capacity(entries.len()),
+            targets: Vec::with_capacity(entries.len()),
+            issuers: Vec::with_capacity(entries.len()),
+            subjects: Vec::with_capacity(entries.len()),
+            cutoffs: Vec::with_capacity(entries.len()),
+            untils: Vec::with_capacity(entries.len()),
+        };
+        for entry in entries {
+            let stored = columns_of(&entry.target);
+            columns.kinds.push(stored.kind);
+            columns.targets.push(stored.target);
+            columns.issuers.push(stored.iss);
+            columns.subjects.push(stored.subject);
+            columns.cutoffs.push(stored.cutoff);
+            columns.untils.push(entry.until);
+        }
+        columns
     }
-    (kinds, ids, untils)
 }
 
 #[async_trait]
@@ -182,9 +205,9 @@ impl Store for PostgresStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<LoggedRevocation>, StoreError> {
-        let rows = sqlx::query_as(
-            "SELECT seq, kind, target, until FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query_as(&format!(
+            "SELECT {LOG_COLUMNS} FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -197,16 +220,16 @@ impl Store for PostgresStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let rows = sqlx::query_as(
-            "SELECT seq, kind, target, until FROM revocations WHERE until >= $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query_as(&format!(
+            "SELECT {LOG_COLUMNS} FROM revocations WHERE until >= $1 ORDER BY seq LIMIT $2"
+        ))
         .bind(now)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        let head = sqlx::query_as(
-            "SELECT seq, kind, target, until FROM revocations ORDER BY seq DESC LIMIT 1",
-        )
+        let head = sqlx::query_as(&format!(
+            "SELECT {LOG_COLUMNS} FROM revocations ORDER BY seq DESC LIMIT 1"
+        ))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -225,11 +248,12 @@ impl Store for PostgresStore {
     }
 
     async fn entry_at(&self, seq: i64) -> Result<Option<LoggedRevocation>, StoreError> {
-        let rows =
-            sqlx::query_as("SELECT seq, kind, target, until FROM revocations WHERE seq = $1")
-                .bind(seq)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query_as(&format!(
+            "SELECT {LOG_COLUMNS} FROM revocations WHERE seq = $1"
+        ))
+        .bind(seq)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(logged(rows)?.pop())
     }
 

@@ -21,8 +21,8 @@ use tollgate_verifier::RevocationEntry;
 use crate::seal::Sealer;
 
 use super::{
-    LoggedRevocation, SnapshotPage, Store, StoreError, WriteTx, join_target, new_epoch,
-    split_target,
+    LOG_COLUMNS, LoggedRevocation, SnapshotPage, Store, StoreError, WriteTx, columns_of,
+    logged_row, new_epoch,
 };
 
 /// Rows per INSERT statement, well under SQLite's bound-parameter limit.
@@ -158,14 +158,21 @@ impl SqliteStore {
         entries: &[RevocationEntry],
     ) -> Result<(), sqlx::Error> {
         for chunk in entries.chunks(INSERT_CHUNK) {
-            QueryBuilder::<Sqlite>::new("INSERT INTO revocations (kind, target, until) ")
-                .push_values(chunk, |mut row, entry| {
-                    let (kind, id) = split_target(entry.target);
-                    row.push_bind(kind).push_bind(id).push_bind(entry.until);
-                })
-                .build()
-                .execute(&mut **tx)
-                .await?;
+            QueryBuilder::<Sqlite>::new(
+                "INSERT INTO revocations (kind, target, iss, subject, cutoff, until) ",
+            )
+            .push_values(chunk, |mut row, entry| {
+                let columns = columns_of(&entry.target);
+                row.push_bind(columns.kind)
+                    .push_bind(columns.target)
+                    .push_bind(columns.iss.map(str::to_owned))
+                    .push_bind(columns.subject.map(str::to_owned))
+                    .push_bind(columns.cutoff)
+                    .push_bind(entry.until);
+            })
+            .build()
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
     }
@@ -197,21 +204,22 @@ impl super::backend::Backend for SqliteStore {
     }
 }
 
-/// Revocation rows of `(seq, kind, target, until)`, decoded without sqlx's
+/// Revocation rows ([`LOG_COLUMNS`]), decoded without sqlx's
 /// per-value type check: the columns are fixed by our own query, and the
 /// check was most of a large snapshot's cost (docs/BENCHMARKS.md). Each
 /// value is still decoded (and refused) if it is not what we expect.
 fn log_rows(rows: &[SqliteRow]) -> Result<Vec<LoggedRevocation>, StoreError> {
     rows.iter()
         .map(|row| {
-            let kind: &str = row.try_get_unchecked(1)?;
-            Ok(LoggedRevocation {
-                seq: row.try_get_unchecked(0)?,
-                entry: RevocationEntry {
-                    target: join_target(kind, row.try_get_unchecked(2)?)?,
-                    until: row.try_get_unchecked(3)?,
-                },
-            })
+            logged_row((
+                row.try_get_unchecked(0)?,
+                row.try_get_unchecked(1)?,
+                row.try_get_unchecked(2)?,
+                row.try_get_unchecked(3)?,
+                row.try_get_unchecked(4)?,
+                row.try_get_unchecked(5)?,
+                row.try_get_unchecked(6)?,
+            ))
         })
         .collect()
 }
@@ -234,9 +242,9 @@ impl Store for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<LoggedRevocation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, kind, target, until FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -247,16 +255,16 @@ impl Store for SqliteStore {
     async fn live_revocations(&self, now: i64, limit: u32) -> Result<SnapshotPage, StoreError> {
         // One read transaction: in WAL mode it sees a single snapshot.
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "SELECT seq, kind, target, until FROM revocations WHERE until >= ? ORDER BY seq LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM revocations WHERE until >= ? ORDER BY seq LIMIT ?"
+        ))
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let head = sqlx::query(
-            "SELECT seq, kind, target, until FROM revocations ORDER BY seq DESC LIMIT 1",
-        )
+        let head = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM revocations ORDER BY seq DESC LIMIT 1"
+        ))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -275,10 +283,12 @@ impl Store for SqliteStore {
     }
 
     async fn entry_at(&self, seq: i64) -> Result<Option<LoggedRevocation>, StoreError> {
-        let rows = sqlx::query("SELECT seq, kind, target, until FROM revocations WHERE seq = ?")
-            .bind(seq)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM revocations WHERE seq = ?"
+        ))
+        .bind(seq)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(log_rows(&rows)?.pop())
     }
 

@@ -148,7 +148,7 @@ pub enum Which {
 }
 
 /// A revocation as logged, with its position in the feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedRevocation {
     /// Position in commit order; the feed cursor points at one.
     pub seq: i64,

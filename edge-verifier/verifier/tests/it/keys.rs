@@ -13,7 +13,7 @@ fn supported_keys_load_pinned_to_their_algorithm() {
     assert!(kids.contains(&("ed", Algorithm::EdDsa)));
     assert!(kids.contains(&("es", Algorithm::Es256)));
     assert!(kids.contains(&("hs", Algorithm::Hs256)));
-    #[cfg(feature = "rs256")]
+    #[cfg(feature = "rsa")]
     assert!(kids.contains(&("rs", Algorithm::Rs256)));
 }
 

@@ -28,7 +28,7 @@ pub fn b64(bytes: &[u8]) -> String {
 pub struct Keys {
     pub ed: ed25519_dalek::SigningKey,
     pub es: p256::ecdsa::SigningKey,
-    #[cfg(feature = "rs256")]
+    #[cfg(feature = "rsa")]
     pub rs: rsa::RsaPrivateKey,
 }
 
@@ -37,7 +37,7 @@ impl Keys {
         Keys {
             ed: ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
             es: p256::ecdsa::SigningKey::from_bytes(&[9; 32].into()).unwrap(),
-            #[cfg(feature = "rs256")]
+            #[cfg(feature = "rsa")]
             rs: rsa_key(),
         }
     }
@@ -80,12 +80,12 @@ impl Keys {
         keys.extend(self.rsa_jwk());
         Jwks {
             keys,
-            version: None,
+            ..Jwks::default()
         }
     }
 
-    #[cfg(feature = "rs256")]
-    fn rsa_jwk(&self) -> Option<Jwk> {
+    #[cfg(feature = "rsa")]
+    pub fn rsa_jwk(&self) -> Option<Jwk> {
         use rsa::traits::PublicKeyParts;
         Some(Jwk {
             kty: "RSA".into(),
@@ -96,7 +96,7 @@ impl Keys {
         })
     }
 
-    #[cfg(not(feature = "rs256"))]
+    #[cfg(not(feature = "rsa"))]
     fn rsa_jwk(&self) -> Option<Jwk> {
         None
     }
@@ -116,7 +116,7 @@ impl Keys {
     }
 }
 
-#[cfg(feature = "rs256")]
+#[cfg(feature = "rsa")]
 fn rsa_key() -> rsa::RsaPrivateKey {
     use rand::SeedableRng;
     // Deterministic, and generated once per test binary.
@@ -133,8 +133,10 @@ pub enum Sign<'a> {
     Ed(&'a ed25519_dalek::SigningKey),
     Es(&'a p256::ecdsa::SigningKey),
     Hs(&'a [u8]),
-    #[cfg(feature = "rs256")]
+    #[cfg(feature = "rsa")]
     Rs(&'a rsa::RsaPrivateKey),
+    #[cfg(feature = "rsa")]
+    Ps(&'a rsa::RsaPrivateKey),
     /// No signature at all (the third part is empty).
     Nothing,
 }
@@ -148,8 +150,10 @@ impl Sign<'_> {
                 .sign(&jc::Hs256Key::new(secret), input)
                 .as_bytes()
                 .into_owned(),
-            #[cfg(feature = "rs256")]
+            #[cfg(feature = "rsa")]
             Sign::Rs(key) => jc::Rsa::rs256().sign(key, input).as_bytes().into_owned(),
+            #[cfg(feature = "rsa")]
+            Sign::Ps(key) => jc::Rsa::ps256().sign(key, input).as_bytes().into_owned(),
             Sign::Nothing => Vec::new(),
         }
     }

@@ -35,7 +35,7 @@ pub(crate) fn syncer() -> Syncer {
 pub(crate) fn jwks(keys: &Keys, kids: &[&str]) -> String {
     let jwks = Jwks {
         keys: kids.iter().map(|kid| Keys::ed_jwk(&keys.ed, kid)).collect(),
-        version: None,
+        ..Jwks::default()
     };
     serde_json::to_string(&jwks).unwrap()
 }
