@@ -232,6 +232,10 @@ pub struct Settings {
         global = true
     )]
     pub public_url: Vec<String>,
+
+    /// A TOML file of trusted upstream identity providers (docs/upstream.md): their tokens verify at every verifier, and their logouts revoke them.
+    #[arg(long, env = "TOLLGATE_UPSTREAMS", global = true)]
+    pub upstreams: Option<PathBuf>,
 }
 
 /// `user` subcommands.
@@ -397,6 +401,7 @@ impl Default for Settings {
             require_dpop: false,
             dpop_nonce: false,
             public_url: Vec::new(),
+            upstreams: None,
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct FeedCache {
     tail: tokio::sync::Mutex<Option<CachedTail>>,
     /// Slots for deltas behind the tail ([`DEEP_READS`]).
     deep: std::sync::OnceLock<tokio::sync::Semaphore>,
+    /// Appended to the database's key-set version on every page: the
+    /// configured upstreams' rules, which live in configuration, not in
+    /// the database ([`crate::upstream::Upstreams::version_suffix`]).
+    keys_suffix: String,
 }
 
 /// How many deltas behind the cached tail are read from the log at once.
@@ -101,6 +105,23 @@ pub enum Served {
 }
 
 impl FeedCache {
+    /// A cache whose pages name the key-set version with `keys_suffix`.
+    pub fn new(keys_suffix: impl Into<String>) -> Self {
+        FeedCache {
+            keys_suffix: keys_suffix.into(),
+            ..FeedCache::default()
+        }
+    }
+
+    /// The key-set version pages name (the JWKS names the same).
+    async fn keys_version(&self, store: &dyn Store) -> Result<String, StoreError> {
+        Ok(format!(
+            "{}{}",
+            store.keys_version().await?,
+            self.keys_suffix
+        ))
+    }
+
     /// The page for a client at `since` (whatever it sent, or nothing) with
     /// at most `limit` entries, at `now`: a delta if `since` is a cursor of
     /// this log whose entry is still there and not too far behind, else the
@@ -145,7 +166,7 @@ impl FeedCache {
             _ => return Ok(None),
         };
         let head = store.head_seq().await?;
-        let keys = store.keys_version().await?;
+        let keys = self.keys_version(store).await?;
         let (entries, more) = if after >= head {
             // Caught up, the common poll: nothing to read.
             (Vec::new(), false)
@@ -232,7 +253,7 @@ impl FeedCache {
         // Read before the page is built: an append that commits after this
         // read moves the head, and the next request builds afresh.
         let head = store.head_seq().await?;
-        let keys = store.keys_version().await?;
+        let keys = self.keys_version(store).await?;
         let mut cached = self.snapshot.lock().await;
         let fresh = cached.as_ref().is_some_and(|c| {
             c.head == head

@@ -24,6 +24,8 @@
 //! - [`ratelimit`], [`metrics`]: login limits; OpenMetrics text.
 //! - [`headers`]: the header names beyond HTTP's own.
 //! - [`config`]: flags and environment; [`cli`]: the subcommands.
+//! - [`upstream`]: trusted upstream identity providers: their keys,
+//!   republished; their logout tokens and security events, received.
 //! - [`openapi`]: the OpenAPI document (`GET /openapi.json`).
 
 #![warn(missing_docs)]
@@ -46,7 +48,11 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod upstream;
 
 pub use http::{BODY_LIMIT, BODY_TIMEOUT, app, routes};
 pub use server::{DRAIN_TIMEOUT, serve, shutdown_signal};
-pub use state::{AppState, Clock, Keys, SLOT_WAIT, StartError, SystemClock, UNAUTHENTICATED_SLOTS};
+pub use state::{
+    AppState, Clock, Keys, SLOT_WAIT, StartError, SystemClock, UNAUTHENTICATED_SLOTS,
+    UPSTREAM_SLOTS,
+};

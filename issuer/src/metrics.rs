@@ -110,6 +110,47 @@ label_value!(FeedKind {
     Delta => "delta",
 });
 
+/// How an upstream provider's announcement arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// OIDC Back-Channel Logout.
+    BackchannelLogout,
+    /// An SSF SET pushed to us (RFC 8935).
+    SsfPush,
+    /// An SSF SET we polled for (RFC 8936).
+    SsfPoll,
+}
+
+label_value!(Channel {
+    BackchannelLogout => "backchannel_logout",
+    SsfPush => "ssf_push",
+    SsfPoll => "ssf_poll",
+});
+
+/// What became of an upstream provider's announcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventResult {
+    /// Valid: its revocations are on the feed.
+    Accepted,
+    /// Its `jti` was accepted before.
+    Replayed,
+    /// Invalid: refused, nothing revoked.
+    Refused,
+}
+
+label_value!(EventResult {
+    Accepted => "accepted",
+    Replayed => "replayed",
+    Refused => "refused",
+});
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct UpstreamEvent {
+    upstream: String,
+    channel: Channel,
+    result: EventResult,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct Login {
     result: LoginResult,
@@ -148,6 +189,7 @@ pub struct Metrics {
     snapshot_builds: Counter<u64, AtomicU64>,
     tail_reads: Counter<u64, AtomicU64>,
     deep_reads: Counter<u64, AtomicU64>,
+    upstream_events: Family<UpstreamEvent, Counter>,
     latency: HistogramFamily,
 }
 
@@ -161,6 +203,7 @@ impl Default for Metrics {
         let snapshot_builds = Counter::default();
         let tail_reads = Counter::default();
         let deep_reads = Counter::default();
+        let upstream_events = Family::<UpstreamEvent, Counter>::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         // Every outcome from the start, at zero: a dashboard sees the label
         // before the first occurrence.
@@ -209,6 +252,11 @@ impl Default for Metrics {
             deep_reads.clone(),
         );
         registry.register(
+            "tollgate_upstream_events",
+            "Logout tokens and security events of upstream providers, by channel and result",
+            upstream_events.clone(),
+        );
+        registry.register(
             "tollgate_http_request_duration_seconds",
             "Request latency by route",
             latency.clone(),
@@ -222,6 +270,7 @@ impl Default for Metrics {
             snapshot_builds,
             tail_reads,
             deep_reads,
+            upstream_events,
             latency,
         }
     }
@@ -273,6 +322,17 @@ impl Metrics {
     /// How many deltas were read from the log for cursors behind the tail.
     pub fn deep_reads(&self) -> u64 {
         self.deep_reads.get()
+    }
+
+    /// Counts an upstream provider's announcement (`upstream` is a configured name).
+    pub fn upstream_event(&self, upstream: &str, channel: Channel, result: EventResult) {
+        self.upstream_events
+            .get_or_create(&UpstreamEvent {
+                upstream: upstream.to_owned(),
+                channel,
+                result,
+            })
+            .inc();
     }
 
     /// Counts a feed page served.

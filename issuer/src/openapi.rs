@@ -149,14 +149,25 @@ pub struct FeedPage {
     revoked: Vec<FeedEntry>,
 }
 
-/// One revocation: exactly one of `sid`, `jti`.
+/// One revocation: exactly one of `sid`, `jti`, `sub`, `email`. Without
+/// `iss` it is tollgate's own and `sid`/`jti` are UUIDs; with `iss` it is
+/// an upstream provider's, its ids opaque. `sub` and `email` are subject
+/// cut-offs: every token of the subject with `iat` at or before `before`.
 #[derive(ToSchema)]
 #[allow(dead_code)] // A schema only.
 pub struct FeedEntry {
-    /// A revoked device session.
-    sid: Option<uuid::Uuid>,
+    /// The upstream issuer the entry is scoped to; absent: tollgate's.
+    iss: Option<String>,
+    /// A revoked session.
+    sid: Option<String>,
     /// A revoked access token.
-    jti: Option<uuid::Uuid>,
+    jti: Option<String>,
+    /// A subject cut off.
+    sub: Option<String>,
+    /// A subject cut off, named by e-mail.
+    email: Option<String>,
+    /// With `sub` or `email`: tokens issued at or before it are revoked.
+    before: Option<i64>,
     /// Unix seconds after which no token of it can be valid.
     until: i64,
 }
@@ -169,6 +180,9 @@ pub struct JwksDocument {
     keys: Vec<Object>,
     /// The key-set version these keys are at.
     keys_version: String,
+    /// The upstream providers whose keys are here (each names its `iss`),
+    /// with the rules their tokens are judged by.
+    upstreams: Option<Vec<Object>>,
 }
 
 /// Any JSON object.

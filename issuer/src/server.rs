@@ -16,6 +16,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let upkeep = tokio::spawn(upkeep(state.clone()));
+    let upstreams = tokio::spawn(crate::upstream::run(state.clone()));
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
@@ -35,6 +36,7 @@ pub async fn serve(
         }
     };
     upkeep.abort();
+    upstreams.abort();
     result
 }
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tollgate_verifier::{Verifier, VerifierOptions};
+use tollgate_verifier::{Jwk, Jwks, KeySet, Verifier, VerifierOptions};
 
 use crate::auth::{BadParams, Passwords};
 use crate::config::{Settings, SettingsError};
@@ -16,6 +16,12 @@ use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, RateLimiter, limiter_for};
 use crate::secret::ServerKey;
 use crate::store::{Store, StoreError};
+use crate::upstream::{UpstreamConfigError, Upstreams};
+
+/// How many upstream announcements (logout tokens, pushed security events)
+/// are judged at once; more wait their turn (at most [`SLOT_WAIT`]), so a
+/// flood of forged ones cannot crowd out tollgate's own logouts.
+pub const UPSTREAM_SLOTS: usize = 4;
 
 /// How many refresh and RFC 7009 requests do their database work at once;
 /// more wait their turn (at most [`SLOT_WAIT`]), parked, so a flood of them
@@ -45,13 +51,34 @@ impl Clock for SystemClock {
     }
 }
 
-/// The signing keys in force, and a verifier that trusts exactly them.
+/// The signing keys in force, and a verifier that trusts exactly them;
+/// and the upstream providers' keys as last stored.
 #[derive(Debug)]
 pub struct Keys {
     /// The keys.
     pub ring: KeyRing,
     /// Checks this issuer's own tokens (Bearer auth, RFC 7009).
     pub verifier: Verifier,
+    /// The upstreams' keys with their rules: what their logout tokens and
+    /// security events are judged with.
+    pub upstream: KeySet,
+    /// The same keys as published, each bound to its issuer.
+    upstream_jwks: Vec<Jwk>,
+    upstream_rules: Vec<tollgate_verifier::UpstreamRules>,
+    version_suffix: String,
+}
+
+impl Keys {
+    /// The JWKS at `now`: this issuer's keys (see [`KeyRing::jwks`]), every
+    /// upstream's keys bound to its issuer, the upstreams' rules, and the
+    /// key-set version all of that is at (the feed names the same).
+    pub fn jwks(&self, now: i64) -> Jwks {
+        let mut jwks = self.ring.jwks(now);
+        jwks.keys.extend(self.upstream_jwks.iter().cloned());
+        jwks.upstreams = self.upstream_rules.clone();
+        jwks.version = Some(format!("{}{}", self.ring.version(), self.version_suffix));
+        jwks
+    }
 }
 
 /// The issuer could not start.
@@ -69,6 +96,9 @@ pub enum StartError {
     /// A server secret could not be read or stored.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The upstreams file cannot be used.
+    #[error(transparent)]
+    Upstreams(#[from] UpstreamConfigError),
 }
 
 /// What every handler shares: cheap, cloneable handles.
@@ -101,6 +131,10 @@ pub struct AppState {
     pub nonce_key: Arc<crate::dpop::NonceKey>,
     /// DPoP proofs this process has accepted, each usable once.
     pub dpop_replays: Arc<crate::dpop::Replays>,
+    /// The trusted upstream identity providers.
+    pub upstreams: Arc<Upstreams>,
+    /// Slots for upstream announcements ([`UPSTREAM_SLOTS`]).
+    pub upstream_slots: Arc<tokio::sync::Semaphore>,
     keys: Arc<RwLock<Arc<Keys>>>,
 }
 
@@ -114,6 +148,15 @@ impl AppState {
         }
     }
 
+    /// One of the few slots upstream announcements are judged in (see
+    /// [`UPSTREAM_SLOTS`]); `Err` if none frees up within [`SLOT_WAIT`].
+    pub async fn upstream_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ()> {
+        match tokio::time::timeout(SLOT_WAIT, self.upstream_slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(()),
+        }
+    }
+
     /// Loads the signing keys (making the first if there are none) and sets
     /// everything up from `settings`.
     pub async fn new(
@@ -122,9 +165,16 @@ impl AppState {
         settings: Settings,
     ) -> Result<Self, StartError> {
         settings.check()?;
+        let upstreams = match &settings.upstreams {
+            Some(path) => Upstreams::new(crate::upstream::config::load(path, &settings.issuer)?),
+            None => Upstreams::none(),
+        };
         let ring =
             KeyRing::load_or_create(store.as_ref(), clock.now(), &settings.key_policy()).await?;
-        let keys = Arc::new(RwLock::new(Arc::new(Self::keys_for(&settings, ring)?)));
+        let stored = store.upstream_keys().await?;
+        let keys = Arc::new(RwLock::new(Arc::new(Self::keys_for(
+            &settings, ring, &upstreams, &stored,
+        )?)));
         let refresh_key =
             Arc::new(ServerKey::load(store.as_ref(), crate::auth::REFRESH_KEY).await?);
         let nonce_key = Arc::new(crate::dpop::NonceKey::load(store.as_ref()).await?);
@@ -132,7 +182,9 @@ impl AppState {
             refresh_key,
             nonce_key,
             dpop_replays: Arc::default(),
-            feed: Arc::default(),
+            feed: Arc::new(FeedCache::new(upstreams.version_suffix())),
+            upstreams: Arc::new(upstreams),
+            upstream_slots: Arc::new(tokio::sync::Semaphore::new(UPSTREAM_SLOTS)),
             token_slots: Arc::new(tokio::sync::Semaphore::new(UNAUTHENTICATED_SLOTS)),
             passwords: Passwords::new(&settings)?,
             account_limit: limiter_for(
@@ -159,11 +211,46 @@ impl AppState {
         })
     }
 
-    fn keys_for(settings: &Settings, ring: KeyRing) -> Result<Keys, KeyError> {
+    fn keys_for(
+        settings: &Settings,
+        ring: KeyRing,
+        upstreams: &Upstreams,
+        stored: &[(String, String)],
+    ) -> Result<Keys, KeyError> {
         let mut options = VerifierOptions::new(&settings.issuer, &settings.audience);
         options.leeway_secs = u32::try_from(settings.leeway_secs).unwrap_or(u32::MAX);
         let verifier = ring.verifier(options)?;
-        Ok(Keys { ring, verifier })
+        // Only configured providers' keys, and only under their issuer: a
+        // provider removed from the configuration is trusted no more.
+        let upstream_jwks: Vec<Jwk> = upstreams
+            .iter()
+            .filter_map(|provider| {
+                let (_, json) = stored
+                    .iter()
+                    .find(|(name, _)| *name == provider.config.name)?;
+                let keys: Vec<Jwk> = serde_json::from_str(json).ok()?;
+                Some(
+                    keys.into_iter()
+                        .filter(|key| key.iss.as_deref() == Some(provider.config.issuer.as_str())),
+                )
+            })
+            .flatten()
+            .collect();
+        let upstream_rules = upstreams.rules();
+        let upstream = KeySet::from_jwks(&Jwks {
+            keys: upstream_jwks.clone(),
+            upstreams: upstream_rules.clone(),
+            ..Jwks::default()
+        })
+        .map_err(|err| KeyError::Encode(format!("stored upstream keys: {err}")))?;
+        Ok(Keys {
+            ring,
+            verifier,
+            upstream,
+            upstream_jwks,
+            upstream_rules,
+            version_suffix: upstreams.version_suffix(),
+        })
     }
 
     /// The keys this replica loaded last. To sign or check a token, use
@@ -193,7 +280,13 @@ impl AppState {
     /// rotated them), puts them in force and returns them.
     pub async fn reload_keys(&self) -> Result<Arc<Keys>, KeyError> {
         let ring = KeyRing::load(self.store.as_ref(), self.settings.key_policy().retention).await?;
-        let keys = Arc::new(Self::keys_for(&self.settings, ring)?);
+        let stored = self.store.upstream_keys().await?;
+        let keys = Arc::new(Self::keys_for(
+            &self.settings,
+            ring,
+            &self.upstreams,
+            &stored,
+        )?);
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&keys);
         Ok(keys)
     }
@@ -216,6 +309,9 @@ impl AppState {
             .await
         {
             tracing::warn!(error = %err, "sweeping rate-limit windows failed");
+        }
+        if let Err(err) = self.store.prune_events(self.clock.now()).await {
+            tracing::warn!(error = %err, "pruning upstream event ids failed");
         }
         match self.store.prune_revocations(horizon).await {
             Ok(0) => {}

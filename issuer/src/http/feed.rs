@@ -91,6 +91,6 @@ const JWKS_CACHE_CONTROL: (header::HeaderName, &str) = (header::CACHE_CONTROL, "
 pub async fn jwks(
     State(state): State<AppState>,
 ) -> Result<([(header::HeaderName, &'static str); 1], Json<Jwks>), ApiError> {
-    let jwks = state.current_keys().await?.ring.jwks(state.clock.now());
+    let jwks = state.current_keys().await?.jwks(state.clock.now());
     Ok(([JWKS_CACHE_CONTROL], Json(jwks)))
 }

@@ -6,6 +6,7 @@
 //! - `sessions`: logout, logout-all, the caller's device sessions.
 //! - `oauth`: RFC 7009 revocation.
 //! - `feed`: the revocation feed and the JWKS.
+//! - `upstreams`: upstream providers' logout tokens and security events.
 //! - `ops`: liveness and metrics.
 
 pub mod accounts;
@@ -13,6 +14,7 @@ mod feed;
 mod oauth;
 mod ops;
 mod sessions;
+mod upstreams;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,6 +91,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(oauth::oauth_revoke))
         .routes(routes!(feed::revocations))
         .routes(routes!(feed::jwks))
+        .routes(routes!(upstreams::backchannel_logout))
+        .routes(routes!(upstreams::events))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))
         .routes(routes!(crate::openapi::document))

@@ -148,7 +148,7 @@ fn key_label(key: &StoredKey) -> String {
 }
 
 /// The helpers the three trait implementations share.
-struct Sql<B>(std::marker::PhantomData<B>);
+pub(super) struct Sql<B>(std::marker::PhantomData<B>);
 
 impl<B: Backend> Sql<B>
 where
@@ -200,7 +200,7 @@ where
     }
 
     /// Gives the key set a new version, inside the transaction that changes it.
-    async fn bump_keys_version(tx: &mut WriteTx<B::Db>) -> Result<(), sqlx::Error> {
+    pub(super) async fn bump_keys_version(tx: &mut WriteTx<B::Db>) -> Result<(), sqlx::Error> {
         // A counter, so a verifier can tell a stale JWKS copy (a lower
         // number) from a newer one.
         sqlx::query(

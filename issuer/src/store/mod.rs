@@ -14,6 +14,7 @@
 //!   rate limits.
 //! - `sqlite`, `postgres`: what differs: connecting, the write turn, how the
 //!   revocation log is appended to and read.
+//! - `upstreams`: upstream providers' stored keys and accepted events.
 //! - `migrations`: the embedded migrations.
 
 mod backend;
@@ -22,6 +23,7 @@ mod postgres;
 mod refresh;
 mod sqlite;
 mod types;
+mod upstreams;
 
 use async_trait::async_trait;
 use tollgate_verifier::{RevocationEntry, Revoked, Uuid};
@@ -65,7 +67,9 @@ pub enum StoreError {
 
 /// What the issuer persists.
 #[async_trait]
-pub trait Store: AccountStore + KeyStore + LimitStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + KeyStore + LimitStore + UpstreamStore + Send + Sync + 'static
+{
     /// The random id of this database, fixed at its first start. Feed cursors
     /// carry it, so a cursor from another database is recognised.
     fn epoch(&self) -> &str;
@@ -99,6 +103,38 @@ pub trait Store: AccountStore + KeyStore + LimitStore + Send + Sync + 'static {
     /// Deletes revocations whose `until` is before `before`, except the
     /// newest entry (current followers' cursors name it); returns how many.
     async fn prune_revocations(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// What is kept of upstream identity providers (`store/upstreams.rs`).
+#[async_trait]
+pub trait UpstreamStore: Send + Sync {
+    /// Every provider's stored JWKS (JSON), by name.
+    async fn upstream_keys(&self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Stores a provider's JWKS as fetched at `now`; if its `digest` differs
+    /// from the stored one, the key-set version moves in the same
+    /// transaction and it returns `true`.
+    async fn put_upstream_keys(
+        &self,
+        name: &str,
+        jwks: &str,
+        digest: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Records an accepted event of `upstream` by its `jti` (kept until
+    /// `keep_until`) and appends its revocations, in one transaction;
+    /// `false`, and nothing appended, if the `jti` was accepted before.
+    async fn accept_event(
+        &self,
+        upstream: &str,
+        jti: &str,
+        keep_until: i64,
+        entries: &[RevocationEntry],
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets event ids kept until before `before`; returns how many.
+    async fn prune_events(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// Users, sessions and refresh tokens.

@@ -37,3 +37,4 @@ mod secrets;
 mod service;
 mod sessions;
 mod support;
+mod upstreams;

@@ -164,7 +164,8 @@ pub struct EventError {
 }
 
 impl EventError {
-    pub(crate) const fn new(code: EventCode, description: &'static str) -> Self {
+    /// An error with `code` and `description`.
+    pub const fn new(code: EventCode, description: &'static str) -> Self {
         EventError { code, description }
     }
 

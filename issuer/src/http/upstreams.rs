@@ -1,0 +1,176 @@
+//! The receivers of upstream providers' logout announcements:
+//! `POST /v1/upstreams/{name}/backchannel-logout` (OIDC Back-Channel
+//! Logout 1.0) and `POST /v1/upstreams/{name}/events` (SSF push, RFC
+//! 8935). Each answers in its standard's shape; an unknown `name` is a 404
+//! problem. Anything anonymous callers send revokes nothing unless it is
+//! a valid event signed by that provider ([`crate::upstream::receive`]).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tollgate_verifier::event::{EventCode, EventError};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::metrics::Channel;
+use crate::openapi::Problem404;
+use crate::upstream::receive::{Kind, Refused, receive};
+
+/// The form of a Back-Channel Logout request.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)] // The schema; the handler reads the form itself.
+pub struct LogoutForm {
+    /// The logout token (a JWT signed by the provider).
+    logout_token: String,
+}
+
+/// OIDC Back-Channel Logout 1.0 §2.5: the provider's logout token revokes
+/// the session it names (or every token of its subject).
+#[utoipa::path(post, path = "/v1/upstreams/{name}/backchannel-logout", tag = "upstreams",
+    params(("name" = String, Path, description = "The upstream's configured name")),
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The logout is on the feed"),
+        (status = 400, description = "`{\"error\":\"invalid_request\",\"error_description\":...}` (OIDC BCL §2.8); nothing revoked", content_type = "application/json"),
+        (status = 429, description = "Too many announcements at once; try again", content_type = "application/json"),
+        Problem404))]
+pub async fn backchannel_logout(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let provider = state.upstreams.get(&name).ok_or(ApiError::NotFound)?;
+    let answer = |status, body: String| {
+        (
+            status,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    let refuse = |err: EventError| answer(StatusCode::BAD_REQUEST, err.logout_body());
+    if !is_media_type(&headers, "application/x-www-form-urlencoded") {
+        return Ok(refuse(EventError::new(
+            EventCode::Malformed,
+            "the body must be application/x-www-form-urlencoded",
+        )));
+    }
+    let Some(token) = logout_token(&body) else {
+        return Ok(refuse(EventError::new(
+            EventCode::Malformed,
+            "the form must hold exactly one logout_token",
+        )));
+    };
+    let Ok(_slot) = state.upstream_slot().await else {
+        return Ok(busy(
+            r#"{"error":"temporarily_unavailable","error_description":"too many announcements at once"}"#,
+        ));
+    };
+    match receive(
+        &state,
+        provider,
+        Kind::Logout,
+        Channel::BackchannelLogout,
+        &token,
+    )
+    .await
+    {
+        Ok(_) => Ok(answer(StatusCode::OK, String::new())),
+        Err(Refused::Event(err)) => Ok(refuse(err)),
+        Err(Refused::Unavailable(err)) => Err(err),
+    }
+}
+
+/// RFC 8935 push delivery of a Security Event Token (SSF 1.0 / CAEP 1.0).
+#[utoipa::path(post, path = "/v1/upstreams/{name}/events", tag = "upstreams",
+    params(("name" = String, Path, description = "The upstream's configured name")),
+    request_body(content = String, content_type = "application/secevent+jwt", description = "The SET"),
+    responses(
+        (status = 202, description = "Accepted; its revocations are on the feed"),
+        (status = 400, description = "`{\"err\":...,\"description\":...}` (RFC 8935 §2.4); nothing revoked", content_type = "application/json"),
+        (status = 429, description = "Too many announcements at once; try again", content_type = "application/json"),
+        Problem404))]
+pub async fn events(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let provider = state.upstreams.get(&name).ok_or(ApiError::NotFound)?;
+    let refuse = |err: EventError| {
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            err.set_body(),
+        )
+            .into_response()
+    };
+    if !is_media_type(&headers, "application/secevent+jwt") {
+        return Ok(refuse(EventError::new(
+            EventCode::Malformed,
+            "the body must be application/secevent+jwt",
+        )));
+    }
+    let Some(token) = std::str::from_utf8(&body).ok().map(str::trim) else {
+        return Ok(refuse(EventError::new(
+            EventCode::Malformed,
+            "the body is not text",
+        )));
+    };
+    let Ok(_slot) = state.upstream_slot().await else {
+        return Ok(busy(
+            r#"{"err":"temporarily_unavailable","description":"too many announcements at once"}"#,
+        ));
+    };
+    match receive(
+        &state,
+        provider,
+        Kind::SecurityEvent,
+        Channel::SsfPush,
+        token,
+    )
+    .await
+    {
+        Ok(_) => Ok(StatusCode::ACCEPTED.into_response()),
+        Err(Refused::Event(err)) => Ok(refuse(err)),
+        Err(Refused::Unavailable(err)) => Err(err),
+    }
+}
+
+fn busy(body: &'static str) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::RETRY_AFTER, "1"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Whether `Content-Type` is `media_type`, parameters aside.
+fn is_media_type(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case(media_type))
+}
+
+/// The one `logout_token` of a form body; `None` if there is none, more
+/// than one, or the body is not a form.
+fn logout_token(body: &[u8]) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    let mut tokens = pairs.into_iter().filter(|(name, _)| name == "logout_token");
+    let (_, token) = tokens.next()?;
+    tokens.next().is_none().then_some(token)
+}
