@@ -4,7 +4,7 @@
 // tests and the benchmarks start it from here. Everything must already be
 // built (the Makefile does it).
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import { workerOptions } from './edge.js';
+import { UPSTREAM, reserveIdp, upstreamToml } from './idp.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = (name) => join(root, 'target/debug', name);
@@ -47,11 +48,25 @@ function assemblePage(dir) {
   return join(dir, 'www');
 }
 
+/** Resolves once the issuer's JWKS holds a key of the upstream `iss` (it fetches them on its own). */
+async function upstreamKeysPublished(issuerUrl, iss, deadlineMs = 15000) {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    const jwks = await fetch(`${issuerUrl}/.well-known/jwks.json`).then((r) => r.json()).catch(() => null);
+    if (jwks?.keys?.some((key) => key.iss === iss)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the issuer did not publish ${iss}'s keys within ${deadlineMs} ms`);
+}
+
 /**
  * Starts issuer, origin and edge. `ports` fixes the edge, issuer and origin
- * ports (0 picks free ones). Resolves with their URLs and `stop()`.
+ * ports (0 picks free ones). With `idp`, also a local OpenID provider
+ * (oidc-provider, on `idpPort`) the issuer trusts as an upstream, whose
+ * back-channel logouts go to the issuer. Resolves with their URLs and
+ * `stop()`.
  */
-export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0, dir, maxAgeMs = 1000, issuerEnv: extraIssuerEnv = {} } = {}) {
+export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0, idpPort = 0, dir, maxAgeMs = 1000, issuerEnv: extraIssuerEnv = {}, idp: withIdp = false, idpKeys } = {}) {
   const base = dir ?? mkdtempSync(join(tmpdir(), 'tollgate-demo-'));
   mkdirSync(join(base, 'issuer'), { recursive: true, mode: 0o700 });
   // The issuer and the origin must know the edge's URL up front: DPoP
@@ -65,12 +80,27 @@ export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0,
     DATABASE_URL: '',
     ...extraIssuerEnv,
   };
+  const idp = withIdp ? await reserveIdp({ port: idpPort }) : null;
+  if (idp) {
+    const file = join(base, 'upstreams.toml');
+    writeFileSync(file, upstreamToml(idp.url));
+    issuerEnv.TOLLGATE_UPSTREAMS = file;
+  }
   // The demo user; "email is taken" on a second run is fine.
   spawnSync(bin('tollgate-issuer'), ['user', 'add', '--email', DEMO_EMAIL, '--name', 'Demo User'], {
     env: { ...process.env, ...issuerEnv, RUST_LOG: 'error' }, input: `${DEMO_PASSWORD}\n`,
   });
   const issuer = serve(bin('tollgate-issuer'), issuerEnv);
   const issuerUrl = await issuer.url;
+  if (idp) {
+    await idp.configure({
+      backchannelLogoutUri: `${issuerUrl}/v1/upstreams/${UPSTREAM}/backchannel-logout`,
+      redirectUris: [`${publicUrl}/demo/`, `${idp.url}/cb`],
+      postLogoutRedirectUris: [`${publicUrl}/demo/`],
+      keys: idpKeys,
+    });
+    await upstreamKeysPublished(issuerUrl, idp.url);
+  }
   const origin = serve(bin('tollgate-demo-origin'), {
     ORIGIN_BIND: `127.0.0.1:${originPort}`,
     ORIGIN_DB: join(base, 'origin.db'),
@@ -104,7 +134,8 @@ export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0,
         await exited;
       }
     }
+    await idp?.close();
     if (!dir) rmSync(base, { recursive: true, force: true });
   };
-  return { edgeUrl, issuerUrl, originUrl, issuerEnv, stop };
+  return { edgeUrl, issuerUrl, originUrl, issuerEnv, idp, stop };
 }

@@ -36,13 +36,15 @@ mod extract;
 
 pub use config::{Clock, SystemClock, TollgateConfig};
 pub use extract::{Claims, Rejection};
+/// The verified claims (tollgate's own or a trusted upstream's).
+pub use tollgate_verifier::AccessClaims;
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tollgate_verifier::{
-    AccessClaims, Admission, Catchup, Fetch, Next, Outcome, ReplayMode, Request, SyncStatus,
-    Syncer, Verdicts, VerifierOptions, VerifyError,
+    Admission, Catchup, Fetch, Next, Outcome, ReplayMode, Request, SyncStatus, Syncer, Verdicts,
+    VerifierOptions, VerifyError,
 };
 
 use crate::client::IssuerClient;

@@ -250,9 +250,16 @@ mod tests {
         let both = publishable(&upstream(&["RS256", "EdDSA"]), &jwks);
         let kids: Vec<_> = both.iter().map(|k| k.kid.clone().unwrap()).collect();
         assert_eq!(kids, ["r1", "ed"]);
-        assert_eq!(both[0].alg.as_deref(), Some("RS256"), "the one RSA algorithm");
+        assert_eq!(
+            both[0].alg.as_deref(),
+            Some("RS256"),
+            "the one RSA algorithm"
+        );
         let two_rsa = publishable(&upstream(&["RS256", "PS256"]), &jwks);
-        assert_eq!(two_rsa[0].alg, None, "RS256 by default, as verifiers read it");
+        assert_eq!(
+            two_rsa[0].alg, None,
+            "RS256 by default, as verifiers read it"
+        );
     }
 
     #[test]

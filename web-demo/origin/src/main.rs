@@ -49,6 +49,18 @@ struct Config {
 struct AppState {
     tollgate: Tollgate,
     db: SqlitePool,
+    /// tollgate's own `iss`: its users are keyed by `sub` alone.
+    issuer: std::sync::Arc<str>,
+}
+
+/// Whose to-dos: a tollgate user by `sub`, an upstream provider's user by
+/// issuer and `sub` (two providers may both have a user "alice").
+fn owner(state: &AppState, claims: &tollgate_axum::AccessClaims) -> String {
+    if *claims.iss == *state.issuer {
+        claims.sub.clone()
+    } else {
+        format!("{} {}", claims.iss, claims.sub)
+    }
 }
 
 impl FromRef<AppState> for Tollgate {
@@ -104,7 +116,7 @@ fn internal(err: sqlx::Error) -> (StatusCode, Json<serde_json::Value>) {
 async fn list(State(state): State<AppState>, Claims(claims): Claims) -> ApiResult<Json<Vec<Todo>>> {
     let todos =
         sqlx::query_as("SELECT id, title, done, created_at FROM todos WHERE owner = ? ORDER BY id")
-            .bind(&claims.sub)
+            .bind(owner(&state, &claims))
             .fetch_all(&state.db)
             .await
             .map_err(internal)?;
@@ -124,7 +136,7 @@ async fn add(
         "INSERT INTO todos (owner, title, done, created_at) VALUES (?, ?, 0, unixepoch()) \
          RETURNING id, title, done, created_at",
     )
-    .bind(&claims.sub)
+    .bind(owner(&state, &claims))
     .bind(title)
     .fetch_one(&state.db)
     .await
@@ -141,7 +153,7 @@ async fn complete(
         "UPDATE todos SET done = 1 WHERE id = ? AND owner = ? RETURNING id, title, done, created_at",
     )
     .bind(id)
-    .bind(&claims.sub)
+    .bind(owner(&state, &claims))
     .fetch_optional(&state.db)
     .await
     .map_err(internal)?
@@ -186,10 +198,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app.with_state(AppState { tollgate, db }))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.with_state(AppState {
+            tollgate,
+            db,
+            issuer: config.issuer.as_str().into(),
+        }),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

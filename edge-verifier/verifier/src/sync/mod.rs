@@ -40,7 +40,8 @@
 //!   has been (the sync is not complete before). A JWKS is taken only if it
 //!   is at least as new as both the announced version and the loaded one,
 //!   so neither a lagging copy nor an old announcement brings a withdrawn
-//!   key back.
+//!   key back. Versions are counters, optionally tagged (`7.3fa9c1`, the
+//!   issuer's upstream rules): a new tag at the same counter is also news.
 //! - Once a sync has failed (reported so by its adapter), the issuer counts
 //!   as unreachable: requests are served from the last state without
 //!   waiting, retries run in the background (at most one per
@@ -525,7 +526,7 @@ impl Syncer {
     fn keys_pending(&self) -> bool {
         match (&self.keys_announced, &self.keys_loaded) {
             (None, _) => false,
-            (Some(announced), Some(loaded)) => !at_least(loaded, announced),
+            (Some(announced), Some(loaded)) => !covers(loaded, announced),
             (Some(_), None) => true,
         }
     }
@@ -665,7 +666,7 @@ impl Syncer {
         // pending.
         if let Some(announced) = page.keys {
             let newer = match &self.keys_announced {
-                Some(old) => !at_least(old, &announced),
+                Some(old) => !covers(old, &announced),
                 None => true,
             };
             if newer {
@@ -720,7 +721,7 @@ impl Syncer {
                     .into_iter()
                     .flatten()
                 {
-                    if !at_least(got, want) {
+                    if !not_older(got, want) {
                         return Err(format!(
                             "the JWKS is at key-set version {got}, older than the {want} already announced or loaded"
                         ));
@@ -729,7 +730,7 @@ impl Syncer {
                 Some(got.clone())
             }
             None => match (&self.keys_announced, &self.keys_loaded) {
-                (Some(announced), Some(loaded)) if at_least(loaded, announced) => {
+                (Some(announced), Some(loaded)) if covers(loaded, announced) => {
                     Some(loaded.clone())
                 }
                 (None, loaded) => loaded.clone(),
@@ -793,11 +794,34 @@ impl Syncer {
     }
 }
 
-/// Whether key-set version `got` is at least `want`: numerically when both
-/// are counters (the tollgate issuer's are), else only when equal.
-fn at_least(got: &str, want: &str) -> bool {
-    match (got.parse::<u64>(), want.parse::<u64>()) {
-        (Ok(got), Ok(want)) => got >= want,
+/// A key-set version as the tollgate issuer writes it: a counter that only
+/// moves forward, optionally with a tag after a `.` (the digest of the
+/// configured upstream rules, which live in each replica's configuration).
+fn counter_and_tag(version: &str) -> Option<(u64, &str)> {
+    let (counter, tag) = version.split_once('.').unwrap_or((version, ""));
+    Some((counter.parse().ok()?, tag))
+}
+
+/// Whether a JWKS at version `got` is no older than `want`: by the counter
+/// when both have one (a withdrawn key never comes back from a lagging
+/// copy), else only when equal. Tags do not order: two replicas whose
+/// configurations differ for the length of a deploy both serve the newest
+/// keys.
+fn not_older(got: &str, want: &str) -> bool {
+    match (counter_and_tag(got), counter_and_tag(want)) {
+        (Some((got, _)), Some((want, _))) => got >= want,
+        _ => got == want,
+    }
+}
+
+/// Whether keys loaded at `got` cover an announced `want`: a newer counter,
+/// or the same counter and tag. A different tag at the same counter (the
+/// upstream rules changed) means the JWKS must be fetched again.
+fn covers(got: &str, want: &str) -> bool {
+    match (counter_and_tag(got), counter_and_tag(want)) {
+        (Some((got_n, got_tag)), Some((want_n, want_tag))) => {
+            got_n > want_n || (got_n == want_n && got_tag == want_tag)
+        }
         _ => got == want,
     }
 }
@@ -817,4 +841,22 @@ pub struct SyncStatus {
     pub syncing: bool,
     /// Why the last sync failed, if it did after the last good one.
     pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::{covers, not_older};
+
+    /// Tagged versions (the issuer's upstream rules) order by their counter,
+    /// and a new tag at the same counter still counts as news.
+    #[test]
+    fn tagged_versions() {
+        assert!(not_older("3.ab", "2.ab") && covers("3.ab", "2.ab"));
+        assert!(!not_older("2.ab", "3.ab") && !covers("2.ab", "3.ab"));
+        assert!(not_older("3.cd", "3.ab"), "same counter: no older");
+        assert!(!covers("3.cd", "3.ab"), "same counter, new tag: refetch");
+        assert!(covers("4.cd", "3.ab"));
+        assert!(covers("7", "7") && !covers("7", "8") && not_older("8", "7"));
+        assert!(covers("opaque", "opaque") && !not_older("opaque", "other"));
+    }
 }
