@@ -63,10 +63,10 @@ async function upstreamKeysPublished(issuerUrl, iss, deadlineMs = 15000) {
  * Starts issuer, origin and edge. `ports` fixes the edge, issuer and origin
  * ports (0 picks free ones). With `idp`, also a local OpenID provider
  * (oidc-provider, on `idpPort`) the issuer trusts as an upstream, whose
- * back-channel logouts go to the issuer. Resolves with their URLs and
- * `stop()`.
+ * back-channel logouts go to the issuer; `upstreams` adds `[[upstream]]`
+ * tables of other providers. Resolves with their URLs and `stop()`.
  */
-export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0, idpPort = 0, dir, maxAgeMs = 1000, issuerEnv: extraIssuerEnv = {}, idp: withIdp = false, idpKeys } = {}) {
+export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0, idpPort = 0, dir, maxAgeMs = 1000, issuerEnv: extraIssuerEnv = {}, idp: withIdp = false, idpKeys, upstreams = '' } = {}) {
   const base = dir ?? mkdtempSync(join(tmpdir(), 'tollgate-demo-'));
   mkdirSync(join(base, 'issuer'), { recursive: true, mode: 0o700 });
   // The issuer and the origin must know the edge's URL up front: DPoP
@@ -81,9 +81,9 @@ export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0,
     ...extraIssuerEnv,
   };
   const idp = withIdp ? await reserveIdp({ port: idpPort }) : null;
-  if (idp) {
+  if (idp || upstreams) {
     const file = join(base, 'upstreams.toml');
-    writeFileSync(file, upstreamToml(idp.url));
+    writeFileSync(file, `${idp ? upstreamToml(idp.url) : ''}\n${upstreams}`);
     issuerEnv.TOLLGATE_UPSTREAMS = file;
   }
   // The demo user; "email is taken" on a second run is fine.
