@@ -238,8 +238,10 @@ pub(crate) fn upstream_claims(
         value.ok_or(VerifyError::MissingClaim(name))
     }
     let malformed = || VerifyError::Malformed("payload is not a JSON object of valid claims");
+    // Typed from the bytes (a registered claim given twice is malformed, as
+    // in tollgate's own tokens); the provider's own claims as a map.
+    let registered: Registered = serde_json::from_slice(payload).map_err(|_| malformed())?;
     let value: serde_json::Value = serde_json::from_slice(payload).map_err(|_| malformed())?;
-    let registered = Registered::deserialize(&value).map_err(|_| malformed())?;
     let named = upstream.named(&value);
     Ok(AccessClaims {
         iss: need(registered.iss, "iss")?,
