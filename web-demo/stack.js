@@ -11,16 +11,19 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // The test of Ctrl-C runs it on another directory and a free port.
   const dir = process.env.TOLLGATE_DEMO_DIR ?? join(root, '.demo');
   const edgePort = Number(process.env.TOLLGATE_DEMO_PORT ?? 8787);
-  const stack = await startStack({ edgePort, dir });
+  const idpPort = Number(process.env.TOLLGATE_DEMO_IDP_PORT ?? 8788);
+  const stack = await startStack({ edgePort, dir, idp: true, idpPort });
   console.log(`
 tollgate demo is running.
 
   open      ${stack.edgeUrl}/demo/
   log in as ${DEMO_EMAIL} / ${DEMO_PASSWORD}
+  or with    "Log in with Example IdP" (any name, any password)
 
   edge (workerd)  ${stack.edgeUrl}
   issuer          ${stack.issuerUrl}
   to-do origin    ${stack.originUrl}
+  Example IdP     ${stack.idp.url}  (oidc-provider, an upstream the issuer trusts)
 
 Open it in two browsers (or a private window) to be two devices.
 Ctrl-C stops everything.`);

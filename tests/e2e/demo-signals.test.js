@@ -39,7 +39,7 @@ async function demo() {
   const child = spawn(process.execPath, [join(root, 'web-demo/stack.js')], {
     cwd: root,
     detached: true, // its own process group, like a terminal job
-    env: { ...process.env, TOLLGATE_DEMO_DIR: dir, TOLLGATE_DEMO_PORT: '0', RUST_LOG: 'error' },
+    env: { ...process.env, TOLLGATE_DEMO_DIR: dir, TOLLGATE_DEMO_PORT: '0', TOLLGATE_DEMO_IDP_PORT: '0', RUST_LOG: 'error' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

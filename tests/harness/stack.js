@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import { workerOptions } from './edge.js';
-import { UPSTREAM, reserveIdp, upstreamToml } from './idp.js';
+import { AUDIENCE, CLIENT_ID, UPSTREAM, reserveIdp, upstreamToml } from './idp.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = (name) => join(root, 'target/debug', name);
@@ -101,11 +101,14 @@ export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0,
     });
     await upstreamKeysPublished(issuerUrl, idp.url);
   }
+  const www = assemblePage(base);
+  // What the page needs to offer "Log in with Example IdP".
+  writeFileSync(join(www, 'demo/config.json'), JSON.stringify(idp ? { idp: { url: idp.url, clientId: CLIENT_ID, resource: `urn:${AUDIENCE}` } } : {}));
   const origin = serve(bin('tollgate-demo-origin'), {
     ORIGIN_BIND: `127.0.0.1:${originPort}`,
     ORIGIN_DB: join(base, 'origin.db'),
     ISSUER_URL: issuerUrl,
-    STATIC_DIR: assemblePage(base),
+    STATIC_DIR: www,
     PUBLIC_URL: publicUrl,
   });
   const originUrl = await origin.url;

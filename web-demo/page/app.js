@@ -26,11 +26,19 @@ $('device').textContent = device.id;
 $('device-type').textContent = device.type;
 $('email').value = 'demo@example.com';
 
-/** A request through the edge with a DPoP proof of the device key (and the token, if any). */
+/**
+ * A request through the edge with a DPoP proof of the device key (and the
+ * token, if any). The provider's tokens are not bound to a key: those go
+ * as Bearer tokens.
+ */
 async function api(method, path, body, token = state.tokens?.access_token, by = key) {
   const headers = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   const url = new URL(path, location.href).href;
+  if (state.tokens?.idp && token) {
+    headers.authorization = `Bearer ${token}`;
+    return reply(await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
+  }
   const response = await dpopFetch(by, url, {
     method, headers, accessToken: token ?? undefined, body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -63,9 +71,10 @@ async function tick() {
   const { exp } = decode(state.tokens.access_token.split('.')[1]);
   $('time-left').textContent = `${Math.max(0, exp - Math.floor(Date.now() / 1000))} s`;
   try {
-    // As a resource server would: the token with a fresh proof of this device's key.
     const token = state.tokens.access_token;
-    const claims = await state.verifier.verifyRequest({
+    // The provider's token is a plain Bearer token; ours is checked as a
+    // resource server would: with a fresh proof of this device's key.
+    const claims = state.tokens.idp ? await state.verifier.verify(token) : await state.verifier.verifyRequest({
       authorization: `DPoP ${token}`,
       dpop: await key.proof({ method: 'GET', url: location.href, accessToken: token }),
       method: 'GET',
@@ -182,13 +191,106 @@ $('login-form').onsubmit = async (event) => {
     return;
   }
   state.tokens = body;
+  await start();
+  scheduleRefresh();
+  await loadSessions();
+};
+
+/** Shows the app for the tokens in `state`. */
+async function start() {
   state.verifier ??= await createVerifier({ issuerUrl: location.origin, issuer: 'tollgate', audience: 'tollgate-api' });
   $('login-error').textContent = '';
   $('app').hidden = false;
+  for (const id of ['sessions-card', 'steal-panel']) $(id).hidden = Boolean(state.tokens.idp);
+  $('idp-panel').hidden = !state.tokens.idp;
+  if (state.tokens.idp) {
+    $('idp-url').textContent = idp.url;
+    $('idp-sub').textContent = decode(state.tokens.access_token.split('.')[1]).sub;
+  }
   showToken();
-  scheduleRefresh();
-  await Promise.all([tick(), loadSessions(), loadTodos()]);
+  await Promise.all([tick(), loadTodos()]);
+}
+
+// Log in with Example IdP: OpenID Connect's authorization code flow with
+// PKCE, straight to the provider (its own login and consent pages), then
+// its token endpoint. Its access token is an RS256 JWT for the tollgate
+// API, which every tollgate verifier accepts because the issuer trusts the
+// provider (docs/upstream.md).
+const config = await fetch('config.json').then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+const idp = config.idp ?? null;
+const here = new URL('./', location.href).href;
+if (idp) $('idp-login-row').hidden = false;
+
+const random = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const sha256 = async (text) => btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+
+$('idp-login').onclick = async () => {
+  const verifier = random();
+  const nonce = random();
+  sessionStorage.setItem('idp-login', JSON.stringify({ verifier, state: nonce }));
+  const auth = new URL('/auth', idp.url);
+  auth.search = new URLSearchParams({
+    client_id: idp.clientId, response_type: 'code', scope: 'openid todo', redirect_uri: here,
+    code_challenge: await sha256(verifier), code_challenge_method: 'S256', state: nonce, resource: idp.resource,
+  });
+  location.assign(auth.href);
 };
+
+$('idp-logout').onclick = () => {
+  // RP-initiated logout at the provider; it sends its back-channel logout
+  // to the issuer before it sends the browser back here.
+  sessionStorage.setItem('idp-token', state.tokens.access_token);
+  const end = new URL('/session/end', idp.url);
+  end.search = new URLSearchParams({ client_id: idp.clientId, post_logout_redirect_uri: here, state: 'logged-out' });
+  location.assign(end.href);
+};
+
+async function idpReturn() {
+  const params = new URLSearchParams(location.search);
+  if (!idp || !params.has('state')) return;
+  history.replaceState(null, '', here);
+  if (params.get('state') === 'logged-out') {
+    // Back from the provider's logout: the old token, through the edge.
+    const token = sessionStorage.getItem('idp-token');
+    sessionStorage.removeItem('idp-token');
+    if (!token) return;
+    state.tokens = { access_token: token, session_id: decode(token.split('.')[1]).sid, idp: true };
+    await start();
+    const at = performance.now();
+    for (;;) {
+      const { status, body } = await api('GET', '/api/todos', undefined, token);
+      if (status !== 200) {
+        $('idp-revocation').textContent = `The edge refused the provider's token (${status} ${body?.code}) ${Math.round(performance.now() - at)} ms after its logout brought you back.`;
+        $('idp-revocation').dataset.code = body?.code ?? '';
+        await tick();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  const pending = JSON.parse(sessionStorage.getItem('idp-login') ?? 'null');
+  sessionStorage.removeItem('idp-login');
+  if (!pending || pending.state !== params.get('state') || !params.get('code')) {
+    $('login-error').textContent = 'The provider sent back no valid answer.';
+    return;
+  }
+  const response = await fetch(new URL('/token', idp.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code', code: params.get('code'), redirect_uri: here,
+      client_id: idp.clientId, code_verifier: pending.verifier, resource: idp.resource,
+    }),
+  });
+  const tokens = await response.json();
+  if (!response.ok) {
+    $('login-error').textContent = `The provider refused: ${tokens.error}`;
+    return;
+  }
+  const claims = decode(tokens.access_token.split('.')[1]);
+  state.tokens = { access_token: tokens.access_token, session_id: claims.sid, idp: true };
+  await start();
+}
 
 $('todo-form').onsubmit = async (event) => {
   event.preventDefault();
@@ -216,4 +318,5 @@ $('steal').onclick = async () => {
 $('logout').onclick = () => logout('/v1/auth/logout');
 $('logout-all').onclick = () => logout('/v1/auth/logout-all');
 setInterval(tick, 1000);
+await idpReturn();
 document.body.dataset.ready = 'true';
