@@ -7,8 +7,15 @@ export {
   AUD, ISS, ISSUER_BIN, PASSWORD, login, nowSecs, post, sleep, startIssuer,
 } from '../../../tests/harness/issuer.js';
 
-/** Key pairs for EdDSA, ES256 and HS256, with a JWKS of their public parts. */
-export async function keys() {
+/** The issuer of the upstream provider `keys({ upstream: true })` adds. */
+export const UPSTREAM_ISS = 'https://idp.bench.example';
+
+/**
+ * Key pairs for EdDSA, ES256 and HS256, with a JWKS of their public parts.
+ * With `upstream`, also an RS256 key of an upstream provider
+ * (`UPSTREAM_ISS`), bound to it, with its rules, as the issuer publishes.
+ */
+export async function keys({ upstream = false } = {}) {
   const ed = await jose.generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
   const es = await jose.generateKeyPair('ES256', { extractable: true });
   const secret = crypto.getRandomValues(new Uint8Array(32));
@@ -19,16 +26,23 @@ export async function keys() {
       { kty: 'oct', k: jose.base64url.encode(secret), kid: 'hs', alg: 'HS256' },
     ],
   };
-  return { jwks, signing: { ed: ed.privateKey, es: es.privateKey, hs: secret } };
+  const signing = { ed: ed.privateKey, es: es.privateKey, hs: secret };
+  if (upstream) {
+    const rs = await jose.generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
+    jwks.keys.push({ ...(await jose.exportJWK(rs.publicKey)), kid: 'rs', alg: 'RS256', use: 'sig', iss: UPSTREAM_ISS });
+    jwks.upstreams = [{ iss: UPSTREAM_ISS, audiences: [AUD], algorithms: ['RS256'], token_types: ['at+jwt', 'JWT'], session_claim: 'sid' }];
+    signing.rs = rs.privateKey;
+  }
+  return { jwks, signing };
 }
 
 /** A token signed by jose; `claims` and `header` override the defaults (undefined drops one). */
 export async function mint(keySet, { kid = 'ed', claims = {}, header = {} } = {}) {
-  const alg = { ed: 'EdDSA', es: 'ES256', hs: 'HS256' }[kid] ?? 'EdDSA';
+  const alg = { ed: 'EdDSA', es: 'ES256', hs: 'HS256', rs: 'RS256' }[kid] ?? 'EdDSA';
   const key = keySet.signing[kid] ?? keySet.signing.ed;
   const now = nowSecs();
   const body = {
-    iss: ISS, aud: AUD, sub: crypto.randomUUID(), iat: now, exp: now + 300,
+    iss: kid === 'rs' ? UPSTREAM_ISS : ISS, aud: AUD, sub: crypto.randomUUID(), iat: now, exp: now + 300,
     jti: crypto.randomUUID(), sid: crypto.randomUUID(), roles: ['USER'], ...claims,
   };
   for (const [name, value] of Object.entries(body)) if (value === undefined) delete body[name];

@@ -1,0 +1,132 @@
+// An upstream endpoint flood cannot delay a local logout (issue 19),
+// against the release issuer on SQLite, load from the same 2 cores, as
+// scripts/bench-abuse.js does for the refresh route:
+//   logout latency idle, then while 64 wrk connections post back-channel
+//   logout tokens that carry the provider's kid and a signature by another
+//   key (each costs a full RS256 check before its refusal). Goal: logout
+//   p99 under the flood within 2x the idle p99. Also: how many forged
+//   tokens were refused per second, and that none revoked anything.
+//   node scripts/bench-upstream.js
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+execFileSync('cargo', ['build', '-q', '--release', '-p', 'tollgate-issuer', '--bins'], { cwd: root, stdio: 'inherit' });
+try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (error) {
+  if (error.code === 'ENOENT') execFileSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq wrk'], { stdio: 'inherit' });
+}
+
+// The provider: discovery and a JWKS with one RS256 key.
+const provider = await generateKeyPair('RS256', { modulusLength: 2048 });
+const attacker = await generateKeyPair('RS256', { modulusLength: 2048 });
+const jwk = { ...(await exportJWK(provider.publicKey)), kid: 'p1', alg: 'RS256', use: 'sig' };
+const idp = createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(req.url === '/jwks' ? { keys: [jwk] } : { issuer: idpUrl, jwks_uri: `${idpUrl}/jwks` }));
+});
+await new Promise((resolve) => idp.listen(0, '127.0.0.1', resolve));
+const idpUrl = `http://127.0.0.1:${idp.address().port}`;
+
+const dir = mkdtempSync(join(tmpdir(), 'tollgate-upstream-bench-'));
+writeFileSync(join(dir, 'upstreams.toml'), `[[upstream]]
+name = "bench-idp"
+issuer = "${idpUrl}"
+audiences = ["tollgate-api"]
+client_id = "tollgate"
+`);
+const env = {
+  ...process.env,
+  TOLLGATE_DATA_DIR: join(dir, 'data'), TOLLGATE_BIND: '127.0.0.1:0', DATABASE_URL: '', RUST_LOG: 'error',
+  TOLLGATE_UPSTREAMS: join(dir, 'upstreams.toml'),
+  TOLLGATE_LOGIN_LIMIT_PER_ACCOUNT: '1000000', TOLLGATE_LOGIN_LIMIT_PER_ADDRESS: '1000000',
+  TOLLGATE_ARGON2_MEMORY_KIB: '256', TOLLGATE_ARGON2_ITERATIONS: '1', // sessions are set up, not measured
+};
+const issuer = spawn(join(root, 'target/release/tollgate-issuer'), ['serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const url = await new Promise((resolve) => createInterface({ input: issuer.stdout }).once('line', (l) => resolve(l.replace('listening on ', '').trim())));
+
+const post = (path, body, token) => fetch(url + path, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  body: body === undefined ? undefined : JSON.stringify(body),
+});
+const quantile = (values, q) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+};
+const ms = (x) => `${x.toFixed(1)} ms`;
+
+async function sessions(n) {
+  await post('/v1/auth/signup', { email: 'up@example.com', password: 'bench password 1', name: 'B' });
+  const tokens = [];
+  for (let i = 0; i < n; i++) {
+    const reply = await post('/v1/auth/login', { email: 'up@example.com', password: 'bench password 1', device: { id: `d${i}`, type: 'bench' } });
+    tokens.push((await reply.json()).access_token);
+  }
+  return tokens;
+}
+
+async function logouts(tokens) {
+  const times = [];
+  for (const token of tokens) {
+    const t = performance.now();
+    const reply = await post('/v1/auth/logout', undefined, token);
+    times.push(performance.now() - t);
+    if (reply.status !== 204) throw new Error(`logout: ${reply.status}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return times;
+}
+
+try {
+  // Wait until the issuer has the provider's key (a forged token must get as far as the signature).
+  for (let i = 0; i < 100; i++) {
+    const jwks = await (await fetch(`${url}/.well-known/jwks.json`)).json();
+    if (jwks.keys.some((key) => key.iss === idpUrl)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const forged = await new SignJWT({ sid: 'victim-session', events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
+    .setProtectedHeader({ alg: 'RS256', kid: 'p1', typ: 'logout+jwt' })
+    .setIssuer(idpUrl).setAudience('tollgate').setSubject('victim').setIssuedAt().setExpirationTime('10m').setJti('forged')
+    .sign(attacker.privateKey);
+  const check = await fetch(`${url}/v1/upstreams/bench-idp/backchannel-logout`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${forged}`,
+  });
+  const refusal = await check.json();
+  if (check.status !== 400 || !refusal.error_description.startsWith('bad_signature')) throw new Error(`forged token not refused as expected: ${JSON.stringify(refusal)}`);
+
+  const tokens = await sessions(400);
+  const idle = await logouts(tokens.slice(0, 200));
+  const entriesBefore = (await (await fetch(`${url}/v1/revocations`)).json()).revoked.length;
+  const wrk = spawn('wrk', ['-t2', '-c64', '-d60s', '-s', join(root, 'scripts/wrk-forged-logout.lua'), url], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORGED_LOGOUT_TOKEN: forged },
+  });
+  let wrkOut = '';
+  wrk.stdout.on('data', (d) => { wrkOut += d; });
+  await new Promise((r) => setTimeout(r, 2000));
+  const loaded = await logouts(tokens.slice(200));
+  wrk.kill('SIGINT');
+  await new Promise((r) => wrk.once('exit', r));
+  const floodRate = (wrkOut.match(/Requests\/sec:\s+([\d.]+)/) ?? [])[1] ?? '?';
+  const feed = (await (await fetch(`${url}/v1/revocations`)).json()).revoked;
+  const upstreamEntries = feed.filter((entry) => entry.iss).length;
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  const refused = metrics.match(/tollgate_upstream_events_total\{[^}]*result="refused"[^}]*\} (\d+)/)?.[1] ?? '?';
+
+  console.log(`node ${process.version}, ${new Date().toISOString()}, release issuer on SQLite, one RS256 upstream`);
+  console.log('| logout (n=200) | p50 | p99 | max |');
+  console.log('|---|---:|---:|---:|');
+  console.log(`| idle | ${ms(quantile(idle, 0.5))} | ${ms(quantile(idle, 0.99))} | ${ms(Math.max(...idle))} |`);
+  console.log(`| while 64 connections post forged logout tokens (${floodRate} req/s answered) | ${ms(quantile(loaded, 0.5))} | ${ms(quantile(loaded, 0.99))} | ${ms(Math.max(...loaded))} |`);
+  console.log(`p99 ratio loaded/idle: ${(quantile(loaded, 0.99) / quantile(idle, 0.99)).toFixed(2)}x (goal <= 2x)`);
+  console.log(`forged tokens refused: ${refused}; upstream entries on the feed: ${upstreamEntries}; local entries: ${entriesBefore} idle, ${feed.length - upstreamEntries} after`);
+} finally {
+  issuer.kill('SIGTERM');
+  idp.close();
+  rmSync(dir, { recursive: true, force: true });
+}
