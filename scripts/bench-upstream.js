@@ -87,7 +87,7 @@ try {
   // Wait until the issuer has the provider's key (a forged token must get as far as the signature).
   for (let i = 0; i < 100; i++) {
     const jwks = await (await fetch(`${url}/.well-known/jwks.json`)).json();
-    if (jwks.keys.some((key) => key.iss === idpUrl)) break;
+    if ((jwks.upstream_keys ?? []).some((key) => key.iss === idpUrl)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   const forged = await new SignJWT({ sid: 'victim-session', events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })

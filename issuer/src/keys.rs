@@ -217,7 +217,7 @@ impl KeyRing {
                 })
                 .map(|(jwk, _)| jwk.clone())
                 .collect(),
-            upstreams: Vec::new(),
+            ..Jwks::default()
         }
     }
 

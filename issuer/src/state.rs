@@ -69,12 +69,15 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// The JWKS at `now`: this issuer's keys (see [`KeyRing::jwks`]), every
-    /// upstream's keys bound to its issuer, the upstreams' rules, and the
-    /// key-set version all of that is at (the feed names the same).
+    /// The JWKS at `now`: this issuer's keys in `keys` (see
+    /// [`KeyRing::jwks`]), every upstream's keys bound to its issuer in
+    /// `upstream_keys`, the upstreams' rules, and the key-set version all of
+    /// that is at (the feed names the same).
     pub fn jwks(&self, now: i64) -> Jwks {
         let mut jwks = self.ring.jwks(now);
-        jwks.keys.extend(self.upstream_jwks.iter().cloned());
+        // Apart from `keys`: a verifier that knows nothing of upstreams
+        // must never take one of theirs for a key of this issuer.
+        jwks.upstream_keys = self.upstream_jwks.clone();
         jwks.upstreams = self.upstream_rules.clone();
         jwks.version = Some(format!("{}{}", self.ring.version(), self.version_suffix));
         jwks
@@ -166,7 +169,7 @@ impl AppState {
     ) -> Result<Self, StartError> {
         settings.check()?;
         let upstreams = match &settings.upstreams {
-            Some(path) => Upstreams::new(crate::upstream::config::load(path, &settings.issuer)?),
+            Some(path) => Upstreams::new(crate::upstream::config::load(path, &settings.issuer)?)?,
             None => Upstreams::none(),
         };
         let ring =
@@ -221,24 +224,37 @@ impl AppState {
         options.leeway_secs = u32::try_from(settings.leeway_secs).unwrap_or(u32::MAX);
         let verifier = ring.verifier(options)?;
         // Only configured providers' keys, and only under their issuer: a
-        // provider removed from the configuration is trusted no more.
-        let upstream_jwks: Vec<Jwk> = upstreams
-            .iter()
-            .filter_map(|provider| {
-                let (_, json) = stored
-                    .iter()
-                    .find(|(name, _)| *name == provider.config.name)?;
-                let keys: Vec<Jwk> = serde_json::from_str(json).ok()?;
-                Some(
-                    keys.into_iter()
-                        .filter(|key| key.iss.as_deref() == Some(provider.config.issuer.as_str())),
-                )
-            })
-            .flatten()
-            .collect();
+        // provider removed from the configuration is trusted no more. A
+        // stored set that no longer loads (a newer, stricter verifier crate)
+        // leaves that provider without keys, never the issuer without its own.
         let upstream_rules = upstreams.rules();
+        let mut upstream_jwks: Vec<Jwk> = Vec::new();
+        for provider in upstreams.iter() {
+            let Some((_, json)) = stored
+                .iter()
+                .find(|(name, _)| *name == provider.config.name)
+            else {
+                continue;
+            };
+            let keys: Vec<Jwk> = serde_json::from_str::<Vec<Jwk>>(json)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|key| key.iss.as_deref() == Some(provider.config.issuer.as_str()))
+                .collect();
+            let alone = Jwks {
+                upstream_keys: keys.clone(),
+                upstreams: vec![provider.config.rules()],
+                ..Jwks::default()
+            };
+            match KeySet::from_jwks(&alone) {
+                Ok(_) => upstream_jwks.extend(keys),
+                Err(err) => {
+                    tracing::warn!(upstream = %provider.config.name, error = %err, "stored upstream keys do not load; trusting none of them")
+                }
+            }
+        }
         let upstream = KeySet::from_jwks(&Jwks {
-            keys: upstream_jwks.clone(),
+            upstream_keys: upstream_jwks.clone(),
             upstreams: upstream_rules.clone(),
             ..Jwks::default()
         })

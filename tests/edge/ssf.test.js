@@ -97,7 +97,7 @@ poll_interval_ms = 200
   // The issuer fetches the transmitter's keys on its own.
   for (let i = 0; i < 100; i += 1) {
     const jwks = await fetch(`${stack.issuerUrl}/.well-known/jwks.json`).then((r) => r.json());
-    if (jwks.keys.some((key) => key.iss === transmitter.url)) break;
+    if ((jwks.upstream_keys ?? []).some((key) => key.iss === transmitter.url)) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 });

@@ -6,6 +6,7 @@
 // stand-in: the provider, the issuer, the edge and the origin all run.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import * as jose from 'jose';
 import { startStack } from '../harness/stack.js';
 import { loginAt, logoutAt, rsaKey } from '../harness/idp.js';
 
@@ -43,6 +44,13 @@ test('a logout at the provider is refused at the edge and the origin within max 
   assert.equal(header.typ, 'at+jwt');
   assert.equal(payload.iss, idp.url);
   assert.ok(payload.sid, 'the provider names the session in its access tokens');
+  // The issuer republishes the provider's keys apart from its own: jose
+  // (which knows nothing of upstreams) finds no key for this token in the
+  // JWKS's `keys`, so it can never take the provider's key for tollgate's.
+  const jwks = await (await fetch(`${stack.issuerUrl}/.well-known/jwks.json`)).json();
+  assert.ok(jwks.keys.every((key) => !key.iss && key.kid !== header.kid), JSON.stringify(jwks.keys));
+  assert.ok(jwks.upstream_keys.some((key) => key.kid === header.kid && key.iss === idp.url));
+  await assert.rejects(jose.jwtVerify(alice.access_token, jose.createLocalJWKSet(jwks)), (error) => error.code === 'ERR_JWKS_NO_MATCHING_KEY');
 
   // Through the edge (WebCrypto RS256 in workerd) to the origin, which
   // verifies it again natively (tollgate-axum): both must accept it.

@@ -53,7 +53,7 @@ async function upstreamKeysPublished(issuerUrl, iss, deadlineMs = 15000) {
   const until = Date.now() + deadlineMs;
   while (Date.now() < until) {
     const jwks = await fetch(`${issuerUrl}/.well-known/jwks.json`).then((r) => r.json()).catch(() => null);
-    if (jwks?.keys?.some((key) => key.iss === iss)) return;
+    if ((jwks?.upstream_keys ?? []).some((key) => key.iss === iss)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`the issuer did not publish ${iss}'s keys within ${deadlineMs} ms`);

@@ -242,7 +242,20 @@ pub(crate) fn upstream_claims(
     // in tollgate's own tokens); the provider's own claims as a map.
     let registered: Registered = serde_json::from_slice(payload).map_err(|_| malformed())?;
     let value: serde_json::Value = serde_json::from_slice(payload).map_err(|_| malformed())?;
+    // An ID token is not an access token, whatever its `typ` and `aud`
+    // (Keycloak's and Auth0's say `JWT`, and `aud` is the client): it
+    // carries a `nonce`, or (Keycloak) says so in its own `typ` claim.
+    if value.get("nonce").is_some()
+        || value.get("typ").and_then(serde_json::Value::as_str) == Some("ID")
+    {
+        return Err(VerifyError::WrongType);
+    }
     let named = upstream.named(&value);
+    // Where its tokens name their session, one that does not could never
+    // be revoked by a session logout.
+    if upstream.has_session_claim() && named.sid.is_none() {
+        return Err(VerifyError::MissingClaim("the session claim"));
+    }
     Ok(AccessClaims {
         iss: need(registered.iss, "iss")?,
         sub: need(registered.sub, "sub")?,

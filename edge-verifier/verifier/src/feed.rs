@@ -5,8 +5,9 @@
 //!  "revoked":[{"sid":"<uuid>","until":1763820000},{"jti":"<uuid>","until":1763820300}]}
 //! ```
 //!
-//! Entries of upstream identity providers name their `iss`
-//! ([`RevocationEntry`]); a verifier older than them refuses the page, so it
+//! Entries of upstream identity providers name their `iss` and carry a key
+//! in place of the provider's ids ([`RevocationEntry`]); a verifier older
+//! than them refuses the page (they name neither `sid` nor `jti`), so it
 //! fails closed rather than skipping a revocation.
 //!
 //! `more` is tollgate's addition to the feed's first shape (docs/issuer.md,
@@ -72,11 +73,16 @@ impl RevocationFeed {
 /// What a revocation entry revokes.
 ///
 /// tollgate's own sessions and tokens are named by UUID. Those of an
-/// upstream identity provider are named by the provider's opaque strings
-/// and scoped by its `iss`: a `sid` of provider A never revokes a session of
-/// provider B, or of tollgate. A subject cut-off revokes every token of one
-/// user issued at or before a moment (a logout with no session, a password
-/// change), as Keycloak's "not before" does.
+/// upstream identity provider are scoped by its `iss`: a `sid` of provider
+/// A never revokes a session of provider B, or of tollgate. A subject
+/// cut-off revokes every token of one user issued at or before a moment (a
+/// logout with no session, a password change), as Keycloak's "not before"
+/// does.
+///
+/// The issuer holds an upstream's entries in clear (`UpstreamSid`, ...);
+/// the feed carries them as their 16-byte key only (`Upstream`, `Cutoff`),
+/// so the public feed never names who logged out. Each clear variant is
+/// written as its key form, and read back as it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Revoked {
     /// A tollgate device session: every token with this `sid`.
@@ -108,13 +114,30 @@ pub enum Revoked {
         /// Unix seconds: tokens issued at or before it are revoked.
         before: i64,
     },
-    /// Every token whose `email` claim is `email` from `iss` with `iat` at
-    /// or before `before` (an SSF event naming its subject by e-mail).
+    /// Every token whose `email` claim is `email` (ASCII case aside) from
+    /// `iss` with `iat` at or before `before` (an SSF event naming its
+    /// subject by e-mail).
     Email {
         /// The issuer the subject belongs to; `None` for tollgate's own.
         iss: Option<String>,
         /// The e-mail address, as the tokens carry it.
         email: String,
+        /// Unix seconds: tokens issued at or before it are revoked.
+        before: i64,
+    },
+    /// An upstream session or token as the feed carries it: its key.
+    Upstream {
+        /// The provider's issuer identifier.
+        iss: String,
+        /// The entry's key ([`crate::entry_key`]).
+        key: [u8; 16],
+    },
+    /// A subject cut-off as the feed carries it: its key and moment.
+    Cutoff {
+        /// The issuer; `None` for tollgate's own.
+        iss: Option<String>,
+        /// The entry's key.
+        key: [u8; 16],
         /// Unix seconds: tokens issued at or before it are revoked.
         before: i64,
     },
@@ -125,8 +148,40 @@ impl Revoked {
     pub fn issuer(&self) -> Option<&str> {
         match self {
             Revoked::Sid(_) | Revoked::Jti(_) => None,
-            Revoked::UpstreamSid { iss, .. } | Revoked::UpstreamJti { iss, .. } => Some(iss),
-            Revoked::Subject { iss, .. } | Revoked::Email { iss, .. } => iss.as_deref(),
+            Revoked::UpstreamSid { iss, .. }
+            | Revoked::UpstreamJti { iss, .. }
+            | Revoked::Upstream { iss, .. } => Some(iss),
+            Revoked::Subject { iss, .. }
+            | Revoked::Email { iss, .. }
+            | Revoked::Cutoff { iss, .. } => iss.as_deref(),
+        }
+    }
+
+    /// The form the feed carries: tollgate's own as they are, an
+    /// upstream's as its key.
+    pub fn published(&self) -> Revoked {
+        use crate::entry_key::{Kind, entry_key};
+        let scope = |iss: &Option<String>| iss.clone().unwrap_or_default();
+        match self {
+            Revoked::UpstreamSid { iss, sid } => Revoked::Upstream {
+                iss: iss.clone(),
+                key: entry_key(Kind::Sid, iss, sid),
+            },
+            Revoked::UpstreamJti { iss, jti } => Revoked::Upstream {
+                iss: iss.clone(),
+                key: entry_key(Kind::Jti, iss, jti),
+            },
+            Revoked::Subject { iss, sub, before } => Revoked::Cutoff {
+                iss: iss.clone(),
+                key: entry_key(Kind::Sub, &scope(iss), sub),
+                before: *before,
+            },
+            Revoked::Email { iss, email, before } => Revoked::Cutoff {
+                iss: iss.clone(),
+                key: entry_key(Kind::Email, &scope(iss), email),
+                before: *before,
+            },
+            other => other.clone(),
         }
     }
 }
@@ -136,13 +191,13 @@ impl Revoked {
 /// ```json
 /// {"sid":"<uuid>","until":1763820300}
 /// {"jti":"<uuid>","until":1763820300}
-/// {"iss":"https://idp.example","sid":"<opaque>","until":1763820300}
-/// {"iss":"https://idp.example","sub":"<opaque>","before":1763816700,"until":1763820330}
+/// {"iss":"https://idp.example","key":"<22 base64url>","until":1763820300}
+/// {"iss":"https://idp.example","key":"<22 base64url>","before":1763816700,"until":1763820330}
 /// ```
 ///
-/// Exactly one of `sid`, `jti`, `sub` and `email`; `before` with `sub` and
-/// `email` only. Without `iss` the entry is tollgate's own, and `sid` and
-/// `jti` are UUIDs.
+/// tollgate's own name a `sid` or `jti` (a UUID); an upstream's carry its
+/// `iss` and the entry's `key` ([`Revoked::published`]), with `before` for
+/// a subject cut-off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "EntryWire", into = "EntryWire")]
 pub struct RevocationEntry {
@@ -160,76 +215,51 @@ struct EntryWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    sid: Option<Id>,
+    sid: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jti: Option<Id>,
+    jti: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
+    key: Option<Key>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     before: Option<i64>,
     until: i64,
 }
 
-/// A `sid` or `jti` as sent: a UUID in its canonical form (lower case,
-/// hyphenated) is read without allocating (the common case, a snapshot of a
-/// million of tollgate's own entries); anything else is kept as text, for
-/// an upstream entry, whose ids compare as the exact text.
-#[derive(Debug)]
-enum Id {
-    Uuid(Uuid),
-    Text(String),
-}
+/// An entry key as the feed writes it: 22 characters of unpadded base64url.
+#[derive(Debug, Clone, Copy)]
+struct Key([u8; 16]);
 
-impl Serialize for Id {
+impl Serialize for Key {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Id::Uuid(id) => id.serialize(serializer),
-            Id::Text(text) => serializer.serialize_str(text),
-        }
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0);
+        serializer.serialize_str(&text)
     }
 }
 
-impl<'de> Deserialize<'de> for Id {
+impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IdVisitor;
+        struct KeyVisitor;
 
-        impl serde::de::Visitor<'_> for IdVisitor {
-            type Value = Id;
+        impl serde::de::Visitor<'_> for KeyVisitor {
+            type Value = Key;
 
             fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("a session or token id")
+                f.write_str("an entry key: 16 bytes in unpadded base64url")
             }
 
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Id, E> {
-                let mut canonical = [0u8; uuid::fmt::Hyphenated::LENGTH];
-                Ok(match Uuid::try_parse(value) {
-                    Ok(id) if id.hyphenated().encode_lower(&mut canonical) == value => Id::Uuid(id),
-                    _ => Id::Text(value.to_owned()),
-                })
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Key, E> {
+                use base64::Engine as _;
+                let mut key = [0u8; 16];
+                match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(value, &mut key)
+                {
+                    Ok(16) => Ok(Key(key)),
+                    _ => Err(E::custom("an entry key is 16 bytes in unpadded base64url")),
+                }
             }
         }
 
-        deserializer.deserialize_str(IdVisitor)
-    }
-}
-
-impl Id {
-    fn own(self) -> Result<Uuid, &'static str> {
-        match self {
-            Id::Uuid(id) => Ok(id),
-            Id::Text(_) => {
-                Err("a tollgate `sid` or `jti` is a UUID (an upstream entry names its `iss`)")
-            }
-        }
-    }
-
-    fn text(self) -> String {
-        match self {
-            Id::Uuid(id) => id.to_string(),
-            Id::Text(text) => text,
-        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -241,35 +271,22 @@ impl TryFrom<EntryWire> for RevocationEntry {
             iss,
             sid,
             jti,
-            sub,
-            email,
+            key,
             before,
             until,
         } = wire;
         if iss.as_deref() == Some("") {
             return Err("a revocation entry's `iss` is empty");
         }
-        let target = match (sid, jti, sub, email, before, iss) {
-            (Some(sid), None, None, None, None, None) => Revoked::Sid(sid.own()?),
-            (None, Some(jti), None, None, None, None) => Revoked::Jti(jti.own()?),
-            (Some(sid), None, None, None, None, Some(iss)) => Revoked::UpstreamSid {
-                iss,
-                sid: sid.text(),
-            },
-            (None, Some(jti), None, None, None, Some(iss)) => Revoked::UpstreamJti {
-                iss,
-                jti: jti.text(),
-            },
-            (None, None, Some(sub), None, Some(before), iss) => {
-                Revoked::Subject { iss, sub, before }
-            }
-            (None, None, None, Some(email), Some(before), iss) => {
-                Revoked::Email { iss, email, before }
-            }
+        let target = match (sid, jti, key, before, iss) {
+            (Some(sid), None, None, None, None) => Revoked::Sid(sid),
+            (None, Some(jti), None, None, None) => Revoked::Jti(jti),
+            (None, None, Some(Key(key)), None, Some(iss)) => Revoked::Upstream { iss, key },
+            (None, None, Some(Key(key)), Some(before), iss) => Revoked::Cutoff { iss, key, before },
             _ => {
                 return Err(
-                    "a revocation entry needs exactly one of `sid`, `jti`, `sub` and `email`, \
-                     and `before` with `sub` or `email` only",
+                    "a revocation entry is a `sid` or a `jti` (tollgate's own), or an `iss` with \
+                     a `key` (and `before` for a subject cut-off)",
                 );
             }
         };
@@ -283,32 +300,27 @@ impl From<RevocationEntry> for EntryWire {
             iss: None,
             sid: None,
             jti: None,
-            sub: None,
-            email: None,
+            key: None,
             before: None,
             until: entry.until,
         };
-        match entry.target {
-            Revoked::Sid(sid) => wire.sid = Some(Id::Uuid(sid)),
-            Revoked::Jti(jti) => wire.jti = Some(Id::Uuid(jti)),
-            Revoked::UpstreamSid { iss, sid } => {
+        match entry.target.published() {
+            Revoked::Sid(sid) => wire.sid = Some(sid),
+            Revoked::Jti(jti) => wire.jti = Some(jti),
+            Revoked::Upstream { iss, key } => {
                 wire.iss = Some(iss);
-                wire.sid = Some(Id::Text(sid));
+                wire.key = Some(Key(key));
             }
-            Revoked::UpstreamJti { iss, jti } => {
-                wire.iss = Some(iss);
-                wire.jti = Some(Id::Text(jti));
-            }
-            Revoked::Subject { iss, sub, before } => {
+            Revoked::Cutoff { iss, key, before } => {
                 wire.iss = iss;
-                wire.sub = Some(sub);
+                wire.key = Some(Key(key));
                 wire.before = Some(before);
             }
-            Revoked::Email { iss, email, before } => {
-                wire.iss = iss;
-                wire.email = Some(email);
-                wire.before = Some(before);
-            }
+            // `published` leaves no clear upstream form.
+            Revoked::UpstreamSid { .. }
+            | Revoked::UpstreamJti { .. }
+            | Revoked::Subject { .. }
+            | Revoked::Email { .. } => {}
         }
         wire
     }

@@ -107,6 +107,12 @@ pub struct Jwks {
     /// upstream, and only if it is listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upstreams: Vec<UpstreamRules>,
+    /// The upstreams' keys (member `upstream_keys`, tollgate's addition),
+    /// each naming the issuer it belongs to. Apart from `keys` on purpose:
+    /// a verifier that knows nothing of upstreams (any JOSE library, an
+    /// older tollgate) must never take one for a key of tollgate's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_keys: Vec<Jwk>,
 }
 
 /// One JSON Web Key. Only the members needed for verification are kept;
@@ -231,9 +237,10 @@ fn key_members(jwk: &Jwk) -> Jwk {
 /// Build it from a JWKS with [`KeySet::from_jwks`] or [`KeySet::from_json`].
 /// Keys of types this build does not implement (say P-384 or X25519) are
 /// skipped rather than failing the whole set, as JOSE libraries do; so are
-/// keys of an upstream the set has no rules for, and shared secrets or
-/// algorithms its rules do not allow. A key of a supported type that is
-/// broken is an error.
+/// keys in `keys` that name an issuer, keys in `upstream_keys` of an
+/// upstream the set has no rules for, and shared secrets or algorithms its
+/// rules do not allow. A key of a supported type that is broken is an
+/// error.
 #[derive(Clone, Default)]
 pub struct KeySet {
     /// `(issuer, kid, key)`; issuer `None` is the tollgate issuer's own.
@@ -291,21 +298,31 @@ impl KeySet {
         }
         for jwk in &jwks.keys {
             let kid = jwk.kid.as_deref().ok_or(KeyError::MissingKid)?;
-            let Some(key) = parse_jwk(jwk, kid)? else {
-                set.skipped += 1;
-                continue;
+            // tollgate's own keys name no issuer; one that does is not
+            // trusted as tollgate's (an upstream's key belongs apart).
+            let parsed = if jwk.iss.is_some() {
+                None
+            } else {
+                parse_jwk(jwk, kid)?
             };
-            let issuer = match jwk.iss.as_deref() {
+            match parsed {
+                Some(key) => set.insert(None, kid, key)?,
+                None => set.skipped += 1,
+            }
+        }
+        for jwk in &jwks.upstream_keys {
+            let kid = jwk.kid.as_deref().ok_or(KeyError::MissingKid)?;
+            let upstream = jwk.iss.as_deref().and_then(|iss| set.upstream(iss));
+            let key = match upstream {
+                Some(upstream) => {
+                    parse_jwk(jwk, kid)?.filter(|key| upstream.allows(key.algorithm()))
+                }
                 None => None,
-                Some(iss) => match set.upstream(iss) {
-                    Some(upstream) if upstream.allows(key.algorithm()) => Some(Arc::from(iss)),
-                    _ => {
-                        set.skipped += 1;
-                        continue;
-                    }
-                },
             };
-            set.insert(issuer, kid, key)?;
+            match (key, jwk.iss.as_deref()) {
+                (Some(key), Some(iss)) => set.insert(Some(Arc::from(iss)), kid, key)?,
+                _ => set.skipped += 1,
+            }
         }
         Ok(set)
     }

@@ -56,6 +56,7 @@
 mod bounds;
 mod claims;
 pub mod dpop;
+mod entry_key;
 mod error;
 #[cfg(feature = "native")]
 pub mod event;

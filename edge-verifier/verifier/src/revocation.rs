@@ -11,16 +11,14 @@
 //!
 //! tollgate's own sessions and tokens are keyed by their UUID. Everything
 //! else (an upstream provider's opaque `sid` or `jti`, a subject cut-off)
-//! is keyed by the first 16 bytes of a SHA-256 of its kind, its issuer and
-//! its text, so it is as small, whatever the provider's ids look like. Two
-//! different ids sharing a key would make one token refused that should
-//! not be (2^-64 odds at four billion entries); never the reverse.
+//! by its 16-byte [`entry_key`](crate::entry_key), so it is as small,
+//! whatever the provider's ids look like.
 
 use std::collections::HashMap;
 
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::entry_key::{Kind, entry_key as scoped};
 use crate::feed::{RevocationEntry, RevocationFeed, Revoked};
 
 /// The smallest number of recent entries worth a merge.
@@ -80,7 +78,7 @@ impl TokenKeys {
             sid,
             jti,
             sub: scoped(Kind::Sub, scope, ids.sub),
-            email: ids.email.map(|e| email_key(scope, e)),
+            email: ids.email.map(|e| scoped(Kind::Email, scope, e)),
             iat: ids.iat,
         })
     }
@@ -88,38 +86,6 @@ impl TokenKeys {
 
 fn own_id(text: &str) -> Option<[u8; 16]> {
     Uuid::try_parse(text).ok().map(Uuid::into_bytes)
-}
-
-/// What a [`scoped`] key names.
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum Kind {
-    Sid = 1,
-    Jti = 2,
-    Sub = 3,
-    Email = 4,
-}
-
-/// The table key of an id of `kind` scoped to issuer `iss` (`""` for
-/// tollgate's own): SHA-256 over the kind, the issuer's length and bytes,
-/// and the id, cut to 16 bytes. The length keeps `("ab", "c")` and
-/// `("a", "bc")` apart.
-fn scoped(kind: Kind, iss: &str, id: &str) -> [u8; 16] {
-    let mut hash = Sha256::new();
-    hash.update([kind as u8]);
-    hash.update((iss.len() as u64).to_be_bytes());
-    hash.update(iss.as_bytes());
-    hash.update(id.as_bytes());
-    let digest = hash.finalize();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
-}
-
-/// An e-mail address's key: compared without regard to ASCII case, as
-/// providers spell the same address differently in tokens and events.
-fn email_key(iss: &str, email: &str) -> [u8; 16] {
-    scoped(Kind::Email, iss, &email.to_ascii_lowercase())
 }
 
 /// Where an entry goes and under which key.
@@ -140,9 +106,12 @@ fn slot(target: &Revoked) -> Slot {
             scoped(Kind::Sub, iss.as_deref().unwrap_or(""), sub),
             *before,
         ),
-        Revoked::Email { iss, email, before } => {
-            Slot::Cutoff(email_key(iss.as_deref().unwrap_or(""), email), *before)
-        }
+        Revoked::Email { iss, email, before } => Slot::Cutoff(
+            scoped(Kind::Email, iss.as_deref().unwrap_or(""), email),
+            *before,
+        ),
+        Revoked::Upstream { key, .. } => Slot::Upstream(*key),
+        Revoked::Cutoff { key, before, .. } => Slot::Cutoff(*key, *before),
     }
 }
 

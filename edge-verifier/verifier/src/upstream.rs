@@ -127,6 +127,7 @@ impl Upstream {
         &self.rules.iss
     }
 
+    #[cfg(feature = "native")]
     pub(crate) fn rules(&self) -> &UpstreamRules {
         &self.rules
     }
@@ -135,6 +136,14 @@ impl Upstream {
     /// longer than the provider's tokens may.
     pub(crate) fn accepts_lifetime(&self, iat: i64, exp: i64) -> bool {
         exp.saturating_sub(iat) <= i64::from(self.rules.max_token_lifetime_secs)
+    }
+
+    /// Whether its access tokens name their session (a session claim is set).
+    pub(crate) fn has_session_claim(&self) -> bool {
+        self.rules
+            .session_claim
+            .as_deref()
+            .is_some_and(|claim| !claim.is_empty())
     }
 
     /// Whether its tokens may be signed with `alg`.

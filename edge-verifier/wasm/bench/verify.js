@@ -104,7 +104,7 @@ for (const [kid, alg] of [['ed', 'EdDSA'], ['es', 'ES256'], ['rs', 'RS256']]) {
   while (pool.length < POOL) pool.push(...(await Promise.all(Array.from({ length: 500 }, () => mint(keySet, { kid })))));
   const cycle = () => { let i = 0; return () => pool[i++ % POOL]; };
   const ours = new Verifier({ issuer: ISS, audience: AUD, jwks: keySet.jwks, cacheCapacity: 0 });
-  const key = await jose.importJWK(keySet.jwks.keys.find((k) => k.kid === kid), alg);
+  const key = await jose.importJWK([...keySet.jwks.keys, ...(keySet.jwks.upstream_keys ?? [])].find((k) => k.kid === kid), alg);
   const runs = { split: [], wasm: [], awaited: [] };
   // RS256 is an upstream provider's (its key bound to its issuer); the
   // wasm has no RSA, so only createVerifier (WebCrypto) verifies it.

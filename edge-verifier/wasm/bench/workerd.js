@@ -61,7 +61,7 @@ export default {
         jose: {
           EdDSA: await jose.importJWK(jwks.keys.find((k) => k.kid === 'ed'), 'EdDSA'),
           ES256: await jose.importJWK(jwks.keys.find((k) => k.kid === 'es'), 'ES256'),
-          RS256: await jose.importJWK(jwks.keys.find((k) => k.kid === 'rs'), 'RS256'),
+          RS256: await jose.importJWK(jwks.upstream_keys.find((k) => k.kid === 'rs'), 'RS256'),
         },
       };
       return new Response('ready');

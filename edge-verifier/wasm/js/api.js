@@ -87,7 +87,9 @@ function signatureOk(attempt, which) {
 
 async function webCryptoOk(attempt, which, alg) {
   const jwk = attempt.jwk(which);
-  let key = importedKeys.get(jwk);
+  // By algorithm too: one RSA key may serve RS256 and PS256, and a CryptoKey is imported for one.
+  const id = `${alg} ${jwk}`;
+  let key = importedKeys.get(id);
   if (!key) {
     try {
       key = await crypto.subtle.importKey('jwk', JSON.parse(jwk), IMPORT[alg], false, ['verify']);
@@ -98,7 +100,7 @@ async function webCryptoOk(attempt, which, alg) {
       return attempt.verifyHere(which);
     }
     if (importedKeys.size >= MAX_IMPORTED) importedKeys.clear();
-    importedKeys.set(jwk, key);
+    importedKeys.set(id, key);
   }
   try {
     return await crypto.subtle.verify(VERIFY[alg], key, attempt.signature(which), attempt.message(which));

@@ -29,7 +29,7 @@ export async function keys({ upstream = false } = {}) {
   const signing = { ed: ed.privateKey, es: es.privateKey, hs: secret };
   if (upstream) {
     const rs = await jose.generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
-    jwks.keys.push({ ...(await jose.exportJWK(rs.publicKey)), kid: 'rs', alg: 'RS256', use: 'sig', iss: UPSTREAM_ISS });
+    jwks.upstream_keys = [{ ...(await jose.exportJWK(rs.publicKey)), kid: 'rs', alg: 'RS256', use: 'sig', iss: UPSTREAM_ISS }];
     jwks.upstreams = [{ iss: UPSTREAM_ISS, audiences: [AUD], algorithms: ['RS256'], token_types: ['at+jwt', 'JWT'], session_claim: 'sid' }];
     signing.rs = rs.privateKey;
   }

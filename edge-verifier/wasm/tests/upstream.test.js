@@ -28,7 +28,7 @@ before(async () => {
   await idp.configure({ backchannelLogoutUri: `${issuer.url}/v1/upstreams/${UPSTREAM}/backchannel-logout` });
   for (let i = 0; i < 150; i += 1) {
     const jwks = await fetch(`${issuer.url}/.well-known/jwks.json`).then((r) => r.json());
-    if (jwks.keys.some((key) => key.iss === idp.url)) break;
+    if ((jwks.upstream_keys ?? []).some((key) => key.iss === idp.url)) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   hono = await startHonoApp(`

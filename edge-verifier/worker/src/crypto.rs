@@ -50,10 +50,13 @@ fn subtle() -> Result<JsValue, JsValue> {
     Reflect::get(&crypto, &"subtle".into())
 }
 
-/// The `CryptoKey` for the check's JWK: from the isolate's map, or imported.
+/// The `CryptoKey` for the check's JWK and algorithm: from the isolate's
+/// map, or imported. Keyed by both: one RSA key may be published for RS256
+/// and for PS256, and a `CryptoKey` is imported for one of them.
 async fn key(subtle: &JsValue, check: &SignatureCheck) -> Result<JsValue, JsValue> {
     let jwk = check.jwk_json();
-    if let Some(key) = KEYS.with(|keys| keys.borrow().get(jwk).cloned()) {
+    let id = format!("{} {jwk}", check.algorithm().name());
+    if let Some(key) = KEYS.with(|keys| keys.borrow().get(&id).cloned()) {
         return Ok(key);
     }
     let import: Function = Reflect::get(subtle, &"importKey".into())?.dyn_into()?;
@@ -72,7 +75,7 @@ async fn key(subtle: &JsValue, check: &SignatureCheck) -> Result<JsValue, JsValu
         if keys.len() >= MAX_KEYS {
             keys.clear();
         }
-        keys.insert(jwk.to_owned(), key.clone());
+        keys.insert(id, key.clone());
     });
     Ok(key)
 }

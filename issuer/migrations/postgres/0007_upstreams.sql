@@ -13,7 +13,7 @@ ALTER TABLE revocations
     ADD CONSTRAINT revocations_kind_check CHECK (kind IN ('sid', 'jti', 'sub', 'email')),
     ADD CONSTRAINT revocations_shape CHECK (
         (target IS NOT NULL AND iss IS NULL AND subject IS NULL AND kind IN ('sid', 'jti'))
-        OR (target IS NULL AND subject IS NOT NULL)),
+        OR (target IS NULL AND subject IS NOT NULL AND (iss IS NOT NULL OR kind IN ('sub', 'email')))),
     ADD CONSTRAINT revocations_cutoff CHECK ((cutoff IS NOT NULL) = (kind IN ('sub', 'email')));
 
 -- Each provider's JWKS as last fetched, shared by every replica. A change

@@ -15,14 +15,16 @@ CREATE TABLE revocations_new (
     cutoff  INTEGER,
     until   INTEGER NOT NULL,
     CHECK ((target IS NOT NULL AND iss IS NULL AND subject IS NULL AND kind IN ('sid', 'jti'))
-        OR (target IS NULL AND subject IS NOT NULL)),
+        OR (target IS NULL AND subject IS NOT NULL AND (iss IS NOT NULL OR kind IN ('sub', 'email')))),
     CHECK ((cutoff IS NOT NULL) = (kind IN ('sub', 'email')))
 );
 INSERT INTO revocations_new (seq, kind, target, until)
     SELECT seq, kind, target, until FROM revocations ORDER BY seq;
 DROP TABLE revocations;
 ALTER TABLE revocations_new RENAME TO revocations;
+-- DROP TABLE took the old table's indexes with it.
 CREATE INDEX revocations_until ON revocations (until);
+CREATE INDEX revocations_target ON revocations (target);
 
 -- Each provider's JWKS as last fetched, shared by every replica. A change
 -- of `digest` moves the key-set version in the same transaction.

@@ -34,6 +34,7 @@ pub struct LogoutForm {
         (status = 200, description = "The logout is on the feed"),
         (status = 400, description = "`{\"error\":\"invalid_request\",\"error_description\":...}` (OIDC BCL §2.8); nothing revoked", content_type = "application/json"),
         (status = 429, description = "Too many announcements at once; try again", content_type = "application/json"),
+        (status = 503, description = "A key of the provider this issuer does not have yet; try again after `Retry-After`", content_type = "application/json"),
         Problem404))]
 pub async fn backchannel_logout(
     State(state): State<AppState>,
@@ -85,6 +86,9 @@ pub async fn backchannel_logout(
     {
         Ok(_) => Ok(answer(StatusCode::OK, String::new())),
         Err(Refused::Event(err)) => Ok(refuse(err)),
+        Err(Refused::Later) => Ok(later(
+            r#"{"error":"temporarily_unavailable","error_description":"unknown_kid: no key of this provider has the kid yet; try again"}"#,
+        )),
         Err(Refused::Unavailable(err)) => Err(err),
     }
 }
@@ -97,6 +101,7 @@ pub async fn backchannel_logout(
         (status = 202, description = "Accepted; its revocations are on the feed"),
         (status = 400, description = "`{\"err\":...,\"description\":...}` (RFC 8935 §2.4); nothing revoked", content_type = "application/json"),
         (status = 429, description = "Too many announcements at once; try again", content_type = "application/json"),
+        (status = 503, description = "A key of the provider this issuer does not have yet; try again after `Retry-After`", content_type = "application/json"),
         Problem404))]
 pub async fn events(
     State(state): State<AppState>,
@@ -141,8 +146,26 @@ pub async fn events(
     {
         Ok(_) => Ok(StatusCode::ACCEPTED.into_response()),
         Err(Refused::Event(err)) => Ok(refuse(err)),
+        Err(Refused::Later) => Ok(later(
+            r#"{"err":"temporarily_unavailable","description":"unknown_kid: no key of this provider has the kid yet; try again"}"#,
+        )),
         Err(Refused::Unavailable(err)) => Err(err),
     }
+}
+
+/// 503 with `Retry-After`: a key this issuer may not fetch again before
+/// the cooldown ends (see [`crate::upstream::UNKNOWN_KID_COOLDOWN`]).
+fn later(body: &'static str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::RETRY_AFTER, "10"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn busy(body: &'static str) -> Response {

@@ -166,6 +166,13 @@ impl Upstream {
         if self.client_id.is_empty() {
             return Err("`client_id` is empty".into());
         }
+        if self.audiences.contains(&self.client_id) {
+            return Err(
+                "`audiences` names the `client_id`: that is the `aud` of the provider's ID tokens, \
+                 which must not pass as access tokens; give your API its own audience at the provider"
+                    .into(),
+            );
+        }
         if self.algorithms.is_empty() {
             return Err("`algorithms` is empty".into());
         }
@@ -200,20 +207,30 @@ impl Upstream {
     }
 }
 
-/// `https://`, or `http://` to a loopback host (a provider on this machine).
+/// `https://`, or `http://` to a loopback host (a provider on this
+/// machine); never with credentials in it (`http://localhost:1@evil/`).
 pub(crate) fn check_url(url: &str, field: &str) -> Result<(), String> {
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|prefix| {
-            url.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        });
-    if (url.starts_with("https://") && url.len() > 8) || loopback {
-        Ok(())
-    } else {
+    let refuse = || {
         Err(format!(
-            "`{field}` must be an https:// URL (http:// only to a loopback host)"
+            "`{field}` must be an https:// URL (http:// only to a loopback host), without credentials"
         ))
+    };
+    let Ok(parsed) = url::Url::parse(url) else {
+        return refuse();
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse();
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => refuse(),
     }
 }
 
@@ -293,6 +310,22 @@ mod tests {
             (format!("{ONE}\nrefresh_secs = 3600"), "refresh_secs"),
             (format!("{ONE}\nspelling_mistake = 1"), "spelling_mistake"),
             (format!("{ONE}{ONE}"), "two upstreams"),
+            (
+                ONE.replace("[\"tollgate-api\"]", "[\"tollgate\"]"),
+                "client_id",
+            ),
+            (
+                format!("{ONE}\njwks_uri = \"http://127.0.0.1:80@evil.example/jwks\""),
+                "jwks_uri",
+            ),
+            (
+                format!("{ONE}\njwks_uri = \"http://localhost.evil.example/jwks\""),
+                "jwks_uri",
+            ),
+            (
+                format!("{ONE}\njwks_uri = \"https://user:pw@idp.example/jwks\""),
+                "jwks_uri",
+            ),
         ];
         for (text, says) in cases {
             let err = parse(&text, "tollgate").unwrap_err();

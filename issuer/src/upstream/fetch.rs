@@ -45,15 +45,17 @@ pub struct Fetched {
     pub max_age: Option<Duration>,
 }
 
-/// The HTTP client every fetch uses.
-pub fn client() -> reqwest::Client {
+/// The HTTP client every fetch uses: no redirects, a deadline on each
+/// request. `Err` if it cannot be made (no TLS roots): the issuer does not
+/// start, rather than fetch without deadlines.
+pub fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(FETCH_DEADLINE)
         .connect_timeout(FETCH_DEADLINE)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("tollgate-issuer/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_default()
+        .map_err(|err| format!("the HTTP client for upstreams cannot be made: {err}"))
 }
 
 /// GETs `url` as JSON, at most [`MAX_DOCUMENT`] bytes; the document and its
@@ -119,8 +121,23 @@ fn max_age(value: &str) -> Option<Duration> {
     })
 }
 
-/// Discovery (unless `jwks_uri` is configured), then the JWKS.
+/// Discovery (unless `jwks_uri` is configured), then the JWKS, within one
+/// [`FETCH_DEADLINE`] for both.
 pub async fn fetch_keys(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+) -> Result<Fetched, FetchError> {
+    tokio::time::timeout(FETCH_DEADLINE, fetch_keys_inner(client, upstream))
+        .await
+        .unwrap_or_else(|_| {
+            Err(FetchError::Http {
+                url: upstream.discovery_url(),
+                reason: "discovery and JWKS took longer than the deadline".into(),
+            })
+        })
+}
+
+async fn fetch_keys_inner(
     client: &reqwest::Client,
     upstream: &Upstream,
 ) -> Result<Fetched, FetchError> {
@@ -193,7 +210,7 @@ pub fn publishable(upstream: &Upstream, jwks: &Value) -> Vec<Jwk> {
             }
         }
         let alone = Jwks {
-            keys: vec![jwk.clone()],
+            upstream_keys: vec![jwk.clone()],
             upstreams: vec![rules.clone()],
             ..Jwks::default()
         };

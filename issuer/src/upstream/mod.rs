@@ -54,8 +54,8 @@ impl std::fmt::Debug for Upstreams {
 }
 
 impl Upstreams {
-    /// These providers.
-    pub fn new(list: Vec<Upstream>) -> Self {
+    /// These providers; `Err` if the HTTP client cannot be made.
+    pub fn new(list: Vec<Upstream>) -> Result<Self, UpstreamConfigError> {
         let rules: Vec<UpstreamRules> = list.iter().map(Upstream::rules).collect();
         let rules_digest = if rules.is_empty() {
             String::new()
@@ -66,7 +66,7 @@ impl Upstreams {
                 .map(|b| format!("{b:02x}"))
                 .collect()
         };
-        Upstreams {
+        Ok(Upstreams {
             providers: list
                 .into_iter()
                 .map(|config| Provider {
@@ -74,14 +74,18 @@ impl Upstreams {
                     last_unknown_kid: tokio::sync::Mutex::new(None),
                 })
                 .collect(),
-            client: fetch::client(),
+            client: fetch::client().map_err(UpstreamConfigError)?,
             rules_digest,
-        }
+        })
     }
 
     /// None at all.
     pub fn none() -> Self {
-        Self::new(Vec::new())
+        Upstreams {
+            providers: Vec::new(),
+            client: reqwest::Client::new(),
+            rules_digest: String::new(),
+        }
     }
 
     /// The provider named `name`.
@@ -142,12 +146,15 @@ async fn fetch_and_store(state: &AppState, provider: &Provider) -> Result<Durati
 /// A token of `provider` named a `kid` none of its keys has (the provider
 /// may have added a key since the last periodic fetch): fetch its keys
 /// now, unless an unknown `kid` did so less than [`UNKNOWN_KID_COOLDOWN`]
-/// ago. Callers that arrive while that fetch runs wait for it. Returns
-/// whether the keys may have changed.
+/// ago or such a fetch is running. Nobody waits for another's fetch, so a
+/// stalled provider holds one caller for one [`fetch::FETCH_DEADLINE`] at
+/// the most. Returns whether this call fetched them.
 pub async fn refetch_for_unknown_kid(state: &AppState, provider: &Provider) -> bool {
-    let mut last = provider.last_unknown_kid.lock().await;
+    let Ok(mut last) = provider.last_unknown_kid.try_lock() else {
+        return false; // another caller is fetching them
+    };
     if last.is_some_and(|at| at.elapsed() < UNKNOWN_KID_COOLDOWN) {
-        return true; // fetched moments ago, perhaps while this caller waited
+        return false;
     }
     *last = Some(Instant::now());
     match fetch_and_store(state, provider).await {

@@ -71,6 +71,7 @@ pub async fn run(state: AppState, index: usize) {
             }
         };
         answers = Answers::default();
+        let mut held_back = false;
         for (jti, set) in &response.sets {
             match receive(&state, provider, Kind::SecurityEvent, Channel::SsfPoll, set).await {
                 Ok(_) => answers.ack.push(jti.clone()),
@@ -86,10 +87,12 @@ pub async fn run(state: AppState, index: usize) {
                 }
                 // Not stored: neither acknowledged nor refused, so it is
                 // delivered again.
-                Err(Refused::Unavailable(_)) => {}
+                Err(Refused::Later | Refused::Unavailable(_)) => held_back = true,
             }
         }
-        if !response.more_available {
+        // At once again only for more of what was taken; a transmitter that
+        // says "more" with nothing, or SETs held back, waits the pause.
+        if !response.more_available || response.sets.is_empty() || held_back {
             tokio::time::sleep(pause).await;
         }
     }

@@ -29,6 +29,11 @@ pub enum Kind {
 pub enum Refused {
     /// It is invalid (or a replay): the sender gets the standard's error.
     Event(EventError),
+    /// It names a key of the provider this issuer does not have yet, and
+    /// may not fetch again for a while: a key the provider added since its
+    /// keys were last fetched, or a forgery. Try again later (the
+    /// provider's keys will have been fetched by then); nothing stored.
+    Later,
     /// The issuer could not do its part (the store failed): try again.
     Unavailable(ApiError),
 }
@@ -58,7 +63,7 @@ pub async fn receive(
     let counted = match &result {
         Ok(_) => Some(EventResult::Accepted),
         Err(Refused::Event(err)) if err.code == EventCode::Replayed => Some(EventResult::Replayed),
-        Err(Refused::Event(_)) => Some(EventResult::Refused),
+        Err(Refused::Event(_) | Refused::Later) => Some(EventResult::Refused),
         Err(Refused::Unavailable(_)) => None,
     };
     if let Some(result) = counted {
@@ -98,11 +103,16 @@ async fn accept(
             Kind::SecurityEvent => judge_security_event(token, keys, &options, now),
         }
     };
+    let unknown_kid = |verdict: &Result<Event, EventError>| matches!(verdict, Err(err) if err.code == EventCode::UnknownKid);
     let mut verdict = judge(&state.current_keys().await?.upstream);
-    if matches!(&verdict, Err(err) if err.code == EventCode::UnknownKid)
-        && refetch_for_unknown_kid(state, provider).await
-    {
+    if unknown_kid(&verdict) && refetch_for_unknown_kid(state, provider).await {
         verdict = judge(&state.current_keys().await?.upstream);
+    }
+    if unknown_kid(&verdict) {
+        // Refusing it for good would lose a logout signed by a key the
+        // provider added since the last fetch (an anonymous caller can
+        // spend the refetch with a made-up kid): it is asked again later.
+        return Err(Refused::Later);
     }
     let event = verdict.map_err(Refused::Event)?;
     let fresh = state

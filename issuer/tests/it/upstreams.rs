@@ -191,7 +191,8 @@ async fn a_logout_revokes_that_session_of_that_provider(store: Arc<dyn Store>) {
         [Revoked::UpstreamSid {
             iss: a.issuer.clone(),
             sid: "s-1".into()
-        }]
+        }
+        .published()]
     );
     assert_eq!(feed.revoked[0].until, NOW + 600 + 30);
     let mut set = RevocationSet::new();
@@ -393,8 +394,16 @@ async fn security_events_pushed(store: Arc<dyn Store>) {
             iss: Some(a.issuer.clone()),
             sub: "bob".into(),
             before: NOW - 2
-        }]
+        }
+        .published()]
     );
+    // The public feed names nobody.
+    let raw = issuer
+        .call("GET", "/v1/revocations", None, None)
+        .await
+        .body
+        .to_string();
+    assert!(!raw.contains("bob"), "{raw}");
 }
 on_both!(security_events_pushed);
 
@@ -410,7 +419,17 @@ async fn a_key_removed_at_the_provider_leaves_the_published_jwks() {
         .call("GET", "/.well-known/jwks.json", None, None)
         .await
         .body;
-    let bound: Vec<&Value> = jwks["keys"]
+    // A verifier that knows nothing of upstreams (any JOSE library) reads
+    // `keys`: no upstream key may be there.
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|key| key.get("iss").is_none()),
+        "{jwks}"
+    );
+    let bound: Vec<&Value> = jwks["upstream_keys"]
         .as_array()
         .unwrap()
         .iter()
@@ -487,12 +506,83 @@ async fn an_unknown_kid_fetches_the_providers_keys_once_more() {
         &a.logout_claims("dave", "s-5"),
         &new_key,
     );
+    // It may be a key the provider added since: not a final refusal, but
+    // one to try again after the cooldown (the provider retries; the next
+    // periodic fetch has the key by then).
     let reply = issuer.logout("a", &made_up).await;
-    assert_eq!(reply.status, 400);
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    assert_eq!(reply.header("retry-after"), Some("10"));
+    assert_eq!(reply.body["error"], "temporarily_unavailable");
+    assert_eq!(
+        issuer.feed().await.revoked.len(),
+        1,
+        "only the first logout"
+    );
+}
+
+/// An anonymous caller who sends a made-up `kid` first cannot make a
+/// genuine logout signed by the provider's new key be refused for good.
+#[tokio::test]
+async fn a_forged_unknown_kid_cannot_turn_away_a_genuine_new_key() {
+    let (store, _db) = sqlite().await;
+    let (a, b) = (Provider::start(74).await, Provider::start(75).await);
+    let (issuer, _dir) = issuer_with(store, &a, &b).await;
+    let forged = sign(
+        json!({"alg": "ES256", "kid": "made-up", "typ": "logout+jwt"}),
+        &a.logout_claims("eve", "s-6"),
+        &es_key(99),
+    );
+    assert_eq!(issuer.logout("a", &forged).await.status, 503);
+    let new_key = es_key(76);
+    *a.jwks.lock().unwrap() = json!({"keys": [es_jwk(&a.key, "k1"), es_jwk(&new_key, "k2")]});
+    let genuine = sign(
+        json!({"alg": "ES256", "kid": "k2", "typ": "logout+jwt"}),
+        &a.logout_claims("frank", "s-7"),
+        &new_key,
+    );
+    let reply = issuer.logout("a", &genuine).await;
+    assert_eq!(
+        reply.status, 503,
+        "retryable, not a final 400: {:?}",
+        reply.body
+    );
+    // Once the provider's keys are fetched again (the periodic refresh),
+    // the retry is accepted.
+    tollgate_issuer::upstream::refresh(&issuer.state, issuer.state.upstreams.get("a").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(issuer.logout("a", &genuine).await.status, 200);
+}
+
+/// The revocation log keeps its indexes across the migration that rebuilt
+/// it on SQLite: `is_revoked`, on every Bearer request, looks up `target`.
+#[tokio::test]
+async fn the_sqlite_log_keeps_its_indexes() {
+    let (_store, dir) = sqlite().await;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite:{}",
+        dir.path().join("issuer.db").display()
+    ))
+    .await
+    .unwrap();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_index_list('revocations') ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert!(
-        reply.body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("unknown_kid")
+        names.contains(&"revocations_target".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"revocations_until".to_owned()), "{names:?}");
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM revocations WHERE target IN (x'00', x'01')",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        plan.iter().any(|row| row.3.contains("revocations_target")),
+        "{plan:?}"
     );
 }

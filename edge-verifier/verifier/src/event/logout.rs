@@ -46,8 +46,8 @@ pub fn judge_logout_token(
             "a logout token must not carry `nonce`",
         ));
     }
-    let sub = signed.string("sub")?;
-    let sid = signed.string("sid")?;
+    let sub = signed.id("sub")?;
+    let sid = signed.id("sid")?;
     let iss = options.issuer.clone();
     let target = match (sid, sub) {
         (Some(sid), _) if signed.has_session_claim() => Revoked::UpstreamSid {

@@ -336,7 +336,7 @@ impl Signed<'_> {
         string_in(&self.claims, name)
     }
 
-    /// A NumericDate claim; `Err` if it is there and not a number.
+    /// A NumericDate claim, rounded up; `Err` if it is there and not a number.
     pub(crate) fn date(&self, name: &str) -> Result<Option<i64>, EventError> {
         date_in(&self.claims, name)
     }
@@ -366,11 +366,20 @@ impl Signed<'_> {
 
     /// Whether the provider's access tokens name their session.
     pub(crate) fn has_session_claim(&self) -> bool {
-        self.upstream
-            .rules()
-            .session_claim
-            .as_deref()
-            .is_some_and(|claim| !claim.is_empty())
+        self.upstream.has_session_claim()
+    }
+
+    /// An id claim (`sub`, `sid`, ...): `Err` if it is there and not an
+    /// id a header and a database column can hold.
+    pub(crate) fn id(&self, name: &str) -> Result<Option<&str>, EventError> {
+        id_in(&self.claims, name)
+    }
+
+    /// The moment a cut-off made at `at` takes: rounded up (as a token's
+    /// `iat` is) and never later than now plus the leeway, so a future or
+    /// millisecond timestamp cannot lock the user out of new logins.
+    pub(crate) fn cut_at(&self, at: i64, now: i64, options: &EventOptions) -> i64 {
+        at.min(now.saturating_add(i64::from(options.leeway_secs)))
     }
 }
 
@@ -388,6 +397,31 @@ pub(crate) fn string_in<'a>(
     }
 }
 
+/// The longest id (`sub`, `sid`, an e-mail address) an event may name.
+pub const MAX_ID_LEN: usize = 1024;
+
+/// An id member of `object`: a string of 1 to [`MAX_ID_LEN`] bytes without
+/// control characters (which neither a header nor a Postgres text column
+/// takes), or absent.
+pub(crate) fn id_in<'a>(
+    object: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, EventError> {
+    let Some(id) = string_in(object, name)? else {
+        return Ok(None);
+    };
+    if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+        return Err(EventError::new(
+            EventCode::Malformed,
+            "an id is empty, over 1024 bytes, or holds control characters",
+        ));
+    }
+    Ok(Some(id))
+}
+
+/// A NumericDate member of `object`, a fraction rounded up (a cut-off at
+/// 100.7 covers a token issued at 100.4, whose `iat` reads 101); `Err` if
+/// it is there and not a number in range.
 pub(crate) fn date_in(object: &Map<String, Value>, name: &str) -> Result<Option<i64>, EventError> {
     match object.get(name) {
         None => Ok(None),
@@ -396,7 +430,7 @@ pub(crate) fn date_in(object: &Map<String, Value>, name: &str) -> Result<Option<
             .or_else(|| {
                 n.as_f64()
                     .filter(|f| f.is_finite() && f.abs() < 1e15)
-                    .map(|f| f.floor() as i64)
+                    .map(|f| f.ceil() as i64)
             })
             .map(Some)
             .ok_or(EventError::new(

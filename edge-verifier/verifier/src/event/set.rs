@@ -7,9 +7,10 @@
 //! `email`, `opaque` (the provider's user id), `jwt_id` (one token), and
 //! `complex` with a `user` of those and a `session` (`opaque`).
 //!
-//! - `session-revoked`: the session, where the provider's access tokens
-//!   carry a session claim; otherwise every token of the user up to the
-//!   event.
+//! - `session-revoked`: the session (a complex subject's `session`, or an
+//!   `opaque` subject, as CAEP's own example names one), where the
+//!   provider's access tokens carry a session claim; otherwise, for a
+//!   subject that names the user, every token of the user up to the event.
 //! - `credential-change`: every token of the user up to the event (a
 //!   session alone, if that is all it names).
 //! - SSF `verification`: accepted, revokes nothing.
@@ -18,7 +19,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{Event, EventCode as C, EventError, EventOptions, Signed, date_in, signed, string_in};
+use super::{
+    Event, EventCode as C, EventError, EventOptions, Signed, date_in, id_in, signed, string_in,
+};
 use crate::feed::{RevocationEntry, Revoked};
 use crate::jws::is_type;
 use crate::keys::KeySet;
@@ -77,7 +80,11 @@ pub fn judge_security_event(
                 "neither `sub_id` nor the event's `subject` is present",
             ))?,
         };
-        let before = date_in(event, "event_timestamp")?.unwrap_or(iat);
+        let before = signed.cut_at(
+            date_in(event, "event_timestamp")?.unwrap_or(iat),
+            now,
+            options,
+        );
         let target = map_subject(&signed, subject, revoke_user, before, options)?;
         revoked.push(signed.entry(target, now, options));
     }
@@ -113,6 +120,22 @@ fn map_subject(
         C::Malformed,
         "the subject identifier is not an object",
     ))?;
+    // CAEP's own session-revoked example names the session by an opaque
+    // subject.
+    if !revoke_user && format(subject)? == "opaque" {
+        let id = session_id_of(subject)?;
+        return if signed.has_session_claim() {
+            Ok(Revoked::UpstreamSid {
+                iss: options.issuer.clone(),
+                sid: id.to_owned(),
+            })
+        } else {
+            Err(EventError::new(
+                C::UnmappedSession,
+                "an opaque subject of session-revoked names a session, and this provider's access tokens name none",
+            ))
+        };
+    }
     if format(subject)? == "complex" {
         let session = subject.get("session").map(session_id).transpose()?;
         let user = subject.get("user");
@@ -162,12 +185,10 @@ fn simple(
 ) -> Result<Revoked, EventError> {
     let iss = Some(options.issuer.clone());
     let need = |name| {
-        string_in(subject, name)?
-            .filter(|v| !v.is_empty())
-            .ok_or(EventError::new(
-                C::Malformed,
-                "the subject identifier lacks a member its format requires",
-            ))
+        id_in(subject, name)?.ok_or(EventError::new(
+            C::Malformed,
+            "the subject identifier lacks a member its format requires",
+        ))
     };
     let own_issuer = |name| {
         if need(name)? == options.issuer {
@@ -224,10 +245,12 @@ fn session_id(session: &Value) -> Result<&str, EventError> {
             "a session subject must be of format opaque",
         ));
     }
-    string_in(session, "id")?
-        .filter(|id| !id.is_empty())
-        .ok_or(EventError::new(
-            C::Malformed,
-            "the session subject has no `id`",
-        ))
+    session_id_of(session)
+}
+
+fn session_id_of(subject: &Map<String, Value>) -> Result<&str, EventError> {
+    id_in(subject, "id")?.ok_or(EventError::new(
+        C::Malformed,
+        "the session subject has no `id`",
+    ))
 }

@@ -330,7 +330,7 @@ fn caep_events_map_to_sessions_and_cut_offs() {
     );
     // The subject inside the event, as CAEP drafts put it.
     let mut inside = set_claims(
-        json!({SESSION_REVOKED_EVENT: {"subject": {"format": "opaque", "id": "u-1"}}}),
+        json!({CREDENTIAL_CHANGE_EVENT: {"subject": {"format": "opaque", "id": "u-1"}}}),
         json!(null),
     );
     inside.as_object_mut().unwrap().remove("sub_id");
@@ -411,4 +411,58 @@ fn bad_security_events_are_refused_with_their_code() {
     assert_eq!(err.code.set_error(), "invalid_key");
     assert!(err.set_body().contains(r#""err":"invalid_key""#));
     assert!(err.logout_body().contains(r#""error":"invalid_request""#));
+}
+
+/// CAEP's own example of session-revoked names the session by an opaque
+/// subject: that session is revoked.
+#[test]
+fn session_revoked_with_an_opaque_subject_is_that_session() {
+    let claims = set_claims(
+        json!({SESSION_REVOKED_EVENT: {}}),
+        json!({"format": "opaque", "id": "dMTlD|1600802906337.16|16008.16"}),
+    );
+    assert_eq!(
+        set(&claims).unwrap(),
+        [Revoked::UpstreamSid {
+            iss: IDP_A.into(),
+            sid: "dMTlD|1600802906337.16|16008.16".into()
+        }]
+    );
+}
+
+/// A cut-off never reaches past now (a future or millisecond timestamp
+/// would lock the user out of new logins), and a fractional one is
+/// rounded up, as a token's `iat` is: a token of the same second is cut.
+#[test]
+fn cut_off_moments_are_bounded_and_rounded_up() {
+    let user = json!({"format": "iss_sub", "iss": IDP_A, "sub": "u"});
+    let at = |timestamp: Value| {
+        let claims = set_claims(
+            json!({CREDENTIAL_CHANGE_EVENT: {"event_timestamp": timestamp}}),
+            user.clone(),
+        );
+        match &set(&claims).unwrap()[0] {
+            Revoked::Subject { before, .. } => *before,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        at(json!(NOW * 1000)),
+        NOW + 30,
+        "milliseconds: clamped to now + leeway"
+    );
+    assert_eq!(at(json!(NOW + 3600)), NOW + 30);
+    assert_eq!(at(json!(NOW as f64 - 4.5)), NOW - 4);
+}
+
+/// Ids a database column or a header could not hold are refused.
+#[test]
+fn ids_with_control_characters_are_refused() {
+    let mut claims = logout_claims();
+    claims["sub"] = json!("ada\u{0}");
+    claims.as_object_mut().unwrap().remove("sid");
+    assert_eq!(logout(&claims).unwrap_err(), "malformed");
+    let mut long = logout_claims();
+    long["sid"] = json!("s".repeat(1025));
+    assert_eq!(logout(&long).unwrap_err(), "malformed");
 }

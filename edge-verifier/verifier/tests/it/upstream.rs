@@ -50,8 +50,8 @@ fn rules(iss: &str) -> UpstreamRules {
 /// tollgate's own keys, plus A's and B's, both under kid `shared`.
 pub(crate) fn jwks() -> Jwks {
     let mut jwks = Keys::new().jwks();
-    jwks.keys.push(es_jwk(&key_a(), "shared", IDP_A));
-    jwks.keys.push(es_jwk(&key_b(), "shared", IDP_B));
+    jwks.upstream_keys.push(es_jwk(&key_a(), "shared", IDP_A));
+    jwks.upstream_keys.push(es_jwk(&key_b(), "shared", IDP_B));
     jwks.upstreams = vec![rules(IDP_A), rules(IDP_B)];
     jwks
 }
@@ -158,7 +158,7 @@ fn keys_of_an_unlisted_issuer_are_skipped() {
 #[test]
 fn no_shared_secret_and_no_alg_none_for_an_upstream() {
     let mut jwks = jwks();
-    jwks.keys.push(Jwk {
+    jwks.upstream_keys.push(Jwk {
         kty: "oct".into(),
         kid: Some("hs-up".into()),
         iss: Some(IDP_A.into()),
@@ -329,56 +329,48 @@ fn a_subject_cut_off_revokes_tokens_issued_up_to_it() {
     assert_eq!(refusal(&verifier, &token, NOW, &set), "revoked");
 }
 
-/// The feed's upstream entries parse, and malformed ones fail the page.
+/// The feed's upstream entries: written as their key, read back as it,
+/// and malformed ones fail the page.
 #[test]
 fn upstream_feed_entries_on_the_wire() {
+    let clear = Revoked::Subject {
+        iss: Some(IDP_A.into()),
+        sub: "u1".into(),
+        before: NOW,
+    };
+    let entry = RevocationEntry {
+        target: clear.clone(),
+        until: NOW + 5,
+    };
+    let wire = serde_json::to_value(&entry).unwrap();
+    assert_eq!(wire["iss"], IDP_A);
+    assert_eq!(wire["before"], NOW);
+    assert_eq!(wire["key"].as_str().unwrap().len(), 22);
+    let back: RevocationEntry = serde_json::from_value(wire).unwrap();
+    assert_eq!(back.target, clear.published());
+    assert!(matches!(back.target, Revoked::Cutoff { .. }));
     let page: RevocationFeed = serde_json::from_value(json!({
         "cursor": "c", "reset": true,
         "revoked": [
-            {"iss": IDP_A, "sid": "AB3F2D6C-5E1A-4D2B-9C8E-7F6A5B4C3D2E", "until": NOW + 5},
-            {"iss": IDP_A, "sid": "6c9a1b0e-3c0f-4d4e-9a57-0f7f8f2c1d11", "until": NOW + 5},
-            {"iss": IDP_A, "jti": "x", "until": NOW + 5},
-            {"iss": IDP_A, "sub": "u1", "before": NOW, "until": NOW + 5},
-            {"email": "ada@example.com", "before": NOW, "until": NOW + 5},
+            {"iss": IDP_A, "key": "AAAAAAAAAAAAAAAAAAAAAA", "until": NOW + 5},
+            {"key": "AAAAAAAAAAAAAAAAAAAAAA", "before": NOW, "until": NOW + 5},
             {"sid": SID, "until": NOW + 5},
         ]
     }))
     .unwrap();
-    assert_eq!(
-        page.revoked[0].target,
-        Revoked::UpstreamSid {
-            iss: IDP_A.into(),
-            sid: "AB3F2D6C-5E1A-4D2B-9C8E-7F6A5B4C3D2E".into()
-        }
-    );
-    assert_eq!(
-        page.revoked[1].target,
-        Revoked::UpstreamSid {
-            iss: IDP_A.into(),
-            sid: "6c9a1b0e-3c0f-4d4e-9a57-0f7f8f2c1d11".into()
-        }
-    );
-    assert_eq!(
-        page.revoked[4].target,
-        Revoked::Email {
-            iss: None,
-            email: "ada@example.com".into(),
-            before: NOW
-        }
-    );
-    assert_eq!(page.revoked[5].target, Revoked::Sid(SID));
-    // Round trip.
+    assert_eq!(page.revoked[2].target, Revoked::Sid(SID));
     let again: RevocationFeed =
         serde_json::from_str(&serde_json::to_string(&page).unwrap()).unwrap();
     assert_eq!(again, page);
 
     for bad in [
         json!({"sid": "not-a-uuid", "until": 1}),
-        json!({"sid": "6C9A1B0E-3C0F-4D4E-9A57-0F7F8F2C1D11", "until": 1}),
-        json!({"iss": "", "sid": "x", "until": 1}),
-        json!({"iss": IDP_A, "sub": "u1", "until": 1}),
-        json!({"iss": IDP_A, "sid": "x", "before": 1, "until": 1}),
-        json!({"iss": IDP_A, "sid": "x", "sub": "u1", "before": 1, "until": 1}),
+        json!({"iss": "", "key": "AAAAAAAAAAAAAAAAAAAAAA", "until": 1}),
+        json!({"iss": IDP_A, "key": "AAAA", "until": 1}),
+        json!({"iss": IDP_A, "sid": SID, "until": 1}),
+        json!({"key": "AAAAAAAAAAAAAAAAAAAAAA", "until": 1}),
+        json!({"iss": IDP_A, "sub": "u1", "before": 1, "until": 1}),
+        json!({"sid": SID, "key": "AAAAAAAAAAAAAAAAAAAAAA", "until": 1}),
     ] {
         assert!(
             serde_json::from_value::<RevocationEntry>(bad.clone()).is_err(),
@@ -400,7 +392,7 @@ mod rsa_tokens {
         let mut ps = rs.clone();
         ps.kid = Some("ps-a".into());
         ps.alg = Some("PS256".into());
-        jwks.keys.extend([rs, ps]);
+        jwks.upstream_keys.extend([rs, ps]);
         let verifier = Verifier::new(
             VerifierOptions::new(ISSUER, AUDIENCE),
             KeySet::from_jwks(&jwks).unwrap(),
@@ -441,4 +433,139 @@ mod rsa_tokens {
         );
         assert_eq!(code_of(&verifier, &confused), "unsupported_alg");
     }
+}
+
+/// A verifier that ignores the `iss` member of a JWK (any JOSE library, or
+/// a tollgate verifier from before upstreams) must not find an upstream's
+/// key among tollgate's own: they are published apart, in
+/// `upstream_keys`, and a key in `keys` that names an issuer is not loaded.
+#[test]
+fn upstream_keys_are_published_apart_from_tollgates_own() {
+    let mut jwks = Keys::new().jwks();
+    jwks.upstream_keys.push(es_jwk(&key_a(), "shared", IDP_A));
+    jwks.upstreams = vec![rules(IDP_A)];
+    let json = serde_json::to_value(&jwks).unwrap();
+    assert!(
+        json["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|key| key.get("iss").is_none()),
+        "{json}"
+    );
+    assert_eq!(json["upstream_keys"][0]["iss"], IDP_A);
+    let verifier = Verifier::new(
+        VerifierOptions::new(ISSUER, AUDIENCE),
+        KeySet::from_jwks(&jwks).unwrap(),
+    );
+    assert!(verify(&verifier, &es_token(&key_a(), &upstream_claims(IDP_A))).is_ok());
+    // An upstream's key smuggled into `keys` is tollgate's own for nobody.
+    let mut smuggled = Keys::new().jwks();
+    smuggled.keys.push(es_jwk(&key_a(), "shared", IDP_A));
+    smuggled.upstreams = vec![rules(IDP_A)];
+    let keys = KeySet::from_jwks(&smuggled).unwrap();
+    assert_eq!(keys.skipped(), 1);
+    let verifier = Verifier::new(VerifierOptions::new(ISSUER, AUDIENCE), keys);
+    let own_claims_by_upstream_key =
+        forge(&header("ES256", "shared"), &claims(), Sign::Es(&key_a()));
+    assert_eq!(
+        code_of(&verifier, &own_claims_by_upstream_key),
+        "unknown_kid"
+    );
+    assert_eq!(
+        code_of(&verifier, &es_token(&key_a(), &upstream_claims(IDP_A))),
+        "unknown_kid"
+    );
+}
+
+/// Where the provider's tokens name their session, one that does not
+/// could never be revoked by a session logout: refused.
+#[test]
+fn a_token_without_the_configured_session_claim_is_refused() {
+    let mut claims = upstream_claims(IDP_A);
+    claims.as_object_mut().unwrap().remove("sid");
+    assert_eq!(
+        code_of(&verifier(), &es_token(&key_a(), &claims)),
+        "missing_claim"
+    );
+    let mut jwks = jwks();
+    jwks.upstreams[0].session_claim = None;
+    let verifier = Verifier::new(
+        VerifierOptions::new(ISSUER, AUDIENCE),
+        KeySet::from_jwks(&jwks).unwrap(),
+    );
+    assert!(verify(&verifier, &es_token(&key_a(), &claims)).is_ok());
+}
+
+/// An ID token is not an access token, whatever its `typ` and `aud`.
+#[test]
+fn an_id_token_is_refused() {
+    let mut with_nonce = upstream_claims(IDP_A);
+    with_nonce["nonce"] = json!("n-0S6_WzA2Mj");
+    assert_eq!(
+        code_of(&verifier(), &es_token(&key_a(), &with_nonce)),
+        "wrong_type"
+    );
+    let mut keycloak_id = upstream_claims(IDP_A);
+    keycloak_id["typ"] = json!("ID");
+    assert_eq!(
+        code_of(&verifier(), &es_token(&key_a(), &keycloak_id)),
+        "wrong_type"
+    );
+}
+
+/// The feed never carries an upstream's identifiers in clear: a session,
+/// a token or a subject is published as its 16-byte key, which still
+/// revokes exactly what the clear entry did.
+#[test]
+fn upstream_entries_are_published_as_keys_only() {
+    let clear = vec![
+        RevocationEntry {
+            target: Revoked::UpstreamSid {
+                iss: IDP_A.into(),
+                sid: "AB3F2D6C-5E1A-4D2B-9C8E-7F6A5B4C3D2E".into(),
+            },
+            until: NOW + 600,
+        },
+        RevocationEntry {
+            target: Revoked::Email {
+                iss: Some(IDP_B.into()),
+                email: "ada@example.com".into(),
+                before: NOW,
+            },
+            until: NOW + 600,
+        },
+    ];
+    let wire = serde_json::to_string(&clear).unwrap();
+    for secret in ["AB3F2D6C", "ada@example.com", "\"sid\"", "\"email\""] {
+        assert!(!wire.contains(secret), "{secret} in {wire}");
+    }
+    let published: Vec<RevocationEntry> = serde_json::from_str(&wire).unwrap();
+    let set = set_of(published);
+    let verifier = verifier();
+    assert_eq!(
+        refusal(
+            &verifier,
+            &es_token(&key_a(), &upstream_claims(IDP_A)),
+            NOW,
+            &set
+        ),
+        "revoked"
+    );
+    assert_eq!(
+        refusal(
+            &verifier,
+            &es_token(&key_b(), &upstream_claims(IDP_B)),
+            NOW,
+            &set
+        ),
+        "revoked"
+    );
+    let mut other = upstream_claims(IDP_B);
+    other["email"] = json!("someone@example.com");
+    assert!(
+        verifier
+            .verify(&es_token(&key_b(), &other), NOW, &set)
+            .is_ok()
+    );
 }
