@@ -9,7 +9,7 @@ WASM_TARGET := wasm32-unknown-unknown
 NATIVE := --workspace --exclude tollgate-worker --all-features
 T = scripts/timed.sh $@
 
-.PHONY: test demo setup clock lint build unit types npm worker e2e bench
+.PHONY: test demo setup clock lint build unit types npm worker e2e bench fuzz
 
 ## Set up whatever is missing, then run every check and test, and print how
 ## long each step took.
@@ -84,3 +84,8 @@ bench:
 	node edge-verifier/worker/bench/dpop.js
 	node edge-verifier/worker/bench/coldstart.js on
 	node edge-verifier/worker/bench/coldstart.js off
+
+## Fuzz every parser that reads network input (FUZZ_SECONDS each, default
+## 60; docs/FUZZING.md). make test runs the same bodies over the corpora.
+fuzz:
+	scripts/fuzz.sh

@@ -18,10 +18,12 @@ use crate::secret::ServerKey;
 use crate::store::{Store, StoreError};
 use crate::upstream::{UpstreamConfigError, Upstreams};
 
-/// How many upstream announcements (logout tokens, pushed security events)
-/// are judged at once; more wait their turn (at most [`SLOT_WAIT`]), so a
-/// flood of forged ones cannot crowd out tollgate's own logouts.
-pub const UPSTREAM_SLOTS: usize = 4;
+/// How many upstream announcements (logout tokens, security events) have
+/// their signature checked at once; more wait their turn (at most
+/// [`SLOT_WAIT`]), so a flood of forged ones takes at most one core from
+/// tollgate's own logouts. One check takes tens of microseconds: one slot
+/// still judges thousands a second, a provider's burst included.
+pub const UPSTREAM_SLOTS: usize = 1;
 
 /// How many refresh and RFC 7009 requests do their database work at once;
 /// more wait their turn (at most [`SLOT_WAIT`]), parked, so a flood of them
@@ -138,6 +140,9 @@ pub struct AppState {
     pub upstreams: Arc<Upstreams>,
     /// Slots for upstream announcements ([`UPSTREAM_SLOTS`]).
     pub upstream_slots: Arc<tokio::sync::Semaphore>,
+    /// Refused upstream announcements per client address: past the limit
+    /// an address is answered 429 before any signature is checked.
+    pub upstream_limit: Arc<RateLimiter>,
     keys: Arc<RwLock<Arc<Keys>>>,
 }
 
@@ -188,6 +193,10 @@ impl AppState {
             feed: Arc::new(FeedCache::new(upstreams.version_suffix())),
             upstreams: Arc::new(upstreams),
             upstream_slots: Arc::new(tokio::sync::Semaphore::new(UPSTREAM_SLOTS)),
+            upstream_limit: Arc::new(RateLimiter::new(
+                settings.token_failures_per_address,
+                settings.rate_window_secs,
+            )),
             token_slots: Arc::new(tokio::sync::Semaphore::new(UNAUTHENTICATED_SLOTS)),
             passwords: Passwords::new(&settings)?,
             account_limit: limiter_for(

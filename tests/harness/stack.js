@@ -90,45 +90,17 @@ export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0,
   spawnSync(bin('tollgate-issuer'), ['user', 'add', '--email', DEMO_EMAIL, '--name', 'Demo User'], {
     env: { ...process.env, ...issuerEnv, RUST_LOG: 'error' }, input: `${DEMO_PASSWORD}\n`,
   });
-  const issuer = serve(bin('tollgate-issuer'), issuerEnv);
-  const issuerUrl = await issuer.url;
-  if (idp) {
-    await idp.configure({
-      backchannelLogoutUri: `${issuerUrl}/v1/upstreams/${UPSTREAM}/backchannel-logout`,
-      redirectUris: [`${publicUrl}/demo/`, `${idp.url}/cb`],
-      postLogoutRedirectUris: [`${publicUrl}/demo/`],
-      keys: idpKeys,
-    });
-    await upstreamKeysPublished(issuerUrl, idp.url);
-  }
-  const www = assemblePage(base);
-  // What the page needs to offer "Log in with Example IdP".
-  writeFileSync(join(www, 'demo/config.json'), JSON.stringify(idp ? { idp: { url: idp.url, clientId: CLIENT_ID, resource: `urn:${AUDIENCE}` } } : {}));
-  const origin = serve(bin('tollgate-demo-origin'), {
-    ORIGIN_BIND: `127.0.0.1:${originPort}`,
-    ORIGIN_DB: join(base, 'origin.db'),
-    ISSUER_URL: issuerUrl,
-    STATIC_DIR: www,
-    PUBLIC_URL: publicUrl,
-  });
-  const originUrl = await origin.url;
-  const edge = new Miniflare(workerOptions({
-    ISSUER_URL: issuerUrl,
-    ORIGIN_URL: originUrl,
-    ISSUER: 'tollgate',
-    AUDIENCE: 'tollgate-api',
-    PUBLIC_PATHS: '/v1/auth/signup,/v1/auth/login,/v1/auth/refresh,/.well-known/,/v1/revocations,/demo/,/favicon.ico',
-    ISSUER_PATHS: '/v1/auth/,/v1/sessions,/v1/users/,/.well-known/,/v1/revocations',
-    REVOCATION_MAX_AGE_MS: String(maxAgeMs),
-  }, { host: '127.0.0.1', port }));
-  const edgeUrl = String(await edge.ready).replace(/\/$/, '');
+  // Whatever started is stopped again if a later step fails, so a failed
+  // start leaves no process behind to hold the test runner open.
+  const children = [];
+  let edge = null;
   const stop = async () => {
     try {
-      await edge.dispose();
+      await edge?.dispose();
     } catch {
       // workerd is gone already (a Ctrl-C reaches the whole process group)
     }
-    for (const { child } of [origin, issuer]) {
+    for (const child of children.reverse()) {
       // A child killed by a signal has a signalCode and no exitCode: it is
       // gone too, and its 'exit' has fired already.
       if (child.exitCode === null && child.signalCode === null) {
@@ -140,5 +112,44 @@ export async function startStack({ edgePort = 0, issuerPort = 0, originPort = 0,
     await idp?.close();
     if (!dir) rmSync(base, { recursive: true, force: true });
   };
-  return { edgeUrl, issuerUrl, originUrl, issuerEnv, idp, stop };
+  try {
+    const issuer = serve(bin('tollgate-issuer'), issuerEnv);
+    children.push(issuer.child);
+    const issuerUrl = await issuer.url;
+    if (idp) {
+      await idp.configure({
+        backchannelLogoutUri: `${issuerUrl}/v1/upstreams/${UPSTREAM}/backchannel-logout`,
+        redirectUris: [`${publicUrl}/demo/`, `${idp.url}/cb`],
+        postLogoutRedirectUris: [`${publicUrl}/demo/`],
+        keys: idpKeys,
+      });
+      await upstreamKeysPublished(issuerUrl, idp.url);
+    }
+    const www = assemblePage(base);
+    // What the page needs to offer "Log in with Example IdP".
+    writeFileSync(join(www, 'demo/config.json'), JSON.stringify(idp ? { idp: { url: idp.url, clientId: CLIENT_ID, resource: `urn:${AUDIENCE}` } } : {}));
+    const origin = serve(bin('tollgate-demo-origin'), {
+      ORIGIN_BIND: `127.0.0.1:${originPort}`,
+      ORIGIN_DB: join(base, 'origin.db'),
+      ISSUER_URL: issuerUrl,
+      STATIC_DIR: www,
+      PUBLIC_URL: publicUrl,
+    });
+    children.push(origin.child);
+    const originUrl = await origin.url;
+    edge = new Miniflare(workerOptions({
+      ISSUER_URL: issuerUrl,
+      ORIGIN_URL: originUrl,
+      ISSUER: 'tollgate',
+      AUDIENCE: 'tollgate-api',
+      PUBLIC_PATHS: '/v1/auth/signup,/v1/auth/login,/v1/auth/refresh,/.well-known/,/v1/revocations,/demo/,/favicon.ico',
+      ISSUER_PATHS: '/v1/auth/,/v1/sessions,/v1/users/,/.well-known/,/v1/revocations',
+      REVOCATION_MAX_AGE_MS: String(maxAgeMs),
+    }, { host: '127.0.0.1', port }));
+    const edgeUrl = String(await edge.ready).replace(/\/$/, '');
+    return { edgeUrl, issuerUrl, originUrl, issuerEnv, idp, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }

@@ -4,6 +4,9 @@
 //! 8935). Each answers in its standard's shape; an unknown `name` is a 404
 //! problem. Anything anonymous callers send revokes nothing unless it is
 //! a valid event signed by that provider ([`crate::upstream::receive`]).
+//! An address whose announcements were refused `--token-failures-per-address`
+//! times in the rate window is answered 429 before any signature is
+//! checked, as the refresh route does.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,6 +16,7 @@ use tollgate_verifier::event::{EventCode, EventError};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::ClientAddr;
 use crate::metrics::Channel;
 use crate::openapi::Problem404;
 use crate::upstream::receive::{Kind, Refused, receive};
@@ -39,10 +43,18 @@ pub struct LogoutForm {
 pub async fn backchannel_logout(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    address: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let provider = state.upstreams.get(&name).ok_or(ApiError::NotFound)?;
+    let now = state.clock.now();
+    if let Err(wait) = state.upstream_limit.check(&address.0, now) {
+        return Ok(limited(
+            wait,
+            r#"{"error":"temporarily_unavailable","error_description":"too many refused announcements from this address"}"#,
+        ));
+    }
     let answer = |status, body: String| {
         (
             status,
@@ -57,7 +69,10 @@ pub async fn backchannel_logout(
         )
             .into_response()
     };
-    let refuse = |err: EventError| answer(StatusCode::BAD_REQUEST, err.logout_body());
+    let refuse = |err: EventError| {
+        state.upstream_limit.record(&address.0, now);
+        answer(StatusCode::BAD_REQUEST, err.logout_body())
+    };
     if !is_media_type(&headers, "application/x-www-form-urlencoded") {
         return Ok(refuse(EventError::new(
             EventCode::Malformed,
@@ -69,11 +84,6 @@ pub async fn backchannel_logout(
             EventCode::Malformed,
             "the form must hold exactly one logout_token",
         )));
-    };
-    let Ok(_slot) = state.upstream_slot().await else {
-        return Ok(busy(
-            r#"{"error":"temporarily_unavailable","error_description":"too many announcements at once"}"#,
-        ));
     };
     match receive(
         &state,
@@ -88,6 +98,9 @@ pub async fn backchannel_logout(
         Err(Refused::Event(err)) => Ok(refuse(err)),
         Err(Refused::Later) => Ok(later(
             r#"{"error":"temporarily_unavailable","error_description":"unknown_kid: no key of this provider has the kid yet; try again"}"#,
+        )),
+        Err(Refused::Busy) => Ok(busy(
+            r#"{"error":"temporarily_unavailable","error_description":"too many announcements at once"}"#,
         )),
         Err(Refused::Unavailable(err)) => Err(err),
     }
@@ -106,11 +119,20 @@ pub async fn backchannel_logout(
 pub async fn events(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    address: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let provider = state.upstreams.get(&name).ok_or(ApiError::NotFound)?;
+    let now = state.clock.now();
+    if let Err(wait) = state.upstream_limit.check(&address.0, now) {
+        return Ok(limited(
+            wait,
+            r#"{"err":"temporarily_unavailable","description":"too many refused announcements from this address"}"#,
+        ));
+    }
     let refuse = |err: EventError| {
+        state.upstream_limit.record(&address.0, now);
         (
             StatusCode::BAD_REQUEST,
             [(header::CONTENT_TYPE, "application/json")],
@@ -130,11 +152,6 @@ pub async fn events(
             "the body is not text",
         )));
     };
-    let Ok(_slot) = state.upstream_slot().await else {
-        return Ok(busy(
-            r#"{"err":"temporarily_unavailable","description":"too many announcements at once"}"#,
-        ));
-    };
     match receive(
         &state,
         provider,
@@ -149,6 +166,9 @@ pub async fn events(
         Err(Refused::Later) => Ok(later(
             r#"{"err":"temporarily_unavailable","description":"unknown_kid: no key of this provider has the kid yet; try again"}"#,
         )),
+        Err(Refused::Busy) => Ok(busy(
+            r#"{"err":"temporarily_unavailable","description":"too many announcements at once"}"#,
+        )),
         Err(Refused::Unavailable(err)) => Err(err),
     }
 }
@@ -162,6 +182,22 @@ fn later(body: &'static str) -> Response {
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-store"),
             (header::RETRY_AFTER, "10"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// 429: this address sent too many refused announcements in the window.
+fn limited(wait: u64, body: &'static str) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::RETRY_AFTER, HeaderValue::from(wait)),
         ],
         body,
     )

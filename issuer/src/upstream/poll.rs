@@ -87,7 +87,7 @@ pub async fn run(state: AppState, index: usize) {
                 }
                 // Not stored: neither acknowledged nor refused, so it is
                 // delivered again.
-                Err(Refused::Later | Refused::Unavailable(_)) => held_back = true,
+                Err(Refused::Later | Refused::Busy | Refused::Unavailable(_)) => held_back = true,
             }
         }
         // At once again only for more of what was taken; a transmitter that

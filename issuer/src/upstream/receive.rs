@@ -34,6 +34,8 @@ pub enum Refused {
     /// keys were last fetched, or a forgery. Try again later (the
     /// provider's keys will have been fetched by then); nothing stored.
     Later,
+    /// Too many announcements are being judged: try again shortly.
+    Busy,
     /// The issuer could not do its part (the store failed): try again.
     Unavailable(ApiError),
 }
@@ -64,7 +66,7 @@ pub async fn receive(
         Ok(_) => Some(EventResult::Accepted),
         Err(Refused::Event(err)) if err.code == EventCode::Replayed => Some(EventResult::Replayed),
         Err(Refused::Event(_) | Refused::Later) => Some(EventResult::Refused),
-        Err(Refused::Unavailable(_)) => None,
+        Err(Refused::Busy | Refused::Unavailable(_)) => None,
     };
     if let Some(result) = counted {
         state
@@ -104,9 +106,17 @@ async fn accept(
         }
     };
     let unknown_kid = |verdict: &Result<Event, EventError>| matches!(verdict, Err(err) if err.code == EventCode::UnknownKid);
-    let mut verdict = judge(&state.current_keys().await?.upstream);
+    // Judged in one of a few slots (the signature is the costly part), so
+    // a flood of forgeries takes at most that much of the CPU; the refetch
+    // and the write run outside them.
+    let judged = || async {
+        let keys = state.current_keys().await?;
+        let _slot = state.upstream_slot().await.map_err(|()| Refused::Busy)?;
+        Ok::<_, Refused>(judge(&keys.upstream))
+    };
+    let mut verdict = judged().await?;
     if unknown_kid(&verdict) && refetch_for_unknown_kid(state, provider).await {
-        verdict = judge(&state.current_keys().await?.upstream);
+        verdict = judged().await?;
     }
     if unknown_kid(&verdict) {
         // Refusing it for good would lose a logout signed by a key the

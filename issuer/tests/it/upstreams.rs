@@ -115,6 +115,15 @@ async fn issuer_with(
     a: &Provider,
     b: &Provider,
 ) -> (Issuer, tempfile::TempDir) {
+    issuer_with_settings(store, a, b, test_settings()).await
+}
+
+async fn issuer_with_settings(
+    store: Arc<dyn Store>,
+    a: &Provider,
+    b: &Provider,
+    settings: tollgate_issuer::config::Settings,
+) -> (Issuer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("upstreams.toml");
     let entry = |name: &str, p: &Provider| {
@@ -128,7 +137,7 @@ async fn issuer_with(
     std::fs::write(&file, format!("{}\n{}", entry("a", a), entry("b", b))).unwrap();
     let settings = tollgate_issuer::config::Settings {
         upstreams: Some(file),
-        ..test_settings()
+        ..settings
     };
     let issuer = Issuer::with(store, settings).await;
     for name in ["a", "b"] {
@@ -584,5 +593,43 @@ async fn the_sqlite_log_keeps_its_indexes() {
     assert!(
         plan.iter().any(|row| row.3.contains("revocations_target")),
         "{plan:?}"
+    );
+}
+
+/// An address whose announcements keep being refused is answered 429
+/// before any signature is checked (a flood of forgeries costs no RSA),
+/// and nothing it sends is stored; another address is not held up.
+#[tokio::test]
+async fn an_address_that_sends_forgeries_is_limited_before_the_signature() {
+    let (store, _db) = sqlite().await;
+    let (a, b) = (Provider::start(81).await, Provider::start(82).await);
+    let settings = tollgate_issuer::config::Settings {
+        token_failures_per_address: 3,
+        ..test_settings()
+    };
+    let (issuer, _dir) = issuer_with_settings(store, &a, &b, settings).await;
+    let forged = sign(
+        json!({"alg": "ES256", "kid": "k1", "typ": "logout+jwt"}),
+        &a.logout_claims("gina", "s-8"),
+        &es_key(98),
+    );
+    for _ in 0..3 {
+        assert_eq!(issuer.logout("a", &forged).await.status, 400);
+    }
+    let limited = issuer.logout("a", &forged).await;
+    assert_eq!(limited.status, 429, "{:?}", limited.body);
+    assert!(limited.header("retry-after").is_some());
+    // Even a valid one from that address waits out the window.
+    let genuine = a.logout_token(&a.logout_claims("gina", "s-8"));
+    assert_eq!(issuer.logout("a", &genuine).await.status, 429);
+    assert!(issuer.feed().await.revoked.is_empty());
+    let window = tollgate_issuer::config::defaults::RATE_WINDOW_SECS;
+    issuer.clock.advance(window);
+    let mut later = a.logout_claims("gina", "s-8");
+    later["iat"] = json!(NOW + window);
+    later["exp"] = json!(NOW + window + 120);
+    assert_eq!(
+        issuer.logout("a", &a.logout_token(&later)).await.status,
+        200
     );
 }

@@ -1,0 +1,4 @@
+//! libFuzzer target `feed`; the body is in `src/lib.rs` (`make fuzz`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tollgate_verifier_fuzz::feed(data));

@@ -1,0 +1,4 @@
+//! libFuzzer target `set`; the body is in `src/lib.rs` (`make fuzz`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tollgate_verifier_fuzz::security_event(data));
