@@ -17,8 +17,11 @@ pub const NOW: i64 = 1_763_820_000;
 
 const UPSTREAM: &str = "https://idp.fuzz";
 
+/// A target's body.
+pub type Body = fn(&[u8]);
+
 /// The targets, by name (the corpus directories are named the same).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("verify", verify),
     ("jwks", jwks),
     ("feed", feed),
