@@ -230,7 +230,7 @@ impl FeedCache {
         let slots = self
             .deep
             .get_or_init(|| tokio::sync::Semaphore::new(DEEP_READS));
-        let Ok(Ok(_slot)) = tokio::time::timeout(crate::state::SLOT_WAIT, slots.acquire()).await
+        let Ok(Ok(_slot)) = tokio::time::timeout(crate::slots::SLOT_WAIT, slots.acquire()).await
         else {
             return Err(StoreError::Busy);
         };

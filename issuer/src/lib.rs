@@ -21,7 +21,8 @@
 //! - [`auth`]: Argon2id passwords, input rules, refresh tokens.
 //! - [`dpop`]: DPoP proofs at the token routes, server nonces, the public URL.
 //! - [`secret`], [`seal`]: the server's own keys; secrets sealed at rest.
-//! - [`ratelimit`], [`metrics`]: login limits; OpenMetrics text.
+//! - [`ratelimit`], [`slots`], [`metrics`]: login limits; how many
+//!   anonymous requests work at once; OpenMetrics text.
 //! - [`headers`]: the header names beyond HTTP's own.
 //! - [`config`]: flags and environment; [`cli`]: the subcommands.
 //! - [`upstream`]: trusted upstream identity providers: their keys,
@@ -46,6 +47,7 @@ pub mod ratelimit;
 pub mod seal;
 pub mod secret;
 pub mod server;
+pub mod slots;
 pub mod state;
 pub mod store;
 pub mod upstream;

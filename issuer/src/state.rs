@@ -3,7 +3,7 @@
 //! and the upkeep it needs (key reloads, pruning).
 
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tollgate_verifier::{Jwk, Jwks, KeySet, Verifier, VerifierOptions};
 
@@ -18,22 +18,7 @@ use crate::secret::ServerKey;
 use crate::store::{Store, StoreError};
 use crate::upstream::{UpstreamConfigError, Upstreams};
 
-/// How many upstream announcements (logout tokens, security events) have
-/// their signature checked at once; more wait their turn (at most
-/// [`SLOT_WAIT`]), so a flood of forged ones takes at most one core from
-/// tollgate's own logouts. One check takes tens of microseconds: one slot
-/// still judges thousands a second, a provider's burst included.
-pub const UPSTREAM_SLOTS: usize = 1;
-
-/// How many refresh and RFC 7009 requests do their database work at once;
-/// more wait their turn (at most [`SLOT_WAIT`]), parked, so a flood of them
-/// does not crowd out logouts and every other request for the CPU. A slot is
-/// taken only once the body is read and the per-address limit has passed, so
-/// slow or limited clients cannot hold one.
-pub const UNAUTHENTICATED_SLOTS: usize = 4;
-
-/// The longest a refresh or RFC 7009 request waits for a slot; then 429.
-pub const SLOT_WAIT: Duration = Duration::from_secs(2);
+pub use crate::slots::{SLOT_WAIT, UNAUTHENTICATED_SLOTS, UPSTREAM_SLOTS};
 
 /// Tells the time in Unix seconds; tests substitute a fixed clock.
 pub trait Clock: Send + Sync + 'static {

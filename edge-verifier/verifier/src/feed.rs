@@ -54,19 +54,11 @@ impl RevocationFeed {
         let Some(cursor) = cursor else {
             return "/v1/revocations".into();
         };
-        let mut path = String::from("/v1/revocations?since=");
-        // Percent-encode all but RFC 3986's unreserved characters.
-        for byte in cursor.bytes() {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                path.push(char::from(byte));
-            } else {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                path.push('%');
-                path.push(char::from(HEX[usize::from(byte >> 4)]));
-                path.push(char::from(HEX[usize::from(byte & 15)]));
-            }
-        }
-        path
+        // All but RFC 3986's unreserved characters.
+        let escaped = crate::percent::encode(cursor, |byte| {
+            byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)
+        });
+        format!("/v1/revocations?since={escaped}")
     }
 }
 

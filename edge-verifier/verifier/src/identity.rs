@@ -57,18 +57,9 @@ pub fn is_identity_header(name: &str) -> bool {
 }
 
 fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_graphic() && byte != b'%' && byte != b',' {
-            out.push(char::from(byte));
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 15)]));
-        }
-    }
-    out
+    crate::percent::encode(value, |byte| {
+        byte.is_ascii_graphic() && byte != b'%' && byte != b','
+    })
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use serde::Deserialize;
 
+use crate::algorithm::Algorithm;
 use crate::error::VerifyError;
-use crate::keys::{Algorithm, Jwk, Key};
+use crate::keys::{Jwk, Key};
 
 /// A compact JWS split and decoded.
 pub(crate) struct Parts<'a> {
@@ -70,16 +71,6 @@ impl Header {
 /// `true` for any value, `null` included: the member's presence is what counts.
 pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| true)
-}
-
-/// `typ` (RFC 7515 §4.1.9) is `expected`, in any case, optionally with the
-/// `application/` prefix.
-pub(crate) fn is_type(typ: &str, expected: &str) -> bool {
-    let typ = typ
-        .get(..12)
-        .filter(|prefix| prefix.eq_ignore_ascii_case("application/"))
-        .map_or(typ, |_| &typ[12..]);
-    typ.eq_ignore_ascii_case(expected)
 }
 
 /// A signature still to check: the key (pinned to its algorithm), the

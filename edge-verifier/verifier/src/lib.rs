@@ -53,6 +53,8 @@
 
 #![warn(missing_docs)]
 
+mod algorithm;
+mod audience;
 mod bounds;
 mod claims;
 pub mod dpop;
@@ -65,7 +67,9 @@ mod follower;
 mod identity;
 mod jws;
 mod keys;
+mod media_type;
 pub mod path;
+mod percent;
 mod refusal;
 mod request;
 mod revocation;
@@ -73,14 +77,16 @@ mod sync;
 mod upstream;
 mod verify;
 
+pub use algorithm::Algorithm;
+pub use audience::Audience;
 pub use bounds::{ConfigError, DEFAULT_LEEWAY_SECS, MAX_LEEWAY_SECS, MAX_TOKEN_LEN, check_leeway};
-pub use claims::{AccessClaims, Audience, Confirmation};
+pub use claims::{AccessClaims, Confirmation};
 pub use error::{ErrorCode, KeyError, VerifyError};
 pub use feed::{RevocationEntry, RevocationFeed, Revoked};
 pub use follower::Follower;
 pub use identity::{identity_headers, is_identity_header};
 pub use jws::SignatureCheck;
-pub use keys::{Algorithm, Jwk, Jwks, KeySet, MIN_HS256_SECRET_LEN, MIN_RSA_BITS};
+pub use keys::{Jwk, Jwks, KeySet, MIN_HS256_SECRET_LEN, MIN_RSA_BITS};
 pub use refusal::Refusal;
 pub use request::{
     Request, RequestParts, Scheme, credentials, host_origins, is_host, proof_url, proof_values,

@@ -12,9 +12,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::algorithm::Algorithm;
 use crate::error::KeyError;
-use crate::jws::is_type;
-use crate::keys::Algorithm;
+use crate::media_type::is_type;
 
 /// At most this many roles are taken from a token.
 pub const MAX_ROLES: usize = 64;
@@ -161,7 +161,7 @@ impl Upstream {
     }
 
     /// Whether `aud` is one of the accepted audiences.
-    pub(crate) fn accepts_audience(&self, aud: &crate::claims::Audience) -> bool {
+    pub(crate) fn accepts_audience(&self, aud: &crate::audience::Audience) -> bool {
         self.rules.audiences.iter().any(|a| aud.contains(a))
     }
 

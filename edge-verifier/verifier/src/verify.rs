@@ -31,12 +31,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lru::LruCache;
 
+use crate::algorithm::Algorithm;
 use crate::bounds::{ConfigError, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, check_leeway};
 use crate::claims::{AccessClaims, RawClaims, peek_issuer, upstream_claims};
 use crate::dpop::{PreparedProof, ProofRequest, ReplayCache};
 use crate::error::VerifyError;
-use crate::jws::{Header, Parts, SignatureCheck, is_type};
-use crate::keys::{Algorithm, KeySet};
+use crate::jws::{Header, Parts, SignatureCheck};
+use crate::keys::KeySet;
+use crate::media_type::is_type;
 use crate::request::{Request, Scheme};
 use crate::revocation::{RevocationSet, TokenIds, TokenKeys};
 use crate::upstream::Upstream;

@@ -36,7 +36,7 @@ pub use proof::{PreparedProof, choose_url, finish_proof, peek_htu, prepare_proof
 pub use replay::{DEFAULT_REPLAY_CAPACITY, DEFAULT_REPLAY_PER_KEY, ReplayCache};
 pub use url::same_url;
 
-use crate::keys::Algorithm;
+use crate::algorithm::Algorithm;
 
 /// Longest proof accepted, in bytes; longer ones are refused unread.
 pub const MAX_PROOF_LEN: usize = 8 * 1024;

@@ -8,10 +8,12 @@ use sha2::{Digest, Sha256};
 
 use super::url::{is_http_url, same_url};
 use super::{MAX_JTI_LEN, MAX_PROOF_LEN, PROOF_ALGORITHMS, Proof, ProofRequest};
+use crate::algorithm::Algorithm;
 use crate::claims::numeric_date_ceil;
 use crate::error::VerifyError;
-use crate::jws::{Parts, SignatureCheck, is_type, present};
-use crate::keys::{Algorithm, Jwk, parse_jwk};
+use crate::jws::{Parts, SignatureCheck, present};
+use crate::keys::{Jwk, parse_jwk};
+use crate::media_type::is_type;
 
 /// Checks one DPoP proof against the request it came with, at Unix time
 /// `now`: [`prepare_proof`], the signature by the crate, [`finish_proof`].

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::{Event, EventCode as C, EventError, EventOptions, signed};
 use crate::feed::Revoked;
-use crate::jws::is_type;
 use crate::keys::KeySet;
+use crate::media_type::is_type;
 
 /// The member of `events` that makes a JWT a logout token.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";

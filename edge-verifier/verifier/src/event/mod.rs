@@ -27,11 +27,12 @@ use core::fmt;
 use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
+use crate::algorithm::Algorithm;
+use crate::audience::Audience;
 use crate::bounds::MAX_TOKEN_LEN;
-use crate::claims::Audience;
 use crate::feed::{RevocationEntry, Revoked};
 use crate::jws::{Header, Parts, SignatureCheck};
-use crate::keys::{Algorithm, KeySet};
+use crate::keys::KeySet;
 use crate::upstream::Upstream;
 
 /// How old a logout token without `exp` may be, in seconds (its `iat`

@@ -23,8 +23,8 @@ use super::{
     Event, EventCode as C, EventError, EventOptions, Signed, date_in, id_in, signed, string_in,
 };
 use crate::feed::{RevocationEntry, Revoked};
-use crate::jws::is_type;
 use crate::keys::KeySet;
+use crate::media_type::is_type;
 
 /// CAEP 1.0 §3.1.
 pub const SESSION_REVOKED_EVENT: &str =
