@@ -16,58 +16,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { logouts as timedLogouts, ms, prepare, quantile, root, sessions as makeSessions, startReleaseIssuer } from './bench-logouts.js';
 
-const root = fileURLToPath(new URL('../', import.meta.url));
-execFileSync('cargo', ['build', '-q', '--release', '-p', 'tollgate-issuer', '--bins', '--examples'], { cwd: root, stdio: 'inherit' });
-try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (error) {
-  if (error.code === 'ENOENT') execFileSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq wrk'], { stdio: 'inherit' });
-}
+prepare();
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-abuse-'));
-const env = {
-  ...process.env,
-  TOLLGATE_DATA_DIR: dir, TOLLGATE_BIND: '127.0.0.1:0', DATABASE_URL: '', RUST_LOG: 'error',
-  TOLLGATE_LOGIN_LIMIT_PER_ACCOUNT: '1000000', TOLLGATE_LOGIN_LIMIT_PER_ADDRESS: '1000000',
+const { url, issuer, env } = await startReleaseIssuer(dir, {
   TOLLGATE_TOKEN_FAILURES_PER_ADDRESS: process.argv[2] === 'default-limit' ? '60' : '100000000',
-  TOLLGATE_ARGON2_MEMORY_KIB: '256', TOLLGATE_ARGON2_ITERATIONS: '1', // sessions are set up, not measured
-};
-const issuer = spawn(join(root, 'target/release/tollgate-issuer'), ['serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-const url = await new Promise((resolve) => createInterface({ input: issuer.stdout }).once('line', (l) => resolve(l.replace('listening on ', '').trim())));
-
-const post = (path, body, token) => fetch(url + path, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-  body: body === undefined ? undefined : JSON.stringify(body),
 });
-const quantile = (values, q) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-};
-const ms = (x) => `${x.toFixed(1)} ms`;
-
-async function sessions(n) {
-  await post('/v1/auth/signup', { email: 'abuse@example.com', password: 'bench password 1', name: 'B' });
-  const tokens = [];
-  for (let i = 0; i < n; i++) {
-    const reply = await post('/v1/auth/login', { email: 'abuse@example.com', password: 'bench password 1', device: { id: `d${i}`, type: 'bench' } });
-    tokens.push((await reply.json()).access_token);
-  }
-  return tokens;
-}
-
-/** Logs out each token in turn, 10 ms apart; latencies in ms. */
-async function logouts(tokens) {
-  const times = [];
-  for (const token of tokens) {
-    const t = performance.now();
-    const reply = await post('/v1/auth/logout', undefined, token);
-    times.push(performance.now() - t);
-    if (reply.status !== 204) throw new Error(`logout: ${reply.status}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return times;
-}
+const sessions = (n) => makeSessions(url, n, 'abuse@example.com');
+const logouts = (tokens) => timedLogouts(url, tokens);
 
 try {
   const tokens = await sessions(400);

@@ -11,21 +11,15 @@
 // is raised so every forgery reaches the signature check (the worst case:
 // a flood from many addresses); with it, the default (60 per window), so
 // after 60 the flood is answered 429 before any check.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { logouts as timedLogouts, ms, prepare, quantile, root, sessions as makeSessions, startReleaseIssuer } from './bench-logouts.js';
 
-const root = fileURLToPath(new URL('../', import.meta.url));
-execFileSync('cargo', ['build', '-q', '--release', '-p', 'tollgate-issuer', '--bins'], { cwd: root, stdio: 'inherit' });
-try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (error) {
-  if (error.code === 'ENOENT') execFileSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq wrk'], { stdio: 'inherit' });
-}
-
+prepare();
 // The provider: discovery and a JWKS with one RS256 key.
 const provider = await generateKeyPair('RS256', { modulusLength: 2048 });
 const attacker = await generateKeyPair('RS256', { modulusLength: 2048 });
@@ -44,49 +38,12 @@ issuer = "${idpUrl}"
 audiences = ["tollgate-api"]
 client_id = "tollgate"
 `);
-const env = {
-  ...process.env,
-  TOLLGATE_DATA_DIR: join(dir, 'data'), TOLLGATE_BIND: '127.0.0.1:0', DATABASE_URL: '', RUST_LOG: 'error',
+const { url, issuer, env } = await startReleaseIssuer(join(dir, 'data'), {
   TOLLGATE_UPSTREAMS: join(dir, 'upstreams.toml'),
   TOLLGATE_TOKEN_FAILURES_PER_ADDRESS: process.argv[2] === 'default-limit' ? '60' : '100000000',
-  TOLLGATE_LOGIN_LIMIT_PER_ACCOUNT: '1000000', TOLLGATE_LOGIN_LIMIT_PER_ADDRESS: '1000000',
-  TOLLGATE_ARGON2_MEMORY_KIB: '256', TOLLGATE_ARGON2_ITERATIONS: '1', // sessions are set up, not measured
-};
-const issuer = spawn(join(root, 'target/release/tollgate-issuer'), ['serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-const url = await new Promise((resolve) => createInterface({ input: issuer.stdout }).once('line', (l) => resolve(l.replace('listening on ', '').trim())));
-
-const post = (path, body, token) => fetch(url + path, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-  body: body === undefined ? undefined : JSON.stringify(body),
 });
-const quantile = (values, q) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-};
-const ms = (x) => `${x.toFixed(1)} ms`;
-
-async function sessions(n) {
-  await post('/v1/auth/signup', { email: 'up@example.com', password: 'bench password 1', name: 'B' });
-  const tokens = [];
-  for (let i = 0; i < n; i++) {
-    const reply = await post('/v1/auth/login', { email: 'up@example.com', password: 'bench password 1', device: { id: `d${i}`, type: 'bench' } });
-    tokens.push((await reply.json()).access_token);
-  }
-  return tokens;
-}
-
-async function logouts(tokens) {
-  const times = [];
-  for (const token of tokens) {
-    const t = performance.now();
-    const reply = await post('/v1/auth/logout', undefined, token);
-    times.push(performance.now() - t);
-    if (reply.status !== 204) throw new Error(`logout: ${reply.status}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return times;
-}
+const sessions = (n) => makeSessions(url, n, 'up@example.com');
+const logouts = (tokens) => timedLogouts(url, tokens);
 
 try {
   // Wait until the issuer has the provider's key (a forged token must get as far as the signature).
