@@ -81,6 +81,8 @@ test('encoded slashes and backslashes, and ; inside a segment, are refused with 
     '/demo/..%2Fapi/todos', '/demo/a%5Cb', '/demo/..;/api/todos', '/api/todos;jsessionid=1', '/demo/x%2fy',
     // Doubly encoded: an origin that decodes twice reads `..` and `/`.
     '/demo/%252e%252e/api/todos', '/demo/..%252Fapi/todos',
+    // Assembled by normalizing (found by the path fuzz target): `%25` `%32` `F` is `%252F`.
+    '/demo/..%25%32F..%25%32Fapi/todos', '/demo/a%25%35Cb',
   ]) {
     const reply = await rawRequest(edge.url, { path });
     assert.equal(reply.status, 400, path);

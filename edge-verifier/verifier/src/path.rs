@@ -15,7 +15,9 @@
 //!
 //! A `%25` (an escaped `%`) that would decode to one of those (`%252F`,
 //! `%252e`, ...) is refused too: an origin that decodes twice would read it
-//! as the character itself. And headers that tell an origin to serve
+//! as the character itself. That check runs on the normalized segment, so
+//! one assembled by decoding (`%25%32F` is `%252F`) is refused as well, and
+//! a normalized path normalizes to itself. And headers that tell an origin to serve
 //! another path than the request line's ([`rewrites_path`]) are not passed
 //! on.
 //!
@@ -74,20 +76,6 @@ fn segment(raw: &str) -> Result<String, PathError> {
                     return Err(PathError("the path has a broken percent-escape"));
                 };
                 let decoded = hi << 4 | lo;
-                // An escaped `%` that escapes a character refused here.
-                if decoded == b'%' {
-                    let next = (
-                        bytes.get(i + 3).copied().and_then(hex),
-                        bytes.get(i + 4).copied().and_then(hex),
-                    );
-                    if let (Some(hi), Some(lo)) = next {
-                        if matches!(hi << 4 | lo, b'/' | b'\\' | b';' | b'.' | b'%')
-                            || (hi << 4 | lo) < 0x20
-                        {
-                            return Err(PathError("the path has a doubly encoded separator"));
-                        }
-                    }
-                }
                 match decoded {
                     b'/' | b'\\' => {
                         return Err(PathError("the path has an encoded slash or backslash"));
@@ -117,7 +105,28 @@ fn segment(raw: &str) -> Result<String, PathError> {
             }
         }
     }
+    // Judged on the output, not the input: an escaped unreserved character
+    // after an escaped `%` (`%25` `%32` `F`) assembles `%252F` here.
+    if doubly_encoded(out.as_bytes()) {
+        return Err(PathError("the path has a doubly encoded separator"));
+    }
     Ok(out)
+}
+
+/// Whether a normalized segment holds an escaped `%` that escapes a
+/// character refused here (`%252F`, `%255C`, `%253B`, `%252E`, `%2525`, a
+/// control character): an origin that decodes twice would read it as one.
+fn doubly_encoded(segment: &[u8]) -> bool {
+    segment.windows(5).any(|w| {
+        if w[0] != b'%' || !w[1..3].eq_ignore_ascii_case(b"25") {
+            return false;
+        }
+        let (Some(hi), Some(lo)) = (hex(w[3]), hex(w[4])) else {
+            return false;
+        };
+        let byte = hi << 4 | lo;
+        matches!(byte, b'/' | b'\\' | b';' | b'.' | b'%') || byte < 0x20
+    })
 }
 
 /// `path` (no query, no fragment; as the client sent it, escapes and all)
@@ -278,8 +287,32 @@ mod tests {
             "/a%255Cb",
             "/a%253Bb",
             "/a%25252e",
+            // Found by the `path` fuzz target: an escaped unreserved
+            // character after an escaped `%` must not assemble a doubly
+            // encoded separator in the output (`%25` `%32` `F` is `%252F`).
+            "/a%25%32Fb",
+            "/a%25%35Cb",
+            "/public/..%25%32F..%25%32Fapi/todos",
+            "/a%25%32%35%32%46b",
+            "//?5%25%3252",
         ] {
             assert!(normalize(raw).is_err(), "{raw}");
+        }
+    }
+
+    /// A normalized path normalizes to itself: what the edge forwards is
+    /// what it judged, however often an origin normalizes it again.
+    #[test]
+    fn normalizing_twice_changes_nothing() {
+        for raw in [
+            "/a%25%34%31",
+            "/a/%2541",
+            "/%7E%25%37E",
+            "/a%2520b",
+            "/a%25%32%30b",
+        ] {
+            let once = normalize(raw).unwrap_or_else(|err| panic!("{raw}: {err}"));
+            assert_eq!(normalize(&once).as_deref(), Ok(once.as_str()), "{raw}");
         }
     }
 
