@@ -83,6 +83,9 @@ test('encoded slashes and backslashes, and ; inside a segment, are refused with 
     '/demo/%252e%252e/api/todos', '/demo/..%252Fapi/todos',
     // Assembled by normalizing (found by the path fuzz target): `%25` `%32` `F` is `%252F`.
     '/demo/..%25%32F..%25%32Fapi/todos', '/demo/a%25%35Cb',
+    // Found by a review: an origin that decodes and splits again on ? or #,
+    // and a lax UTF-8 decoder (overlong . and /).
+    '/demo/..%3Fq=1', '/demo/..%23x', '/demo/..%253Fq=1', '/demo/%C0%AE%C0%AE/api/todos', '/demo/..%C0%AF..%C0%AFapi/todos',
   ]) {
     const reply = await rawRequest(edge.url, { path });
     assert.equal(reply.status, 400, path);
@@ -107,6 +110,9 @@ test('public prefixes match on segment boundaries; the normalized path is what t
   assert.equal(await forwarded('/api/../demo/app.js?x=1'), '/demo/app.js?x=1');
   // Percent-encoded unreserved characters are the characters (RFC 3986 §6.2.2.2).
   assert.equal(await forwarded('/demo/%61pp.js'), '/demo/app.js');
+  // A fragment ends the URL: a `?` after it starts no query.
+  assert.equal(await forwarded('/demo/app.js#part?x=1'), '/demo/app.js');
+  assert.equal(await forwarded('/demo/app.js?x=1#part?y=2'), '/demo/app.js?x=1');
   for (const path of ['/healthzX', '/demoX/app.js', '/demo']) {
     assert.equal((await rawRequest(edge.url, { path })).status, 401, path);
   }

@@ -8,9 +8,11 @@
 //! - empty segments are merged (`//a` is `/a`) and dot segments resolved
 //!   (`/a/../b` is `/b`, RFC 3986 §5.2.4);
 //! - a path carrying an encoded `/` or `\` (`%2F`, `%5C`), a raw `\`, a `;`
-//!   anywhere (Tomcat and Spring read `..;` as `..`), a control character
-//!   or a broken escape is refused: an origin could read any of them as
-//!   another path. Envoy calls the same rules `normalize_path`,
+//!   anywhere (Tomcat and Spring read `..;` as `..`), an encoded `?` or `#`
+//!   (an origin that decodes and splits again reads `/public/..%3F` as
+//!   `/public/..`), escapes that are not UTF-8 (an overlong `%C0%AE` is `.`
+//!   to a lax decoder), a control character or a broken escape is refused:
+//!   an origin could read any of them as another path. Envoy calls the same rules `normalize_path`,
 //!   `merge_slashes` and `path_with_escaped_slashes_action: REJECT_REQUEST`.
 //!
 //! A `%25` (an escaped `%`) that would decode to one of those (`%252F`,
@@ -64,6 +66,9 @@ fn hex(byte: u8) -> Option<u8> {
 fn segment(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
+    // The segment as an origin that decodes it once reads it: it must be
+    // UTF-8 (no overlong `.` or `/`, no surrogates), as RFC 3987 asks.
+    let mut decoded_bytes = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < bytes.len() {
         let byte = bytes[i];
@@ -76,10 +81,14 @@ fn segment(raw: &str) -> Result<String, PathError> {
                     return Err(PathError("the path has a broken percent-escape"));
                 };
                 let decoded = hi << 4 | lo;
+                decoded_bytes.push(decoded);
                 match decoded {
                     b'/' | b'\\' => {
                         return Err(PathError("the path has an encoded slash or backslash"));
                     }
+                    // An origin that decodes and then splits again reads
+                    // them as the start of a query or a fragment.
+                    b'?' | b'#' => return Err(PathError("the path has an encoded '?' or '#'")),
                     b';' => return Err(PathError("the path has a ';' in a segment")),
                     _ if decoded < 0x20 || decoded == 0x7f => {
                         return Err(PathError("the path has a control character"));
@@ -101,9 +110,13 @@ fn segment(raw: &str) -> Result<String, PathError> {
             }
             _ => {
                 out.push(char::from(byte));
+                decoded_bytes.push(byte);
                 i += 1;
             }
         }
+    }
+    if std::str::from_utf8(&decoded_bytes).is_err() {
+        return Err(PathError("the path's escapes are not UTF-8"));
     }
     // Judged on the output, not the input: an escaped unreserved character
     // after an escaped `%` (`%25` `%32` `F`) assembles `%252F` here.
@@ -114,8 +127,10 @@ fn segment(raw: &str) -> Result<String, PathError> {
 }
 
 /// Whether a normalized segment holds an escaped `%` that escapes a
-/// character refused here (`%252F`, `%255C`, `%253B`, `%252E`, `%2525`, a
-/// control character): an origin that decodes twice would read it as one.
+/// character refused here (`%252F`, `%255C`, `%253B`, `%252E`, `%2525`,
+/// `%253F`, `%2523`, a control character) or a byte of a non-ASCII
+/// character (`%25C0`, which a lax decoder may read as half of an overlong
+/// `.`): an origin that decodes twice would read it as one.
 fn doubly_encoded(segment: &[u8]) -> bool {
     segment.windows(5).any(|w| {
         if w[0] != b'%' || !w[1..3].eq_ignore_ascii_case(b"25") {
@@ -125,7 +140,8 @@ fn doubly_encoded(segment: &[u8]) -> bool {
             return false;
         };
         let byte = hi << 4 | lo;
-        matches!(byte, b'/' | b'\\' | b';' | b'.' | b'%') || byte < 0x20
+        matches!(byte, b'/' | b'\\' | b';' | b'.' | b'%' | b'?' | b'#')
+            || !(0x20..0x7f).contains(&byte)
     })
 }
 
@@ -257,6 +273,7 @@ mod tests {
             ("/a%20b/%c3%a9", "/a%20b/%C3%A9"),
             ("/a/%25/b", "/a/%25/b"),
             ("/a/%2541", "/a/%2541"),
+            ("/%E2%82%AC/%f0%9f%98%80", "/%E2%82%AC/%F0%9F%98%80"),
         ] {
             assert_eq!(normalize(raw).as_deref(), Ok(normal), "{raw}");
         }
@@ -295,6 +312,22 @@ mod tests {
             "/public/..%25%32F..%25%32Fapi/todos",
             "/a%25%32%35%32%46b",
             "//?5%25%3252",
+            // An origin that decodes once and splits again on `?` or `#`
+            // reads `/public/..` (the parent folder) with a query.
+            "/public/..%3Fq=1",
+            "/public/..%3fq=1",
+            "/public/..%23x",
+            "/public/..%253Fq=1",
+            "/public/..%2523x",
+            "/a%257Fb",
+            // Overlong and invalid UTF-8: a lax decoder reads `.` and `/`.
+            "/demo/%C0%AE%C0%AE/api",
+            "/demo/..%C0%AF..%C0%AFapi",
+            "/demo/..%E0%80%AFapi",
+            "/a%ED%A0%80",
+            "/a%C3",
+            "/a%C3/%A9",
+            "/a%F4%90%80%80",
         ] {
             assert!(normalize(raw).is_err(), "{raw}");
         }
