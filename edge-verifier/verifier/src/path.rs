@@ -12,16 +12,17 @@
 //!   (an origin that decodes and splits again reads `/public/..%3F` as
 //!   `/public/..`), escapes that are not UTF-8 (an overlong `%C0%AE` is `.`
 //!   to a lax decoder), a control character or a broken escape is refused:
-//!   an origin could read any of them as another path. Envoy calls the same rules `normalize_path`,
-//!   `merge_slashes` and `path_with_escaped_slashes_action: REJECT_REQUEST`.
+//!   an origin could read any of them as another path. Envoy calls the
+//!   same rules `normalize_path`, `merge_slashes` and
+//!   `path_with_escaped_slashes_action: REJECT_REQUEST`.
 //!
 //! A `%25` (an escaped `%`) that would decode to one of those (`%252F`,
 //! `%252e`, ...) is refused too: an origin that decodes twice would read it
 //! as the character itself. That check runs on the normalized segment, so
 //! one assembled by decoding (`%25%32F` is `%252F`) is refused as well, and
-//! a normalized path normalizes to itself. And headers that tell an origin to serve
-//! another path than the request line's ([`rewrites_path`]) are not passed
-//! on.
+//! a normalized path normalizes to itself. And headers that tell an origin
+//! to serve another path than the request line's ([`rewrites_path`]) are
+//! not passed on.
 //!
 //! Prefix rules ([`Prefixes`]) match on segment boundaries: `/healthz`
 //! matches `/healthz`, `/healthz/` and `/healthz/x`, never `/healthzX`; a
@@ -29,6 +30,8 @@
 //! `/demo`).
 
 use core::fmt;
+
+use crate::percent::HEX;
 
 /// Why a path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +66,14 @@ fn hex(byte: u8) -> Option<u8> {
 }
 
 /// One segment with its escapes normalized, or why it is refused.
-fn segment(raw: &str) -> Result<String, PathError> {
+///
+/// `decoded_bytes` is scratch space, reused across a path's segments: the
+/// segment as an origin that decodes it once reads it, which must be UTF-8
+/// (no overlong `.` or `/`, no surrogates), as RFC 3987 asks.
+fn segment(raw: &str, decoded_bytes: &mut Vec<u8>) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    // The segment as an origin that decodes it once reads it: it must be
-    // UTF-8 (no overlong `.` or `/`, no surrogates), as RFC 3987 asks.
-    let mut decoded_bytes = Vec::with_capacity(raw.len());
+    decoded_bytes.clear();
     let mut i = 0;
     while i < bytes.len() {
         let byte = bytes[i];
@@ -95,7 +100,6 @@ fn segment(raw: &str) -> Result<String, PathError> {
                     }
                     _ if is_unreserved(decoded) => out.push(char::from(decoded)),
                     _ => {
-                        const HEX: &[u8; 16] = b"0123456789ABCDEF";
                         out.push('%');
                         out.push(char::from(HEX[usize::from(hi)]));
                         out.push(char::from(HEX[usize::from(lo)]));
@@ -115,7 +119,7 @@ fn segment(raw: &str) -> Result<String, PathError> {
             }
         }
     }
-    if std::str::from_utf8(&decoded_bytes).is_err() {
+    if core::str::from_utf8(decoded_bytes).is_err() {
         return Err(PathError("the path's escapes are not UTF-8"));
     }
     // Judged on the output, not the input: an escaped unreserved character
@@ -163,8 +167,9 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
     // Whether the result ends with '/': after an empty last segment, or a
     // dot segment (RFC 3986 §5.2.4: `/a/b/..` is `/a/`).
     let mut trailing = false;
+    let mut scratch = Vec::new();
     for raw in path[1..].split('/') {
-        let seg = segment(raw)?;
+        let seg = segment(raw, &mut scratch)?;
         match seg.as_str() {
             "" => trailing = true,
             "." => trailing = true,
@@ -187,6 +192,20 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
         out.push('/');
     }
     Ok(out)
+}
+
+/// The query of a request URL as the client sent it (without its `?`), to
+/// forward beside the normalized path: what follows the first `?` before
+/// any `#`. A `?` inside the fragment starts no query.
+///
+/// ```
+/// use tollgate_verifier::path::query;
+/// assert_eq!(query("https://h/a?x=1#f"), Some("x=1"));
+/// assert_eq!(query("https://h/a#f?x=1"), None);
+/// ```
+pub fn query(url: &str) -> Option<&str> {
+    let before_fragment = url.split_once('#').map_or(url, |(before, _)| before);
+    before_fragment.split_once('?').map(|(_, query)| query)
 }
 
 /// Whether a request header tells some origins to serve another path than
@@ -346,6 +365,20 @@ mod tests {
         ] {
             let once = normalize(raw).unwrap_or_else(|err| panic!("{raw}: {err}"));
             assert_eq!(normalize(&once).as_deref(), Ok(once.as_str()), "{raw}");
+        }
+    }
+
+    /// The query ends at the fragment, and a fragment's `?` starts none.
+    #[test]
+    fn the_query_is_what_the_client_sent_before_any_fragment() {
+        for (url, want) in [
+            ("https://h/a", None),
+            ("https://h/a?x=1", Some("x=1")),
+            ("https://h/a?x=1#f?y=2", Some("x=1")),
+            ("https://h/a#f?y=2", None),
+            ("https://h/a?", Some("")),
+        ] {
+            assert_eq!(query(url), want, "{url}");
         }
     }
 

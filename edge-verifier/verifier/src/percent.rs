@@ -1,9 +1,11 @@
 //! Percent-encoding (RFC 3986 §2.1), for the few places the crate writes
 //! text into a URL or a header: every byte `keep` refuses becomes `%XX`.
 
+/// The digits of an escape, upper-case as RFC 3986 §6.2.2.1 prefers.
+pub(crate) const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
 /// `text` with every byte for which `keep` is false percent-encoded.
 pub(crate) fn encode(text: &str, keep: impl Fn(u8) -> bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if keep(byte) {

@@ -78,11 +78,7 @@ pub async fn forward(
     // worker's size.
     let raw = req.inner().url();
     let mut target = format!("{upstream}{path}");
-    // The fragment first: a `?` after a `#` starts no query.
-    let raw = raw
-        .split_once('#')
-        .map_or(raw.as_str(), |(before, _)| before);
-    if let Some((_, query)) = raw.split_once('?') {
+    if let Some(query) = path::query(&raw) {
         target.push('?');
         target.push_str(query);
     }
