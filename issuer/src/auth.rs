@@ -1,5 +1,5 @@
-//! Credentials: Argon2id password hashing, the input rules for signup and
-//! login, and refresh tokens.
+//! Credentials: Argon2id password hashing and refresh tokens (the rules
+//! for the fields a signup or login sends are `crate::fields`'s).
 
 use crate::secret::ServerKey;
 pub use crate::secret::random_token;
@@ -14,29 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::config::Settings;
-use crate::error::{ApiError, FieldError};
-
-/// Shortest password accepted (NIST SP 800-63B asks for at least 8).
-pub const MIN_PASSWORD_CHARS: usize = 10;
-/// Longest password accepted: long enough for any passphrase, short enough
-/// that hashing it costs nothing extra.
-pub const MAX_PASSWORD_CHARS: usize = 256;
-
-/// Passwords too common to allow, whatever their length.
-const COMMON_PASSWORDS: &[&str] = &[
-    "1234567890",
-    "12345678910",
-    "0123456789",
-    "1111111111",
-    "password12",
-    "password123",
-    "password1234",
-    "qwertyuiop",
-    "iloveyou12",
-    "letmein123",
-    "welcome123",
-    "administrator",
-];
+use crate::error::ApiError;
 
 /// Hashes and checks passwords with Argon2id. Hashing runs on the blocking
 /// pool, at most one per core at a time, so a burst of logins queues
@@ -161,77 +139,3 @@ pub fn successor(key: &ServerKey, presented: &str) -> String {
 
 /// The name the refresh key is stored under.
 pub const REFRESH_KEY: &str = "refresh_key";
-
-/// An email address as stored and compared: trimmed and lower-cased.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-/// The longest email address accepted (RFC 5321's path limit).
-pub const MAX_EMAIL_LEN: usize = 254;
-
-/// Checks a (normalised) email: one `@`, a non-empty local part, a dotted
-/// domain, no spaces or control characters, at most 254 characters.
-pub fn check_email(email: &str, errors: &mut Vec<FieldError>) {
-    let valid = email.len() <= MAX_EMAIL_LEN
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && local.len() <= 64
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains("..")
-        });
-    if !valid {
-        errors.push(FieldError::new("email", "is not a valid email address"));
-    }
-}
-
-/// The password policy: length, not a common password, not the email.
-pub fn check_password(password: &str, email: &str, errors: &mut Vec<FieldError>) {
-    let chars = password.chars().count();
-    let problem = if chars < MIN_PASSWORD_CHARS {
-        Some(format!("must be at least {MIN_PASSWORD_CHARS} characters"))
-    } else if chars > MAX_PASSWORD_CHARS {
-        Some(format!("must be at most {MAX_PASSWORD_CHARS} characters"))
-    } else if COMMON_PASSWORDS.contains(&password.to_lowercase().as_str()) {
-        Some("is too common".to_owned())
-    } else if password.to_lowercase() == email
-        || email
-            .split_once('@')
-            .is_some_and(|(local, _)| password.to_lowercase() == local)
-    {
-        Some("must not be your email address".to_owned())
-    } else if password.chars().all(|c| password.starts_with(c)) {
-        Some("must not be one character repeated".to_owned())
-    } else {
-        None
-    };
-    if let Some(message) = problem {
-        errors.push(FieldError::new("password", message));
-    }
-}
-
-/// A non-empty, bounded, single-line text field.
-pub fn check_text(
-    field: &'static str,
-    value: &str,
-    max_chars: usize,
-    errors: &mut Vec<FieldError>,
-) {
-    if value.trim().is_empty() {
-        errors.push(FieldError::new(field, "must not be empty"));
-    } else if value.chars().count() > max_chars {
-        errors.push(FieldError::new(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ));
-    } else if value.chars().any(char::is_control) {
-        errors.push(FieldError::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-}

@@ -38,6 +38,7 @@ pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod feed;
+pub mod fields;
 pub mod headers;
 pub mod http;
 pub mod keys;

@@ -82,7 +82,22 @@ macro_rules! problem_response {
 problem_response!(
     Problem400,
     400,
-    "`validation_failed`: a body or query that is not valid (also 413, 415, 422 for bodies that are too large, of the wrong type or shape)"
+    "`validation_failed`: a query, or a body's syntax or fields, not valid (`errors` names each field)"
+);
+problem_response!(
+    Problem413,
+    413,
+    "`validation_failed`: a body over the 16 KiB limit"
+);
+problem_response!(
+    Problem415,
+    415,
+    "`validation_failed`: a body of another content type than the one documented"
+);
+problem_response!(
+    Problem422,
+    422,
+    "`validation_failed`: a body of the right syntax but the wrong shape (a missing or mistyped field)"
 );
 problem_response!(
     Problem401,

@@ -11,20 +11,18 @@ use tollgate_verifier::{AccessClaims, Audience, Confirmation, Uuid};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{self, check_email, check_password, check_text, normalize_email, token_hash};
+use crate::auth::{self, token_hash};
 use crate::dpop;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, ClientAddr};
+use crate::fields::{self, check_email, check_length, check_line, check_password, normalize_email};
 use crate::metrics::{LoginResult, RefreshResult};
-use crate::openapi::{Problem400, Problem401, Problem403, Problem404, Problem409, Problem429};
+use crate::openapi::{
+    Problem400, Problem401, Problem403, Problem404, Problem409, Problem413, Problem415, Problem422,
+    Problem429,
+};
 use crate::store::{NewSession, RefreshOutcome, RefreshRequest, Session, StoreError, User};
 
-/// Longest name accepted.
-const MAX_NAME_CHARS: usize = 100;
-/// Longest device id accepted (fingerprints are 32 hex characters).
-const MAX_DEVICE_ID_CHARS: usize = 256;
-/// Longest device type accepted.
-const MAX_DEVICE_TYPE_CHARS: usize = 32;
 /// A rotated refresh token presented this soon after its rotation, while
 /// its successor is still the session's live token, is a concurrent refresh
 /// (two tabs, a retry): it gets that same successor, so the session never
@@ -67,14 +65,18 @@ fn roles(user: &User) -> Vec<&'static str> {
 /// `POST /v1/auth/signup`.
 #[derive(Deserialize, ToSchema)]
 pub struct Signup {
+    #[schema(schema_with = fields::email_schema)]
     email: String,
+    #[schema(schema_with = fields::password_schema)]
     password: String,
+    #[schema(schema_with = fields::name_schema)]
     name: String,
 }
 
 #[utoipa::path(post, path = "/v1/auth/signup", tag = "accounts",
     request_body = Signup,
-    responses((status = 201, description = "The user", body = UserView), Problem400, Problem409, Problem429))]
+    responses((status = 201, description = "The user", body = UserView),
+        Problem400, Problem409, Problem413, Problem415, Problem422, Problem429))]
 /// Creates a user (role USER): `201` with the user.
 pub async fn signup(
     State(state): State<AppState>,
@@ -98,11 +100,11 @@ pub async fn create_user(
     name: &str,
     is_admin: bool,
 ) -> Result<User, ApiError> {
-    let email = normalize_email(email);
     let mut errors = Vec::new();
-    check_email(&email, &mut errors);
+    check_email(email, &mut errors);
+    let email = normalize_email(email);
     check_password(&password, &email, &mut errors);
-    check_text("name", name, MAX_NAME_CHARS, &mut errors);
+    check_line("name", name, fields::MAX_NAME_CHARS, &mut errors);
     ApiError::check(errors)?;
     let user = User {
         id: Uuid::new_v4(),
@@ -122,15 +124,19 @@ pub async fn create_user(
 /// The device a login comes from.
 #[derive(Deserialize, ToSchema)]
 pub struct Device {
+    #[schema(schema_with = fields::device_id_schema)]
     id: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = fields::device_type_schema)]
     kind: String,
 }
 
 /// `POST /v1/auth/login`.
 #[derive(Deserialize, ToSchema)]
 pub struct Login {
+    #[schema(schema_with = fields::login_email_schema)]
     email: String,
+    #[schema(schema_with = fields::login_password_schema)]
     password: String,
     device: Device,
 }
@@ -178,7 +184,7 @@ impl IntoResponse for TokenPair {
     request_body = Login,
     params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for POST on this URL; binds the session to its key")),
     responses((status = 200, description = "A new device session's tokens", body = TokenPair),
-        Problem400, Problem401, Problem403, Problem429))]
+        Problem400, Problem401, Problem403, Problem413, Problem415, Problem422, Problem429))]
 pub async fn login(
     State(state): State<AppState>,
     address: ClientAddr,
@@ -209,25 +215,26 @@ async fn login_inner(
     body: Login,
 ) -> Result<TokenPair, ApiError> {
     let mut errors = Vec::new();
-    check_text(
+    check_line(
         "device.id",
         &body.device.id,
-        MAX_DEVICE_ID_CHARS,
+        fields::MAX_DEVICE_ID_CHARS,
         &mut errors,
     );
-    check_text(
+    check_line(
         "device.type",
         &body.device.kind,
-        MAX_DEVICE_TYPE_CHARS,
+        fields::MAX_DEVICE_TYPE_CHARS,
         &mut errors,
     );
-    if body.password.chars().count() > auth::MAX_PASSWORD_CHARS {
-        errors.push(FieldError::new("password", "is too long"));
-    }
+    check_length(
+        "password",
+        &body.password,
+        fields::MAX_PASSWORD_CHARS,
+        &mut errors,
+    );
     // Bounded before it becomes a rate-limit key.
-    if body.email.len() > auth::MAX_EMAIL_LEN {
-        errors.push(FieldError::new("email", "is too long"));
-    }
+    check_length("email", &body.email, fields::MAX_EMAIL_CHARS, &mut errors);
     ApiError::check(errors)?;
 
     let now = state.clock.now();
@@ -362,7 +369,7 @@ pub struct Refresh {
     request_body = Refresh,
     params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for POST on this URL; required for a bound session, from its key")),
     responses((status = 200, description = "New tokens for the same session", body = TokenPair),
-        Problem400, Problem401, Problem429))]
+        Problem400, Problem401, Problem413, Problem415, Problem422, Problem429))]
 pub async fn refresh(
     State(state): State<AppState>,
     address: ClientAddr,

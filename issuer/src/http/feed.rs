@@ -19,7 +19,9 @@ use crate::{feed, metrics, openapi};
 pub struct FeedQuery {
     /// The cursor of the last page applied (`epoch:seq:digest`); none for a snapshot.
     pub since: Option<String>,
-    /// Entries per page, 1 to 1000 (default 1000).
+    /// Entries per page, 1 to 1000 (default 1000). Read as text so that a
+    /// bad one is this API's problem+json, not the extractor's plain text.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 

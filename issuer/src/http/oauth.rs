@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::auth::token_hash;
 use crate::error::ApiError;
 use crate::extract::{ApiForm, ClientAddr};
-use crate::openapi::{Problem400, Problem429};
+use crate::openapi::{Problem400, Problem413, Problem415, Problem422, Problem429};
 
 /// `POST /oauth/revoke` (RFC 7009), form-encoded.
 #[derive(Deserialize, ToSchema)]
@@ -25,7 +25,8 @@ pub struct RevokeForm {
 /// `jti`). Answers 200 whether or not the token was known, as RFC 7009 asks.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
     request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Revoked if known (RFC 7009 answers 200 either way)"), Problem400, Problem429))]
+    responses((status = 200, description = "Revoked if known (RFC 7009 answers 200 either way)"),
+        Problem400, Problem413, Problem415, Problem422, Problem429))]
 pub async fn oauth_revoke(
     State(state): State<AppState>,
     address: ClientAddr,

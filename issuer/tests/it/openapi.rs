@@ -144,3 +144,45 @@ async fn every_problem_code_is_listed() {
         let _: Value = Value::String(ApiError::InvalidToken(code).code().to_owned());
     }
 }
+
+/// A route that reads a problem+json body documents every way reading it
+/// can fail (400, 413, 415, 422), and a signup's schema states the limits
+/// the server enforces, from the constants its checks use.
+#[tokio::test]
+async fn body_refusals_and_field_limits_are_documented() {
+    let (store, _dir) = sqlite().await;
+    let issuer = Issuer::new(store).await;
+    let doc = issuer.call("GET", "/openapi.json", None, None).await.body;
+    for path in [
+        "/v1/auth/signup",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/oauth/revoke",
+    ] {
+        let responses = doc["paths"][path]["post"]["responses"].as_object().unwrap();
+        for status in ["400", "413", "415", "422"] {
+            assert!(responses.contains_key(status), "{path} documents {status}");
+        }
+    }
+    let signup = &doc["paths"]["/v1/auth/signup"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let signup = match signup["$ref"].as_str() {
+        Some(reference) => &doc["components"]["schemas"][reference.rsplit('/').next().unwrap()],
+        None => signup,
+    };
+    let fields = &signup["properties"];
+    use tollgate_issuer::fields::*;
+    assert_eq!(fields["email"]["maxLength"], MAX_EMAIL_CHARS);
+    assert!(fields["email"]["pattern"].is_string());
+    assert_eq!(fields["password"]["minLength"], MIN_PASSWORD_CHARS);
+    assert_eq!(fields["password"]["maxLength"], MAX_PASSWORD_CHARS);
+    assert!(fields["password"]["not"]["anyOf"].is_array());
+    assert_eq!(fields["name"]["maxLength"], MAX_NAME_CHARS);
+    let limit = doc["paths"]["/v1/revocations"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["maximum"], 1000);
+}
