@@ -9,6 +9,7 @@
 //! checked, as the refresh route does.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +46,7 @@ pub async fn backchannel_logout(
     Path(name): Path<String>,
     address: ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let provider = state.upstreams.get(&name).ok_or(ApiError::NotFound)?;
     let now = state.clock.now();
@@ -72,6 +73,9 @@ pub async fn backchannel_logout(
     let refuse = |err: EventError| {
         state.upstream_limit.record(&address.0, now);
         answer(StatusCode::BAD_REQUEST, err.logout_body())
+    };
+    let Ok(body) = body else {
+        return Ok(refuse(unreadable()));
     };
     if !is_media_type(&headers, "application/x-www-form-urlencoded") {
         return Ok(refuse(EventError::new(
@@ -121,7 +125,7 @@ pub async fn events(
     Path(name): Path<String>,
     address: ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let provider = state.upstreams.get(&name).ok_or(ApiError::NotFound)?;
     let now = state.clock.now();
@@ -139,6 +143,9 @@ pub async fn events(
             err.set_body(),
         )
             .into_response()
+    };
+    let Ok(body) = body else {
+        return Ok(refuse(unreadable()));
     };
     if !is_media_type(&headers, "application/secevent+jwt") {
         return Ok(refuse(EventError::new(
@@ -232,4 +239,13 @@ fn logout_token(body: &[u8]) -> Option<String> {
     let mut tokens = pairs.into_iter().filter(|(name, _)| name == "logout_token");
     let (_, token) = tokens.next()?;
     tokens.next().is_none().then_some(token)
+}
+
+/// A body that could not be read (over the size limit, or cut off): a
+/// refusal in the standard's own shape, like any other bad announcement.
+fn unreadable() -> EventError {
+    EventError::new(
+        EventCode::Malformed,
+        "the body could not be read: over 16 KiB, or cut off",
+    )
 }

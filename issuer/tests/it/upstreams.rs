@@ -633,3 +633,32 @@ async fn an_address_that_sends_forgeries_is_limited_before_the_signature() {
         200
     );
 }
+
+/// A body over the size limit is refused in each standard's own error
+/// shape (OIDC Back-Channel Logout §2.8, RFC 8935 §2.4) with nothing
+/// revoked, as every other refused announcement is: never the extractor's
+/// plain-text 413, which neither the document nor a provider expects.
+#[tokio::test]
+async fn an_oversized_announcement_is_refused_in_the_standards_shape() {
+    let (store, _db) = sqlite().await;
+    let (a, b) = (Provider::start(83).await, Provider::start(84).await);
+    let (issuer, _dir) = issuer_with(store, &a, &b).await;
+    let big = "a".repeat(tollgate_issuer::BODY_LIMIT + 1);
+    let logout = issuer
+        .post(
+            "/v1/upstreams/a/backchannel-logout",
+            "application/x-www-form-urlencoded",
+            format!("logout_token={big}"),
+        )
+        .await;
+    assert_eq!(logout.status, 400, "{:?}", logout.body);
+    assert_eq!(logout.header("content-type"), Some("application/json"));
+    assert_eq!(logout.body["error"], "invalid_request");
+    let event = issuer
+        .post("/v1/upstreams/a/events", "application/secevent+jwt", big)
+        .await;
+    assert_eq!(event.status, 400, "{:?}", event.body);
+    assert_eq!(event.header("content-type"), Some("application/json"));
+    assert_eq!(event.body["err"], "invalid_request");
+    assert!(issuer.feed().await.revoked.is_empty());
+}
