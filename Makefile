@@ -9,11 +9,11 @@ WASM_TARGET := wasm32-unknown-unknown
 NATIVE := --workspace --exclude tollgate-worker --all-features
 T = scripts/timed.sh $@
 
-.PHONY: test demo setup clock lint build unit types npm worker e2e bench fuzz
+.PHONY: test demo setup clock lint build unit types api npm worker e2e bench fuzz
 
 ## Set up whatever is missing, then run every check and test, and print how
 ## long each step took.
-test: clock setup lint build unit types npm worker e2e
+test: clock setup lint build unit types api npm worker e2e
 	@scripts/print-times.sh
 	@echo "make test: all checks passed; browser screenshots are in target/demo-screenshots/"
 
@@ -58,6 +58,11 @@ unit:
 ## A TypeScript consumer of the npm package must type-check.
 types:
 	$(T) node_modules/.bin/tsc --noEmit -p tests/types
+
+## The issuer's API document against the issuer: schemathesis, every check,
+## unauthenticated and with a login per case (docs/issuer.md).
+api:
+	$(T) scripts/api-contract.sh
 
 ## The npm package in Node against a live issuer and jose, as a packed
 ## tarball, in workerd, and as Hono middleware.

@@ -39,6 +39,19 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# schemathesis for the API contract run (scripts/api-contract.sh), pinned
+# with its dependencies, in a virtual environment of its own.
+if [ ! -x target/venv/bin/schemathesis ] || [ tests/api/requirements.txt -nt target/venv/.installed ]; then
+  if ! command -v python3 >/dev/null 2>&1; then
+    say "python3 not found; install Python 3.10 or later" >&2
+    exit 1
+  fi
+  say "installing schemathesis into target/venv from tests/api/requirements.txt"
+  python3 -m venv target/venv
+  target/venv/bin/pip install --quiet --disable-pip-version-check -r tests/api/requirements.txt
+  touch target/venv/.installed
+fi
+
 # Headless Chromium for the demo's browser tests, from Debian (Playwright's
 # own browser download cannot work without internet).
 if [ ! -x /usr/bin/chromium ]; then
