@@ -35,6 +35,7 @@ lint:
 	$(T) $(CARGO) fmt --all --check
 	$(T) $(CARGO) clippy $(NATIVE) --all-targets -- -D warnings
 	$(T) $(CARGO) clippy -p tollgate-verifier -p tollgate-verifier-wasm -p tollgate-worker --target $(WASM_TARGET) -- -D warnings
+	$(T) $(CARGO) clippy -p tollgate-verifier-wasm --no-default-features --target $(WASM_TARGET) -- -D warnings
 	@# The two published crates must package (manifest, files, dependencies
 	@# from the registry); building the packages again is left to a release.
 	$(T) $(CARGO) package --quiet --allow-dirty --no-verify -p tollgate-verifier -p tollgate-axum

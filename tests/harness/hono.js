@@ -35,7 +35,7 @@ export async function startHonoApp(source, bindings, extra = {}) {
     outfile: join(dir, 'out/index.js'),
     logLevel: 'error',
   });
-  copyFileSync(join(pkg, 'tollgate_verifier_wasm_bg.wasm'), join(dir, 'out/tollgate_verifier_wasm_bg.wasm'));
+  copyFileSync(join(pkg, 'tollgate_verifier_lean_bg.wasm'), join(dir, 'out/tollgate_verifier_lean_bg.wasm'));
   const mf = new Miniflare(workerOptions(bindings, extra, join(dir, 'out')));
   const url = String(await mf.ready).replace(/\/$/, '');
   const close = async () => {

@@ -1,11 +1,12 @@
 // Verifications per second in workerd (Miniflare), where the edge runs: the
 // npm package's createVerifier (Rust parses and judges, workerd's WebCrypto
-// checks the signature), its synchronous Verifier (all in wasm), and jose's
-// jwtVerify with keys imported once, in one worker, in one run.
+// checks the signature; the lean wasm the workerd entry loads) and jose's
+// jwtVerify with keys imported once, in one worker, in one run. (The
+// synchronous Verifier, all in wasm, is Node's only since the lean build.)
 //
 // Each timed request verifies 1,500 distinct tokens, none seen before by
-// that verifier (a fresh createVerifier per round; the wasm Verifier's cache
-// is off; jose has none). workerd's clock stands still while a request
+// that verifier (a fresh createVerifier per round; jose has no cache).
+// workerd's clock stands still while a request
 // runs, so requests are timed from outside, less the time of an empty
 // request. Rounds interleave the implementations; the median is reported.
 //   node edge-verifier/wasm/bench/workerd.js [rounds, default 5]
@@ -22,11 +23,10 @@ const here = fileURLToPath(new URL('./', import.meta.url));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // RS256 is an upstream provider's: its key bound to its issuer, as the
-// tollgate issuer republishes it. The wasm has no RSA, so the synchronous
-// Verifier does not take part in that row.
+// tollgate issuer republishes it.
 const keySet = await keys({ upstream: true });
 const ALGS = ['EdDSA', 'ES256', 'RS256'];
-const implsFor = (alg) => (alg === 'RS256' ? ['split', 'jose'] : ['split', 'wasm', 'jose']);
+const implsFor = () => ['split', 'jose'];
 const tokens = {};
 for (const [kid, alg] of [['ed', 'EdDSA'], ['es', 'ES256'], ['rs', 'RS256']]) {
   tokens[alg] = await Promise.all(Array.from({ length: TOKENS }, () => mint(keySet, { kid })));
@@ -39,7 +39,7 @@ const jose = await esbuild.build({
 });
 
 const entry = `
-import { Verifier, createVerifier } from './workerd.js';
+import { createVerifier } from './workerd.js';
 import * as jose from './jose.js';
 import { staticIssuerFetch } from './static-issuer.js';
 import data from './data.js';
@@ -57,7 +57,6 @@ export default {
           issuerUrl: 'http://issuer.bench', issuer: ISS, audience: AUD,
           maxAgeMs: long, refreshAheadMs: long, failAfterMs: long, fetch: staticIssuerFetch(jwks),
         }),
-        wasm: new Verifier({ issuer: ISS, audience: AUD, jwks, cacheCapacity: 0 }),
         jose: {
           EdDSA: await jose.importJWK(jwks.keys.find((k) => k.kid === 'ed'), 'EdDSA'),
           ES256: await jose.importJWK(jwks.keys.find((k) => k.kid === 'es'), 'ES256'),
@@ -71,9 +70,6 @@ export default {
     switch (url.searchParams.get('impl')) {
       case 'split':
         for (const token of tokens[alg]) { await state.split.verify(token); n++; }
-        break;
-      case 'wasm':
-        for (const token of tokens[alg]) { state.wasm.verify(token); n++; }
         break;
       case 'jose':
         for (const token of tokens[alg]) { await jose.jwtVerify(token, state.jose[alg], alg === 'RS256' ? upstreamOptions : joseOptions); n++; }
@@ -94,8 +90,8 @@ const mf = new Miniflare({
     file(here, 'static-issuer.js'),
     file(pkg, 'workerd.js'),
     file(pkg, 'api.js'),
-    file(pkg, 'tollgate_verifier_wasm.js'),
-    { type: 'CompiledWasm', path: `${pkg}tollgate_verifier_wasm_bg.wasm`, contents: readFileSync(`${pkg}tollgate_verifier_wasm_bg.wasm`) },
+    file(pkg, 'tollgate_verifier_lean.js'),
+    { type: 'CompiledWasm', path: `${pkg}tollgate_verifier_lean_bg.wasm`, contents: readFileSync(`${pkg}tollgate_verifier_lean_bg.wasm`) },
   ],
   modulesRoot: pkg,
   compatibilityDate: '2025-09-01',
@@ -139,13 +135,12 @@ try {
   // within each round (the same seconds for both) is steadier than a ratio
   // of medians, so both are shown.
   const paired = (alg, impl) => median(rates[`${alg} ${impl}`].map((r, i) => r / rates[`${alg} jose`][i]));
-  console.log('| algorithm | createVerifier (WebCrypto signature) /s | Verifier (all wasm) /s | jose /s | createVerifier vs jose: ratio of medians / median of per-round ratios | Verifier vs jose |');
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log('| algorithm | createVerifier (lean wasm, WebCrypto signature) /s | jose /s | createVerifier vs jose: ratio of medians / median of per-round ratios |');
+  console.log('|---|---:|---:|---:|');
   for (const alg of ALGS) {
     const [split, ref] = ['split', 'jose'].map((impl) => median(rates[`${alg} ${impl}`]));
-    const wasm = rates[`${alg} wasm`] ? [fmt(median(rates[`${alg} wasm`])), `${paired(alg, 'wasm').toFixed(2)}x`] : ['—', '—'];
     const label = alg === 'RS256' ? 'RS256 (upstream)' : alg;
-    console.log(`| ${label} | ${fmt(split)} | ${wasm[0]} | ${fmt(ref)} | ${(split / ref).toFixed(2)}x / **${paired(alg, 'split').toFixed(2)}x** | ${wasm[1]} |`);
+    console.log(`| ${label} | ${fmt(split)} | ${fmt(ref)} | ${(split / ref).toFixed(2)}x / **${paired(alg, 'split').toFixed(2)}x** |`);
   }
 } finally {
   await mf.dispose();

@@ -36,6 +36,13 @@ let Action = null;
 let Signature = null;
 /** The algorithms whose signatures `createVerifier` checks with WebCrypto; the rest in wasm. */
 let webCryptoAlgs = new Set();
+/**
+ * Whether the wasm carries the crate's own signature checks (the Node
+ * build). The lean build of the browser and Workers entries leaves every
+ * signature to WebCrypto, and has no synchronous `Verifier`.
+ */
+let wasmChecks = false;
+let bound = false;
 
 /**
  * Called once by the entry point with the wasm-bindgen module's exports it
@@ -46,6 +53,17 @@ let webCryptoAlgs = new Set();
 export function bind(wasm, nativeAlgs = []) {
   ({ Verifier: Raw, Syncer: RawSyncer, refusal: rawRefusal, Action, Signature } = wasm);
   webCryptoAlgs = new Set(typeof crypto?.subtle?.verify === 'function' ? nativeAlgs : []);
+  wasmChecks = typeof wasm.Attempt?.prototype?.verifyHere === 'function';
+  bound = true;
+}
+
+/** Signature `which` checked in wasm; in the lean build, a coded refusal. */
+function verifyInWasm(attempt, which, alg) {
+  if (wasmChecks) return attempt.verifyHere(which);
+  throw new VerifyError(
+    'unsupported_alg',
+    `${alg}: this platform's WebCrypto cannot check it (none at all on a page that is not a secure context), and this build leaves signatures to WebCrypto`,
+  );
 }
 
 const IMPORT = {
@@ -81,7 +99,7 @@ const MAX_IMPORTED = 1024;
 function signatureOk(attempt, which) {
   const alg = attempt.alg(which);
   if (alg === undefined) return undefined;
-  if (!webCryptoAlgs.has(alg) && !PLATFORM_ONLY.has(alg)) return attempt.verifyHere(which);
+  if (!webCryptoAlgs.has(alg) && !PLATFORM_ONLY.has(alg)) return verifyInWasm(attempt, which, alg);
   return webCryptoOk(attempt, which, alg);
 }
 
@@ -97,7 +115,7 @@ async function webCryptoOk(attempt, which, alg) {
       if (error?.name !== 'NotSupportedError' || PLATFORM_ONLY.has(alg)) return false; // a key it will not import signs nothing
       // An older browser without Ed25519, say: the wasm checks that algorithm from now on.
       webCryptoAlgs.delete(alg);
-      return attempt.verifyHere(which);
+      return verifyInWasm(attempt, which, alg);
     }
     if (importedKeys.size >= MAX_IMPORTED) importedKeys.clear();
     importedKeys.set(id, key);
@@ -176,6 +194,12 @@ export class Verifier {
   #raw;
 
   constructor({ jwks, ...options } = {}) {
+    if (bound && !Raw) {
+      throw new VerifyError(
+        'not_available',
+        'the synchronous Verifier checks signatures in wasm, which only the Node build carries; in browsers and Workers use createVerifier (WebCrypto)',
+      );
+    }
     if (!Raw) throw new VerifyError('not_initialised', 'the wasm module is not loaded');
     // Every option goes to Rust, which refuses unknown ones and checks the rest.
     const all = { ...options, jwks: typeof jwks === 'string' ? JSON.parse(jwks) : jwks };

@@ -1,9 +1,10 @@
-// Browser entry (and the default): fetches the wasm next to this file,
+// Browser entry (and the default): fetches the lean wasm (signatures by
+// WebCrypto, no synchronous Verifier) next to this file,
 // with top-level await, so importing the module is enough.
-import * as wasm from './tollgate_verifier_wasm.js';
+import * as wasm from './tollgate_verifier_lean.js';
 import { bind } from './api.js';
 
-await wasm.default({ module_or_path: new URL('./tollgate_verifier_wasm_bg.wasm', import.meta.url) });
+await wasm.default({ module_or_path: new URL('./tollgate_verifier_lean_bg.wasm', import.meta.url) });
 bind(wasm, ['EdDSA', 'ES256', 'HS256']);
 
 export {

@@ -183,7 +183,11 @@ export interface VerifierOptions {
   cacheCapacity?: number;
 }
 
-/** Synchronous verification against keys and revocations you feed it. */
+/**
+ * Synchronous verification against keys and revocations you feed it. Node
+ * only: the browser and Workers entries load the lean wasm, which leaves
+ * signatures to WebCrypto, and there the constructor throws `not_available`.
+ */
 export declare class Verifier {
   constructor(options: VerifierOptions);
   /** The claims, or throws VerifyError. `nowSecs` defaults to the clock. */

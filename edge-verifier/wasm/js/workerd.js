@@ -1,7 +1,8 @@
 // Workers entry: Workers cannot compile wasm from bytes at run time, so the
 // module is imported (wrangler and Miniflare load `.wasm` imports compiled).
-import wasmModule from './tollgate_verifier_wasm_bg.wasm';
-import * as wasm from './tollgate_verifier_wasm.js';
+// The lean build: signatures by WebCrypto, no synchronous Verifier.
+import wasmModule from './tollgate_verifier_lean_bg.wasm';
+import * as wasm from './tollgate_verifier_lean.js';
 import { bind } from './api.js';
 
 wasm.initSync({ module: wasmModule });

@@ -9,7 +9,9 @@ use wasm_bindgen::prelude::*;
 
 /// Codes thrown for problems in the arguments rather than the token.
 pub(crate) const INVALID_OPTIONS: &str = "invalid_options";
+#[cfg(feature = "native")]
 pub(crate) const INVALID_JWKS: &str = "invalid_jwks";
+#[cfg(feature = "native")]
 pub(crate) const INVALID_FEED: &str = "invalid_feed";
 
 /// The code for a request without any token (not a verifier code: there
@@ -168,6 +170,7 @@ pub(crate) fn js_ms(ms: u64) -> f64 {
 
 /// Seconds from JS; `as` saturates, NaN becomes 0, which no token is valid at.
 #[allow(clippy::cast_possible_truncation)]
+#[cfg(feature = "native")]
 pub(crate) fn secs(now_secs: f64) -> i64 {
     now_secs as i64
 }

@@ -11,14 +11,17 @@
 //! - `js`: coded errors, JSON arguments, the request parts JS hands over,
 //!   and the refusal every adapter answers with (`refusal`).
 //! - `verifier`: the synchronous `Verifier` class (keys and pages fed by
-//!   the caller).
+//!   the caller); only in the full build (feature `native`), as it checks
+//!   signatures in Rust.
 //! - `syncer`: the `Syncer` class and its `Attempt`s: the verifier crate's
 //!   sync policy, which `createVerifier` in `api.js` only performs.
 
 mod js;
 mod syncer;
+#[cfg(feature = "native")]
 mod verifier;
 
 pub use js::refusal;
 pub use syncer::{Action, Signature, WasmAttempt, WasmSyncer};
+#[cfg(feature = "native")]
 pub use verifier::WasmVerifier;

@@ -166,6 +166,9 @@ impl WasmAttempt {
     }
 
     /// Checks the signature here, in wasm (where that is the faster way).
+    /// Only in the full build: the lean one leaves every signature to
+    /// WebCrypto, and has no `verifyHere` for JS to call.
+    #[cfg(feature = "native")]
     #[wasm_bindgen(js_name = verifyHere)]
     pub fn verify_here(&self, which: Signature) -> bool {
         self.check(which).is_some_and(SignatureCheck::verify)

@@ -3,12 +3,16 @@
 // to WebCrypto, so these tests rebind it with all three, then make WebCrypto
 // fail the ways a platform can: an algorithm it does not have (an older
 // browser without Ed25519: the wasm takes over), and a verify that throws
-// (refused, never accepted).
+// (refused, never accepted). Then the same with the lean build the browser
+// and Workers entries load, which has no wasm signature checks to fall
+// back on.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { afterEach, test } from 'node:test';
 import { bind } from '../pkg/api.js';
-import { VerifyError, createVerifier } from '../pkg/node.js';
+import { Verifier, VerifyError, createVerifier } from '../pkg/node.js';
 import * as wasm from '../pkg/tollgate_verifier_wasm.js';
+import * as lean from '../pkg/tollgate_verifier_lean.js';
 import { staticIssuerFetch } from '../bench/static-issuer.js';
 import { AUD, ISS, keys, mint } from './support.js';
 
@@ -21,9 +25,12 @@ afterEach(() => {
   subtle.verify = verify;
 });
 
+const leanBytes = readFileSync(new URL('../pkg/tollgate_verifier_lean_bg.wasm', import.meta.url));
+lean.initSync({ module: leanBytes });
+
 /** A createVerifier in front of a static issuer serving `keySet`, with `native` algorithms on WebCrypto. */
-async function verifierFor(keySet, native) {
-  bind(wasm, native);
+async function verifierFor(keySet, native, build = wasm) {
+  bind(build, native);
   return createVerifier({
     issuerUrl: 'http://issuer.test', issuer: ISS, audience: AUD, fetch: staticIssuerFetch(keySet.jwks),
   });
@@ -83,4 +90,49 @@ test('a WebCrypto verify that throws refuses the token', async () => {
   }
   subtle.verify = verify;
   assert.equal((await tollgate.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS, 'and recovers');
+});
+
+test('the lean build carries no signature code and no synchronous Verifier', () => {
+  const exports = WebAssembly.Module.exports(new WebAssembly.Module(leanBytes)).map((e) => e.name);
+  const full = WebAssembly.Module.exports(new WebAssembly.Module(
+    readFileSync(new URL('../pkg/tollgate_verifier_wasm_bg.wasm', import.meta.url)),
+  )).map((e) => e.name);
+  assert.ok(full.includes('attempt_verifyHere') && full.includes('verifier_new'), 'the full build has both');
+  assert.ok(!exports.includes('attempt_verifyHere'), 'no wasm signature check');
+  assert.ok(!exports.some((name) => name.startsWith('verifier_')), 'no synchronous Verifier');
+  bind(lean, ALL);
+  assert.throws(() => new Verifier({ issuer: ISS, audience: AUD, jwks: { keys: [] } }), (error) => {
+    assert.ok(error instanceof VerifyError);
+    assert.equal(error.code, 'not_available', error.message);
+    return true;
+  });
+});
+
+test('lean: every algorithm through WebCrypto, bad signatures refused', async () => {
+  const keySet = await keys();
+  const tollgate = await verifierFor(keySet, ALL, lean);
+  for (const kid of ['ed', 'es', 'hs']) {
+    assert.equal((await tollgate.verify(await mint(keySet, { kid }))).iss, ISS, kid);
+    await rejectsWith(tollgate.verify(tampered(await mint(keySet, { kid }))), 'bad_signature');
+  }
+});
+
+test('lean: a platform without Ed25519 in WebCrypto refuses EdDSA with unsupported_alg, never accepts', async () => {
+  const keySet = await keys();
+  const tollgate = await verifierFor(keySet, ALL, lean);
+  subtle.importKey = function noEd25519(format, key, algorithm, ...rest) {
+    if (algorithm?.name === 'Ed25519') {
+      return Promise.reject(new DOMException('Ed25519 is not supported', 'NotSupportedError'));
+    }
+    return importKey.call(subtle, format, key, algorithm, ...rest);
+  };
+  await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
+  assert.equal((await tollgate.verify(await mint(keySet, { kid: 'es' }))).iss, ISS, 'ES256 still on WebCrypto');
+});
+
+test('lean: no WebCrypto at all (a page that is not a secure context) refuses, never accepts', async () => {
+  const keySet = await keys();
+  const tollgate = await verifierFor(keySet, [], lean);
+  await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'es' })), 'unsupported_alg');
+  await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
 });

@@ -1,5 +1,7 @@
-// The package's Workers entry, in workerd (Miniflare): the wasm is imported
-// as a compiled module, as Workers require, and a token verifies there.
+// The package's Workers entry, in workerd (Miniflare): the lean wasm is
+// imported as a compiled module, as Workers require, and a token verifies
+// there with workerd's WebCrypto; the synchronous Verifier, which needs the
+// wasm's own signature code, says it is not available.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -9,30 +11,47 @@ import { keys, mint } from './support.js';
 
 const pkg = fileURLToPath(new URL('../pkg/', import.meta.url));
 
-test('the workerd entry loads in workerd and verifies a token', async () => {
+const here = fileURLToPath(new URL('../bench/', import.meta.url));
+
+test('the workerd entry loads the lean wasm in workerd and verifies a token through WebCrypto', async () => {
   const keySet = await keys();
   const token = await mint(keySet, { claims: { email: 'edge@example.com' } });
+  const es = await mint(keySet, { kid: 'es' });
   const entry = `
-    import { Verifier, VerifyError } from './workerd.js';
-    const verifier = new Verifier({ issuer: 'tollgate', audience: 'tollgate-api', jwks: ${JSON.stringify(keySet.jwks)} });
+    import { Verifier, VerifyError, createLazyVerifier } from './workerd.js';
+    import { staticIssuerFetch } from './static-issuer.js';
+    const tollgate = createLazyVerifier({
+      issuerUrl: 'http://issuer.test', issuer: 'tollgate', audience: 'tollgate-api',
+      fetch: staticIssuerFetch(${JSON.stringify(keySet.jwks)}),
+    });
+    const coded = (error) => Response.json({ code: error instanceof VerifyError ? error.code : String(error) }, { status: 401 });
     export default {
-      fetch(request) {
-        const token = new URL(request.url).searchParams.get('token');
+      async fetch(request) {
+        const url = new URL(request.url);
+        if (url.pathname === '/sync') {
+          try {
+            new Verifier({ issuer: 'tollgate', audience: 'tollgate-api', jwks: { keys: [] } });
+            return new Response('constructed');
+          } catch (error) {
+            return coded(error);
+          }
+        }
         try {
-          return Response.json(verifier.verify(token));
+          return Response.json(await tollgate.verify(url.searchParams.get('token')));
         } catch (error) {
-          return Response.json({ code: error instanceof VerifyError ? error.code : 'not a VerifyError' }, { status: 401 });
+          return coded(error);
         }
       },
     };`;
-  const file = (name) => ({ path: `${pkg}${name}`, contents: readFileSync(`${pkg}${name}`) });
+  const file = (dir, name) => ({ path: `${pkg}${name}`, contents: readFileSync(`${dir}${name}`) });
   const mf = new Miniflare({
     modules: [
       { type: 'ESModule', path: `${pkg}entry.js`, contents: entry },
-      { type: 'ESModule', ...file('workerd.js') },
-      { type: 'ESModule', ...file('api.js') },
-      { type: 'ESModule', ...file('tollgate_verifier_wasm.js') },
-      { type: 'CompiledWasm', ...file('tollgate_verifier_wasm_bg.wasm') },
+      { type: 'ESModule', ...file(here, 'static-issuer.js') },
+      { type: 'ESModule', ...file(pkg, 'workerd.js') },
+      { type: 'ESModule', ...file(pkg, 'api.js') },
+      { type: 'ESModule', ...file(pkg, 'tollgate_verifier_lean.js') },
+      { type: 'CompiledWasm', ...file(pkg, 'tollgate_verifier_lean_bg.wasm') },
     ],
     modulesRoot: pkg,
     compatibilityDate: '2025-09-01',
@@ -41,8 +60,16 @@ test('the workerd entry loads in workerd and verifies a token', async () => {
     const ok = await mf.dispatchFetch(`http://edge.test/?token=${token}`);
     assert.equal(ok.status, 200);
     assert.equal((await ok.json()).email, 'edge@example.com');
+    const p256 = await mf.dispatchFetch(`http://edge.test/?token=${es}`);
+    assert.equal(p256.status, 200, 'ES256 too');
     const bad = await mf.dispatchFetch('http://edge.test/?token=nope');
     assert.deepEqual(await bad.json(), { code: 'malformed' });
+    const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    const forged = await mf.dispatchFetch(`http://edge.test/?token=${tampered}`);
+    assert.equal(forged.status, 401);
+    assert.ok(['bad_signature', 'malformed'].includes((await forged.json()).code));
+    const sync = await mf.dispatchFetch('http://edge.test/sync');
+    assert.deepEqual(await sync.json(), { code: 'not_available' });
   } finally {
     await mf.dispose();
   }
