@@ -86,6 +86,11 @@ test('encoded slashes and backslashes, and ; inside a segment, are refused with 
     // Found by a review: an origin that decodes and splits again on ? or #,
     // and a lax UTF-8 decoder (overlong . and /).
     '/demo/..%3Fq=1', '/demo/..%23x', '/demo/..%253Fq=1', '/demo/%C0%AE%C0%AE/api/todos', '/demo/..%C0%AF..%C0%AFapi/todos',
+    // Segments Windows reads as `..` (it trims trailing dots and spaces),
+    // and look-alikes an origin folds to `/`, `\` or `.` (NFKC, best-fit).
+    '/demo/..%20/api/todos', '/demo/.../api/todos', '/demo/..%20%20./api/todos',
+    '/demo/%EF%BC%8F..%EF%BC%8Fapi/todos', '/demo/..%EF%BC%BCapi/todos', '/demo/%EF%BC%8E%EF%BC%8E/api/todos',
+    '/demo/%E2%80%A5/api/todos', '/demo/..%E2%88%95api/todos',
   ]) {
     const reply = await rawRequest(edge.url, { path });
     assert.equal(reply.status, 400, path);

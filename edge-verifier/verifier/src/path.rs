@@ -12,7 +12,11 @@
 //!   (an origin that decodes and splits again reads `/public/..%3F` as
 //!   `/public/..`), escapes that are not UTF-8 (an overlong `%C0%AE` is `.`
 //!   to a lax decoder), a control character or a broken escape is refused:
-//!   an origin could read any of them as another path. Envoy calls the
+//!   an origin could read any of them as another path. So is a character
+//!   an origin may fold into one of those or a `.` (NFKC's full-width `／`
+//!   and `‥`, Windows' best-fit `∕`), and a segment of only dots and spaces
+//!   but `.` and `..` (`..%20`, `...`: Windows trims trailing dots and
+//!   spaces, and reads `..`). Envoy calls the
 //!   same rules `normalize_path`, `merge_slashes` and
 //!   `path_with_escaped_slashes_action: REJECT_REQUEST`.
 //!
@@ -119,8 +123,18 @@ fn segment(raw: &str, decoded_bytes: &mut Vec<u8>) -> Result<String, PathError> 
             }
         }
     }
-    if core::str::from_utf8(decoded_bytes).is_err() {
+    let Ok(text) = core::str::from_utf8(decoded_bytes) else {
         return Err(PathError("the path's escapes are not UTF-8"));
+    };
+    if text.chars().any(folds_to_separator) {
+        return Err(PathError(
+            "the path has a character an origin may fold to '/', '\\', '.', '%', '?', '#' or ';'",
+        ));
+    }
+    if windows_dot_segment(text) {
+        return Err(PathError(
+            "the path has a segment of dots and spaces (Windows reads it as '..')",
+        ));
     }
     // Judged on the output, not the input: an escaped unreserved character
     // after an escaped `%` (`%25` `%32` `F`) assembles `%252F` here.
@@ -128,6 +142,57 @@ fn segment(raw: &str, decoded_bytes: &mut Vec<u8>) -> Result<String, PathError> 
         return Err(PathError("the path has a doubly encoded separator"));
     }
     Ok(out)
+}
+
+/// Whether an origin may read `c` as one of the characters refused or
+/// resolved here (`/ \ . % ? # ;`): every character whose NFKC form holds
+/// one (full-width `／`, `．`, `‥`, `⒈`, `℀`, ...; a framework that
+/// normalizes paths to NFKC reads `／..／` as `/../`), and the look-alikes
+/// Windows' best-fit code-page conversion maps to `/` or `\` (`∕`, `⁄`,
+/// `∖`, `⧵`, `⧸`, `⧹`). The NFKC list is checked against the
+/// `unicode-normalization` crate over every code point in the tests.
+fn folds_to_separator(c: char) -> bool {
+    matches!(
+        c,
+        '\u{037E}'
+            | '\u{2024}'..='\u{2026}'
+            | '\u{2044}'
+            | '\u{2047}'..='\u{2049}'
+            | '\u{2100}'..='\u{2101}'
+            | '\u{2105}'..='\u{2106}'
+            | '\u{2215}'..='\u{2216}'
+            | '\u{2488}'..='\u{249B}'
+            | '\u{29F5}'
+            | '\u{29F8}'..='\u{29F9}'
+            | '\u{33C2}'
+            | '\u{33C7}'
+            | '\u{33D8}'
+            | '\u{FE14}'
+            | '\u{FE16}'
+            | '\u{FE19}'
+            | '\u{FE30}'
+            | '\u{FE52}'
+            | '\u{FE54}'
+            | '\u{FE56}'
+            | '\u{FE5F}'
+            | '\u{FE68}'
+            | '\u{FE6A}'
+            | '\u{FF03}'
+            | '\u{FF05}'
+            | '\u{FF0E}'..='\u{FF0F}'
+            | '\u{FF1B}'
+            | '\u{FF1F}'
+            | '\u{FF3C}'
+            | '\u{1F100}'
+    )
+}
+
+/// Whether a decoded segment is only dots and spaces but not `.` or `..`
+/// (`...`, `..%20`, `%20`): Windows trims trailing dots and spaces from a
+/// segment, so an origin there reads it as `..` or nothing, a path the
+/// edge never resolved.
+fn windows_dot_segment(text: &str) -> bool {
+    !text.is_empty() && text != "." && text != ".." && text.bytes().all(|b| b == b'.' || b == b' ')
 }
 
 /// Whether a normalized segment holds an escaped `%` that escapes a
@@ -347,9 +412,56 @@ mod tests {
             "/a%C3",
             "/a%C3/%A9",
             "/a%F4%90%80%80",
+            // Segments Windows trims to `..` or nothing (trailing dots and
+            // spaces go), and look-alikes an origin folds to a separator.
+            "/public/..%20/api",
+            "/public/.../api",
+            "/public/..%20%20./api",
+            "/public/%20/api",
+            "/public/.%20/api",
+            "/public/%EF%BC%8F..%EF%BC%8Fapi",
+            "/public/..%EF%BC%BCapi",
+            "/public/%EF%BC%8E%EF%BC%8E/api",
+            "/public/%E2%80%A5/api",
+            "/public/..%E2%88%95api",
+            "/public/..%E2%81%84api",
+            "/public/a%EF%BC%9Fb",
+            "/public/%E2%92%88",
         ] {
             assert!(normalize(raw).is_err(), "{raw}");
         }
+    }
+
+    /// Dots and spaces inside a segment, and other non-ASCII text, stay
+    /// fine: only what an origin could fold into a separator is refused.
+    #[test]
+    fn dots_spaces_and_other_text_pass() {
+        for (raw, normal) in [
+            ("/wiki/Washington,_D.C.", "/wiki/Washington,_D.C."),
+            ("/a/b.", "/a/b."),
+            ("/a/.b", "/a/.b"),
+            ("/a/%20b", "/a/%20b"),
+            ("/a/b%20", "/a/b%20"),
+            ("/%E3%83%91%E3%82%B9", "/%E3%83%91%E3%82%B9"),
+            ("/caf%C3%A9", "/caf%C3%A9"),
+        ] {
+            assert_eq!(normalize(raw).as_deref(), Ok(normal), "{raw}");
+        }
+    }
+
+    /// Every character whose NFKC form holds a character refused or
+    /// resolved here is in [`folds_to_separator`]'s list, checked over all
+    /// of Unicode with the `unicode-normalization` crate.
+    #[test]
+    fn every_nfkc_look_alike_is_listed() {
+        use unicode_normalization::UnicodeNormalization as _;
+        let missing: Vec<String> = (0x80..=0x10_FFFF_u32)
+            .filter_map(char::from_u32)
+            .filter(|c| core::iter::once(*c).nfkc().any(|n| "/\\.%?#;".contains(n)))
+            .filter(|c| !folds_to_separator(*c))
+            .map(|c| format!("U+{:04X}", u32::from(c)))
+            .collect();
+        assert!(missing.is_empty(), "not listed: {missing:?}");
     }
 
     /// A normalized path normalizes to itself: what the edge forwards is
