@@ -31,6 +31,7 @@ const nowSecs = () => Math.floor(Date.now() / 1000);
 let Raw = null;
 let RawSyncer = null;
 let rawRefusal = null;
+let rawPeekKid = null;
 /** The wasm enums: what to do next for an attempt, and which signature. */
 let Action = null;
 let Signature = null;
@@ -51,7 +52,7 @@ let bound = false;
  * BoringSSL; ES256 in Node, whose EdDSA is faster in wasm).
  */
 export function bind(wasm, nativeAlgs = []) {
-  ({ Verifier: Raw, Syncer: RawSyncer, refusal: rawRefusal, Action, Signature } = wasm);
+  ({ Verifier: Raw, Syncer: RawSyncer, refusal: rawRefusal, peekKid: rawPeekKid, Action, Signature } = wasm);
   webCryptoAlgs = new Set(typeof crypto?.subtle?.verify === 'function' ? nativeAlgs : []);
   wasmChecks = typeof wasm.Attempt?.prototype?.verifyHere === 'function';
   bound = true;
@@ -60,9 +61,13 @@ export function bind(wasm, nativeAlgs = []) {
 /** Signature `which` checked in wasm; in the lean build, a coded refusal. */
 function verifyInWasm(attempt, which, alg) {
   if (wasmChecks) return attempt.verifyHere(which);
+  return unsupported(alg);
+}
+
+function unsupported(alg) {
   throw new VerifyError(
     'unsupported_alg',
-    `${alg}: this platform's WebCrypto cannot check it (none at all on a page that is not a secure context), and this build leaves signatures to WebCrypto`,
+    `${alg}: this platform's WebCrypto cannot check it (none at all on a page that is not a secure context)${wasmChecks ? '' : ', and this build leaves signatures to WebCrypto'}`,
   );
 }
 
@@ -100,8 +105,20 @@ function signatureOk(attempt, which) {
   const alg = attempt.alg(which);
   if (alg === undefined) return undefined;
   if (!webCryptoAlgs.has(alg) && !PLATFORM_ONLY.has(alg)) return verifyInWasm(attempt, which, alg);
+  if (typeof crypto?.subtle?.verify !== 'function') return unsupported(alg);
   return webCryptoOk(attempt, which, alg);
 }
+
+/**
+ * Whether a signature check's answer must be awaited: anything with a
+ * `then`, whatever its class. `instanceof Promise` misses the native
+ * promise of an async function once a page replaces the global `Promise`
+ * (a polyfill, zone.js), and that pending promise, truthy, would pass.
+ */
+const awaitable = (answer) => typeof answer?.then === 'function';
+
+/** The answer as the wasm takes it: `undefined` (none to check), else `true` only for a real `true`. */
+const verdict = (answer) => (answer === undefined ? undefined : answer === true);
 
 async function webCryptoOk(attempt, which, alg) {
   const jwk = attempt.jwk(which);
@@ -113,8 +130,11 @@ async function webCryptoOk(attempt, which, alg) {
       key = await crypto.subtle.importKey('jwk', JSON.parse(jwk), IMPORT[alg], false, ['verify']);
     } catch (error) {
       if (error?.name !== 'NotSupportedError' || PLATFORM_ONLY.has(alg)) return false; // a key it will not import signs nothing
-      // An older browser without Ed25519, say: the wasm checks that algorithm from now on.
-      webCryptoAlgs.delete(alg);
+      // An older browser without Ed25519, say: the wasm checks that
+      // algorithm from now on. The lean build has no wasm check: it refuses
+      // this attempt only, so a key a caller picked (a DPoP proof's) cannot
+      // switch the algorithm off for everyone after it.
+      if (wasmChecks) webCryptoAlgs.delete(alg);
       return verifyInWasm(attempt, which, alg);
     }
     if (importedKeys.size >= MAX_IMPORTED) importedKeys.clear();
@@ -278,7 +298,8 @@ export class Verifier {
 
   /** The `kid` a token's header names, if readable. Proves nothing. */
   static peekKid(token) {
-    return typeof token === 'string' ? Raw.peekKid(token) : undefined;
+    if (!rawPeekKid) throw new VerifyError('not_initialised', 'the wasm module is not loaded');
+    return typeof token === 'string' ? rawPeekKid(token) : undefined;
   }
 }
 
@@ -414,11 +435,11 @@ export function createLazyVerifier({
           break;
         case Action.Check: {
           let tokenOk = signatureOk(attempt, Signature.Token);
-          if (tokenOk instanceof Promise) tokenOk = await tokenOk;
+          if (awaitable(tokenOk)) tokenOk = await tokenOk;
           // A bad token signature is refused as such; its proof need not be checked.
           let proofOk = tokenOk === false ? undefined : signatureOk(attempt, Signature.Proof);
-          if (proofOk instanceof Promise) proofOk = await proofOk;
-          attempt.checked(tokenOk, proofOk);
+          if (awaitable(proofOk)) proofOk = await proofOk;
+          attempt.checked(verdict(tokenOk), verdict(proofOk));
           break;
         }
         default:

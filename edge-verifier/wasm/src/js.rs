@@ -174,3 +174,10 @@ pub(crate) fn js_ms(ms: u64) -> f64 {
 pub(crate) fn secs(now_secs: f64) -> i64 {
     now_secs as i64
 }
+
+/// The `kid` a token's header names, if it can be read (proves nothing);
+/// in both builds (`Verifier.peekKid` in JS).
+#[wasm_bindgen(js_name = peekKid)]
+pub fn peek_kid(token: &str) -> Option<String> {
+    tollgate_verifier::Verifier::peek_kid(token)
+}

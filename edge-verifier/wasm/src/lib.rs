@@ -21,7 +21,7 @@ mod syncer;
 #[cfg(feature = "native")]
 mod verifier;
 
-pub use js::refusal;
+pub use js::{peek_kid, refusal};
 pub use syncer::{Action, Signature, WasmAttempt, WasmSyncer};
 #[cfg(feature = "native")]
 pub use verifier::WasmVerifier;

@@ -99,12 +99,6 @@ impl WasmVerifier {
         self.core.keys().contains_kid(kid)
     }
 
-    /// The `kid` a token's header names, if it can be read (proves nothing).
-    #[wasm_bindgen(js_name = peekKid)]
-    pub fn peek_kid(token: &str) -> Option<String> {
-        Core::peek_kid(token)
-    }
-
     /// The feed cursor to ask for next, if any page was applied.
     #[wasm_bindgen(getter)]
     pub fn cursor(&self) -> Option<String> {

@@ -136,3 +136,48 @@ test('lean: no WebCrypto at all (a page that is not a secure context) refuses, n
   await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'es' })), 'unsupported_alg');
   await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
 });
+
+test('a replaced global Promise (a polyfill, zone.js) cannot turn a pending WebCrypto check into a pass', async () => {
+  const keySet = await keys();
+  for (const build of [wasm, lean]) {
+    const tollgate = await verifierFor(keySet, ALL, build);
+    const good = await mint(keySet, { kid: 'es' });
+    const forged = tampered(await mint(keySet, { kid: 'es' }));
+    const NativePromise = globalThis.Promise;
+    globalThis.Promise = class PolyfilledPromise extends NativePromise {};
+    try {
+      await rejectsWith(tollgate.verify(forged), 'bad_signature');
+      assert.equal((await tollgate.verify(good)).iss, ISS);
+    } finally {
+      globalThis.Promise = NativePromise;
+    }
+  }
+});
+
+test('lean: one key WebCrypto will not import refuses that attempt only, not the algorithm for good', async () => {
+  const keySet = await keys();
+  const tollgate = await verifierFor(keySet, ALL, lean);
+  subtle.importKey = function noEd25519(format, key, algorithm, ...rest) {
+    if (algorithm?.name === 'Ed25519') {
+      return Promise.reject(new DOMException('Ed25519 is not supported', 'NotSupportedError'));
+    }
+    return importKey.call(subtle, format, key, algorithm, ...rest);
+  };
+  await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
+  subtle.importKey = importKey;
+  assert.equal((await tollgate.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS, 'EdDSA is still on WebCrypto');
+});
+
+test('lean: without crypto.subtle an upstream RS256 token is unsupported_alg, not bad_signature; peekKid works', async () => {
+  const keySet = await keys({ upstream: true });
+  const tollgate = await verifierFor(keySet, ALL, lean);
+  const token = await mint(keySet, { kid: 'rs' });
+  assert.equal(Verifier.peekKid(token), 'rs');
+  Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true });
+  try {
+    await rejectsWith(tollgate.verify(token), 'unsupported_alg');
+  } finally {
+    delete globalThis.crypto.subtle;
+  }
+  assert.ok(globalThis.crypto.subtle, 'restored');
+});
