@@ -39,7 +39,7 @@ pub struct LogoutForm {
         (status = 200, description = "The logout is on the feed"),
         (status = 400, description = "`{\"error\":\"invalid_request\",\"error_description\":...}` (OIDC BCL §2.8); nothing revoked", content_type = "application/json"),
         (status = 429, description = "Too many announcements at once; try again", content_type = "application/json"),
-        (status = 503, description = "A key of the provider this issuer does not have yet; try again after `Retry-After`", content_type = "application/json"),
+        (status = 503, description = "A key of the provider this issuer does not have yet, or a body cut off or too slow to arrive; try again after `Retry-After`", content_type = "application/json"),
         Problem404))]
 pub async fn backchannel_logout(
     State(state): State<AppState>,
@@ -74,8 +74,14 @@ pub async fn backchannel_logout(
         state.upstream_limit.record(&address.0, now);
         answer(StatusCode::BAD_REQUEST, err.logout_body())
     };
-    let Ok(body) = body else {
-        return Ok(refuse(unreadable()));
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if too_large(&rejection) => return Ok(refuse(oversized())),
+        Err(_) => {
+            return Ok(later(
+                r#"{"error":"temporarily_unavailable","error_description":"the body was cut off or too slow to arrive; try again"}"#,
+            ));
+        }
     };
     if !is_media_type(&headers, "application/x-www-form-urlencoded") {
         return Ok(refuse(EventError::new(
@@ -118,7 +124,7 @@ pub async fn backchannel_logout(
         (status = 202, description = "Accepted; its revocations are on the feed"),
         (status = 400, description = "`{\"err\":...,\"description\":...}` (RFC 8935 §2.4); nothing revoked", content_type = "application/json"),
         (status = 429, description = "Too many announcements at once; try again", content_type = "application/json"),
-        (status = 503, description = "A key of the provider this issuer does not have yet; try again after `Retry-After`", content_type = "application/json"),
+        (status = 503, description = "A key of the provider this issuer does not have yet, or a body cut off or too slow to arrive; try again after `Retry-After`", content_type = "application/json"),
         Problem404))]
 pub async fn events(
     State(state): State<AppState>,
@@ -144,8 +150,14 @@ pub async fn events(
         )
             .into_response()
     };
-    let Ok(body) = body else {
-        return Ok(refuse(unreadable()));
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if too_large(&rejection) => return Ok(refuse(oversized())),
+        Err(_) => {
+            return Ok(later(
+                r#"{"err":"temporarily_unavailable","description":"the body was cut off or too slow to arrive; try again"}"#,
+            ));
+        }
     };
     if !is_media_type(&headers, "application/secevent+jwt") {
         return Ok(refuse(EventError::new(
@@ -241,11 +253,15 @@ fn logout_token(body: &[u8]) -> Option<String> {
     tokens.next().is_none().then_some(token)
 }
 
-/// A body that could not be read (over the size limit, or cut off): a
-/// refusal in the standard's own shape, like any other bad announcement.
-fn unreadable() -> EventError {
-    EventError::new(
-        EventCode::Malformed,
-        "the body could not be read: over 16 KiB, or cut off",
-    )
+/// Whether the body was refused for its size (the only reading failure
+/// that is the sender's announcement's fault; a body cut off or too slow
+/// to arrive is answered as try-again).
+fn too_large(rejection: &BytesRejection) -> bool {
+    rejection.status() == StatusCode::PAYLOAD_TOO_LARGE
+}
+
+/// A body over the size limit: a refusal in the standard's own shape, like
+/// any other bad announcement.
+fn oversized() -> EventError {
+    EventError::new(EventCode::Malformed, "the body is over 16 KiB")
 }

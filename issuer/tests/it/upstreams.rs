@@ -662,3 +662,46 @@ async fn an_oversized_announcement_is_refused_in_the_standards_shape() {
     assert_eq!(event.body["err"], "invalid_request");
     assert!(issuer.feed().await.revoked.is_empty());
 }
+
+/// A body cut off or too slow to arrive (the client went away, or the
+/// body timeout struck) says nothing about the announcement: a 503 to try
+/// again, in the standard's shape, not counted against the address; a
+/// 400 would tell the provider never to send it again.
+#[tokio::test]
+async fn a_body_cut_off_is_try_again_not_malformed() {
+    let (store, _db) = sqlite().await;
+    let (a, b) = (Provider::start(85).await, Provider::start(86).await);
+    let settings = tollgate_issuer::config::Settings {
+        token_failures_per_address: 1,
+        ..test_settings()
+    };
+    let (issuer, _dir) = issuer_with_settings(store, &a, &b, settings).await;
+    let cut_off = |path: &str, content_type: &str| {
+        let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+            Ok(axum::body::Bytes::from_static(b"logout_token=eyJ")),
+            Err(std::io::Error::other("the client went away")),
+        ];
+        Request::post(path)
+            .header("content-type", content_type)
+            .body(Body::from_stream(futures_util::stream::iter(chunks)))
+            .unwrap()
+    };
+    for (path, content_type, field) in [
+        (
+            "/v1/upstreams/a/backchannel-logout",
+            "application/x-www-form-urlencoded",
+            "error",
+        ),
+        ("/v1/upstreams/a/events", "application/secevent+jwt", "err"),
+    ] {
+        for _ in 0..2 {
+            let reply = issuer.send(cut_off(path, content_type)).await;
+            assert_eq!(reply.status, 503, "{path}: {:?}", reply.body);
+            assert!(reply.header("retry-after").is_some());
+            assert_eq!(reply.body[field], "temporarily_unavailable");
+        }
+    }
+    // Not counted: with a limit of one refusal, a genuine logout still lands.
+    let genuine = a.logout_token(&a.logout_claims("hana", "s-9"));
+    assert_eq!(issuer.logout("a", &genuine).await.status, 200);
+}
