@@ -22,7 +22,7 @@ trap cleanup EXIT
 
 export TOLLGATE_DATA_DIR=$dir/issuer DATABASE_URL= RUST_LOG=error
 # Hypothesis keeps its files there, not in the tree.
-export HYPOTHESIS_STORAGE_DIRECTORY=$dir/hypothesis
+export HYPOTHESIS_STORAGE_DIRECTORY=$dir/hypothesis PYTHONDONTWRITEBYTECODE=1
 # Limits high enough that a generated burst is not all 429 (the limits
 # themselves have their own tests); a cheap Argon2 for a login per case.
 export TOLLGATE_LOGIN_LIMIT_PER_ADDRESS=100000 TOLLGATE_LOGIN_LIMIT_PER_ACCOUNT=100000 \
@@ -49,6 +49,7 @@ printf '%s\n' "$password" | "$bin" user add --admin --email "$email" --name "Con
 # A user for the admin route to deactivate (a random id is only a 404).
 target=$(printf '%s\n' "$password" | "$bin" user add --email contract-user@example.com |
   sed -n 's/^created user \([^ ]*\) .*/\1/p')
+[ -n "$target" ] || { echo "api-contract: could not create the user to deactivate" >&2; exit 1; }
 cat >"$dir/schemathesis.toml" <<TOML
 # Nothing kept between runs: no cache, no example database in the tree.
 cache.enabled = false
@@ -76,7 +77,7 @@ done
 
 run() {
   PYTHONPATH=tests/api SCHEMATHESIS_HOOKS=hooks "$venv/bin/schemathesis" --config-file "$dir/schemathesis.toml" --no-color \
-    run "$url/openapi.json" --checks all --max-examples "$examples" --seed 1 --workers 1 \
+    run "$url/openapi.json" --checks all --max-examples "$examples" --seed 1 --workers 1 --request-timeout 10 \
     --generation-database none "$@"
 }
 

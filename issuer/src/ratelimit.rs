@@ -17,6 +17,15 @@ use async_trait::async_trait;
 
 use crate::store::{Store, StoreError};
 
+/// The key an account is limited under: a SHA-256 of its (normalised)
+/// email, so every key is 43 bytes however long the address (an email of
+/// 254 four-byte characters would otherwise be a kilobyte a key).
+pub fn account_key(email: &str) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding as _};
+    use sha2::{Digest as _, Sha256};
+    Base64UrlUnpadded::encode_string(&Sha256::digest(email.as_bytes()))
+}
+
 /// A login limit, wherever it is counted.
 #[async_trait]
 pub trait Limiter: Send + Sync + std::fmt::Debug {

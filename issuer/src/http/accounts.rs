@@ -245,9 +245,10 @@ async fn login_inner(
         .attempt(&address.0, now)
         .await?
         .map_err(limited)?;
+    let account = crate::ratelimit::account_key(&email);
     state
         .account_limit
-        .attempt(&email, now)
+        .attempt(&account, now)
         .await?
         .map_err(limited)?;
 
@@ -272,7 +273,7 @@ async fn login_inner(
         return Err(ApiError::AccountDisabled);
     }
     dpop::record(state, proof.as_ref())?;
-    state.account_limit.forgive(&email).await?;
+    state.account_limit.forgive(&account).await?;
 
     let refresh_token = auth::random_token();
     let access_exp = now.saturating_add(state.settings.access_ttl_secs);
