@@ -23,8 +23,16 @@
 // pulls the issuer itself: REVOCATION_REFRESH_AHEAD_MS = max age,
 // SHARED_FEED=off); "new" refreshes ahead at 100 ms and shares the feed
 // through the data-center cache.
-//   node edge-verifier/worker/bench/scale.js [N,...=1,8,32] [seconds=20] [rtt ms=50]
+//
+// With `processes`, each of the N isolates is a Miniflare of its own (its
+// own workerd process), all persisting the Cache API to one directory, and
+// only the shipped design ("new") runs: whether the shared copy still
+// works when the isolates are not threads of one process.
+//   node edge-verifier/worker/bench/scale.js [N,...=1,8,32] [seconds=20] [rtt ms=50] [isolates|processes] [logouts/s=10] [requests/s=200]
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import { workerOptions } from '../../../tests/harness/edge.js';
@@ -94,7 +102,7 @@ async function feedPolls(issuerUrl) {
  * One run: `n` isolates, `design` 'current' or 'new', for `seconds` of load.
  * Resolves with the measurements; `issuer` is a started issuer, reused.
  */
-export async function runScale({ issuer, n, design, seconds, rttMs = 50, rate = 200, logoutsPerSecond = 10, sessions }) {
+export async function runScale({ issuer, n, design, seconds, rttMs = 50, rate = 200, logoutsPerSecond = 10, sessions, processes = false }) {
   const proxy = await startDelayProxy(issuer.url, rttMs);
   const origin = await startCountingOrigin();
   const vars = {
@@ -110,21 +118,31 @@ export async function runScale({ issuer, n, design, seconds, rttMs = 50, rate = 
     SHARED_FEED: design === 'new' ? 'on' : 'off',
   };
   const base = workerOptions(vars);
-  const mf = new Miniflare({
-    workers: [
-      ...Array.from({ length: n }, (_, i) => ({ ...base, name: `edge${i}` })),
-      {
-        name: 'pass',
-        modules: true,
-        compatibilityDate: base.compatibilityDate,
-        bindings: { ORIGIN_URL: origin.url },
-        script: 'export default { fetch(r, env) { const u = new URL(r.url); return fetch(env.ORIGIN_URL + u.pathname + u.search, { headers: r.headers }); } }',
-      },
-    ],
-  });
-  await mf.ready;
-  const edges = await Promise.all(Array.from({ length: n }, (_, i) => mf.getWorker(`edge${i}`)));
-  const pass = await mf.getWorker('pass');
+  const passWorker = {
+    name: 'pass',
+    modules: true,
+    compatibilityDate: base.compatibilityDate,
+    bindings: { ORIGIN_URL: origin.url },
+    script: 'export default { fetch(r, env) { const u = new URL(r.url); return fetch(env.ORIGIN_URL + u.pathname + u.search, { headers: r.headers }); } }',
+  };
+  // One workerd process for all, or one each sharing a persisted cache.
+  const cacheDir = processes ? mkdtempSync(join(tmpdir(), 'tollgate-scale-cache-')) : null;
+  // Started one after the other: many workerd processes opening one
+  // persisted cache at once fail to start.
+  const instances = [];
+  const start = async (options) => {
+    const mf = new Miniflare(options);
+    instances.push(mf);
+    await mf.ready;
+  };
+  if (processes) {
+    for (let i = 0; i < n; i++) await start({ workers: [{ ...base, name: `edge${i}` }], cachePersist: cacheDir });
+    await start({ workers: [passWorker] });
+  } else {
+    await start({ workers: [...Array.from({ length: n }, (_, i) => ({ ...base, name: `edge${i}` })), passWorker] });
+  }
+  const edges = await Promise.all(Array.from({ length: n }, (_, i) => instances[processes ? i : 0].getWorker(`edge${i}`)));
+  const pass = await instances[instances.length - 1].getWorker('pass');
   const send = async (worker, token) => {
     const started = performance.now();
     const response = await worker.fetch('http://edge.test/api/x', { headers: { authorization: `Bearer ${token}` } });
@@ -190,11 +208,12 @@ export async function runScale({ issuer, n, design, seconds, rttMs = 50, rate = 
   await Promise.all([...inflight]);
   const elapsed = (performance.now() - started) / 1000;
   const polls = await feedPolls(issuer.url) - pollsBefore;
-  await mf.dispose();
+  await Promise.all(instances.map((mf) => mf.dispose()));
+  if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
   await proxy.close();
   await origin.close();
   return {
-    n, design, seconds: elapsed,
+    n, design: processes ? `${design}, ${n} process${n === 1 ? '' : 'es'}` : design, seconds: elapsed,
     logouts: delays.length,
     logoutP50: quantile(delays, 0.5), logoutP99: quantile(delays, 0.99), logoutMax: Math.max(...delays),
     edgeP50: quantile(edgeMs, 0.5), edgeP99: quantile(edgeMs, 0.99),
@@ -223,14 +242,17 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const ns = (process.argv[2] ?? '1,8,32').split(',').map(Number);
   const seconds = Number(process.argv[3] ?? 20);
   const rttMs = Number(process.argv[4] ?? 50);
+  const processes = process.argv[5] === 'processes';
+  const logoutsPerSecond = Number(process.argv[6] ?? 10);
+  const rate = Number(process.argv[7] ?? 200);
   const issuer = await startIssuer({ TOLLGATE_LOGIN_LIMIT_PER_ACCOUNT: '1000000', TOLLGATE_LOGIN_LIMIT_PER_ADDRESS: '1000000' });
   const ms = (x) => (Number.isNaN(x) ? '-' : `${x.toFixed(0)} ms`);
   const rows = [];
   try {
     for (const n of ns) {
-      for (const design of ['current', 'new']) {
+      for (const design of processes ? ['new'] : ['current', 'new']) {
         const sessions = await sessionsFor(issuer.url, 300 + seconds * 12);
-        const r = await runScale({ issuer, n, design, seconds, rttMs, sessions });
+        const r = await runScale({ issuer, n, design, seconds, rttMs, sessions, processes, logoutsPerSecond, rate });
         rows.push(r);
         console.error(JSON.stringify(r));
       }
@@ -238,7 +260,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   } finally {
     await issuer.cleanup();
   }
-  console.log(`node ${process.version}, ${new Date().toISOString()}, issuer RTT ${rttMs} ms, ${seconds} s per run, 200 req/s, 10 logouts/s, max age ${MAX_AGE_MS} ms`);
+  console.log(`node ${process.version}, ${new Date().toISOString()}, issuer RTT ${rttMs} ms, ${seconds} s per run, ${rate} req/s, ${logoutsPerSecond} logouts/s, max age ${MAX_AGE_MS} ms, ${processes ? 'one workerd process per isolate' : 'N isolates in one workerd process'}`);
   console.log('| N | design | logout→401 p50 | p99 | max | edge p50 / p99 | pass-through p50 / p99 | overhead p99 | issuer feed req/s | late at origin | 5xx |');
   console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
