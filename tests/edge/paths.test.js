@@ -91,6 +91,8 @@ test('encoded slashes and backslashes, and ; inside a segment, are refused with 
     '/demo/..%20/api/todos', '/demo/.../api/todos', '/demo/..%20%20./api/todos',
     '/demo/%EF%BC%8F..%EF%BC%8Fapi/todos', '/demo/..%EF%BC%BCapi/todos', '/demo/%EF%BC%8E%EF%BC%8E/api/todos',
     '/demo/%E2%80%A5/api/todos', '/demo/..%E2%88%95api/todos',
+    // Found by a second review: a doubly encoded space, a folded space, a best-fit yen.
+    '/demo/..%2520/api/todos', '/demo/..%E3%80%80/api/todos', '/demo/..%C2%A5api/todos',
   ]) {
     const reply = await rawRequest(edge.url, { path });
     assert.equal(reply.status, 400, path);

@@ -14,9 +14,10 @@
 //!   to a lax decoder), a control character or a broken escape is refused:
 //!   an origin could read any of them as another path. So is a character
 //!   an origin may fold into one of those or a `.` (NFKC's full-width `／`
-//!   and `‥`, Windows' best-fit `∕`), and a segment of only dots and spaces
-//!   but `.` and `..` (`..%20`, `...`: Windows trims trailing dots and
-//!   spaces, and reads `..`). Envoy calls the
+//!   and `‥`, Windows' best-fit `∕` and `¥`), and a segment of only dots
+//!   and spaces but `.` and `..` (`..%20`, `...`, `..%2520`, `..` and an
+//!   ideographic space: Windows trims trailing dots and spaces, and reads
+//!   `..`). Envoy calls the
 //!   same rules `normalize_path`, `merge_slashes` and
 //!   `path_with_escaped_slashes_action: REJECT_REQUEST`.
 //!
@@ -184,15 +185,49 @@ fn folds_to_separator(c: char) -> bool {
             | '\u{FF1F}'
             | '\u{FF3C}'
             | '\u{1F100}'
+            // Best-fit backslashes: the yen sign on code page 932, the won
+            // sign on 949 (an ANSI program on a Japanese or Korean Windows
+            // reads `..¥api` as `..\api`).
+            | '\u{00A5}'
+            | '\u{20A9}'
+    )
+}
+
+/// Whether an origin may read `c` as a space before it trims: every
+/// character whose NFKC form is a space (no-break, em and ideographic
+/// spaces, ...; checked over every code point in the tests), which best-fit
+/// conversion maps to a space too.
+fn folds_to_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
     )
 }
 
 /// Whether a decoded segment is only dots and spaces but not `.` or `..`
 /// (`...`, `..%20`, `%20`): Windows trims trailing dots and spaces from a
 /// segment, so an origin there reads it as `..` or nothing, a path the
-/// edge never resolved.
+/// edge never resolved. A space may also come escaped once more (`%2520`,
+/// for an origin that decodes twice) or as a look-alike an origin folds
+/// ([`folds_to_space`]).
 fn windows_dot_segment(text: &str) -> bool {
-    !text.is_empty() && text != "." && text != ".." && text.bytes().all(|b| b == b'.' || b == b' ')
+    let mut rest = text;
+    let mut only_dots = true;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix("%20") {
+            rest = after;
+            only_dots = false;
+            continue;
+        }
+        match c {
+            '.' => {}
+            ' ' => only_dots = false,
+            c if folds_to_space(c) => only_dots = false,
+            _ => return false,
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    !text.is_empty() && !(only_dots && (text == "." || text == ".."))
 }
 
 /// Whether a normalized segment holds an escaped `%` that escapes a
@@ -427,6 +462,16 @@ mod tests {
             "/public/..%E2%81%84api",
             "/public/a%EF%BC%9Fb",
             "/public/%E2%92%88",
+            // Found by a second review: a doubly encoded space, a space
+            // look-alike an origin folds (NFKC, best-fit) before it trims,
+            // and the best-fit backslashes of Japanese and Korean code pages.
+            "/public/..%2520/api",
+            "/public/..%25%32%30/api",
+            "/public/..%E3%80%80/api",
+            "/public/..%C2%A0/api",
+            "/public/..%E2%80%83/api",
+            "/public/..%C2%A5api",
+            "/public/..%E2%82%A9api",
         ] {
             assert!(normalize(raw).is_err(), "{raw}");
         }
@@ -462,6 +507,16 @@ mod tests {
             .map(|c| format!("U+{:04X}", u32::from(c)))
             .collect();
         assert!(missing.is_empty(), "not listed: {missing:?}");
+        let spaces: Vec<String> = (0x80..=0x10_FFFF_u32)
+            .filter_map(char::from_u32)
+            .filter(|c| core::iter::once(*c).nfkc().eq(core::iter::once(' ')))
+            .filter(|c| !folds_to_space(*c))
+            .map(|c| format!("U+{:04X}", u32::from(c)))
+            .collect();
+        assert!(
+            spaces.is_empty(),
+            "space look-alikes not listed: {spaces:?}"
+        );
     }
 
     /// A normalized path normalizes to itself: what the edge forwards is
