@@ -37,13 +37,14 @@ let Action = null;
 let Signature = null;
 /** The algorithms whose signatures `createVerifier` checks with WebCrypto; the rest in wasm. */
 let webCryptoAlgs = new Set();
+/** Whether this platform has WebCrypto at all (not on a page that is not a secure context). */
+let webCrypto = false;
 /**
  * Whether the wasm carries the crate's own signature checks (the Node
  * build). The lean build of the browser and Workers entries leaves every
  * signature to WebCrypto, and has no synchronous `Verifier`.
  */
 let wasmChecks = false;
-let bound = false;
 
 /**
  * Called once by the entry point with the wasm-bindgen module's exports it
@@ -53,9 +54,9 @@ let bound = false;
  */
 export function bind(wasm, nativeAlgs = []) {
   ({ Verifier: Raw, Syncer: RawSyncer, refusal: rawRefusal, peekKid: rawPeekKid, Action, Signature } = wasm);
-  webCryptoAlgs = new Set(typeof crypto?.subtle?.verify === 'function' ? nativeAlgs : []);
+  webCrypto = typeof crypto?.subtle?.verify === 'function';
+  webCryptoAlgs = new Set(webCrypto ? nativeAlgs : []);
   wasmChecks = typeof wasm.Attempt?.prototype?.verifyHere === 'function';
-  bound = true;
 }
 
 /** Signature `which` checked in wasm; in the lean build, a coded refusal. */
@@ -105,7 +106,7 @@ function signatureOk(attempt, which) {
   const alg = attempt.alg(which);
   if (alg === undefined) return undefined;
   if (!webCryptoAlgs.has(alg) && !PLATFORM_ONLY.has(alg)) return verifyInWasm(attempt, which, alg);
-  if (typeof crypto?.subtle?.verify !== 'function') return unsupported(alg);
+  if (!webCrypto) return unsupported(alg);
   return webCryptoOk(attempt, which, alg);
 }
 
@@ -214,7 +215,8 @@ export class Verifier {
   #raw;
 
   constructor({ jwks, ...options } = {}) {
-    if (bound && !Raw) {
+    // Loaded (the syncer is there) but built without it: the lean build.
+    if (RawSyncer && !Raw) {
       throw new VerifyError(
         'not_available',
         'the synchronous Verifier checks signatures in wasm, which only the Node build carries; in browsers and Workers use createVerifier (WebCrypto)',
