@@ -123,7 +123,8 @@ fn hash_with(argon: &Argon2<'_>, password: &str) -> Result<String, argon2::passw
     Ok(argon.hash_password(password.as_bytes(), &salt)?.to_string())
 }
 
-/// What the database keeps of a refresh token.
+/// SHA-256 of `token`: what the database keeps of a refresh token, and the
+/// fixed-size key an account is rate-limited under.
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }

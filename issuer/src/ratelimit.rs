@@ -22,8 +22,7 @@ use crate::store::{Store, StoreError};
 /// 254 four-byte characters would otherwise be a kilobyte a key).
 pub fn account_key(email: &str) -> String {
     use base64ct::{Base64UrlUnpadded, Encoding as _};
-    use sha2::{Digest as _, Sha256};
-    Base64UrlUnpadded::encode_string(&Sha256::digest(email.as_bytes()))
+    Base64UrlUnpadded::encode_string(&crate::auth::token_hash(email))
 }
 
 /// A login limit, wherever it is counted.

@@ -74,10 +74,10 @@ pub async fn backchannel_logout(
         state.upstream_limit.record(&address.0, now);
         answer(StatusCode::BAD_REQUEST, err.logout_body())
     };
-    let body = match body {
+    let body = match readable(body) {
         Ok(body) => body,
-        Err(rejection) if too_large(&rejection) => return Ok(refuse(oversized())),
-        Err(_) => {
+        Err(Unread::TooLarge(err)) => return Ok(refuse(err)),
+        Err(Unread::Later) => {
             return Ok(later(
                 r#"{"error":"temporarily_unavailable","error_description":"the body was cut off or too slow to arrive; try again"}"#,
             ));
@@ -150,10 +150,10 @@ pub async fn events(
         )
             .into_response()
     };
-    let body = match body {
+    let body = match readable(body) {
         Ok(body) => body,
-        Err(rejection) if too_large(&rejection) => return Ok(refuse(oversized())),
-        Err(_) => {
+        Err(Unread::TooLarge(err)) => return Ok(refuse(err)),
+        Err(Unread::Later) => {
             return Ok(later(
                 r#"{"err":"temporarily_unavailable","description":"the body was cut off or too slow to arrive; try again"}"#,
             ));
@@ -253,15 +253,28 @@ fn logout_token(body: &[u8]) -> Option<String> {
     tokens.next().is_none().then_some(token)
 }
 
-/// Whether the body was refused for its size (the only reading failure
-/// that is the sender's announcement's fault; a body cut off or too slow
-/// to arrive is answered as try-again).
-fn too_large(rejection: &BytesRejection) -> bool {
-    rejection.status() == StatusCode::PAYLOAD_TOO_LARGE
+/// Why an announcement's body was not read.
+enum Unread {
+    /// Over the size limit: the announcement's fault, refused in the
+    /// standard's own shape like any other bad one.
+    TooLarge(EventError),
+    /// Cut off or too slow to arrive: says nothing of the announcement,
+    /// so try again (not counted against the address).
+    Later,
 }
 
-/// A body over the size limit: a refusal in the standard's own shape, like
-/// any other bad announcement.
-fn oversized() -> EventError {
-    EventError::new(EventCode::Malformed, "the body is over 16 KiB")
+/// The body, or why it was not read.
+fn readable(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Unread> {
+    // The message names the limit; this keeps the two together.
+    const _: () = assert!(crate::BODY_LIMIT == 16 * 1024);
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Unread::TooLarge(EventError::new(
+                EventCode::Malformed,
+                "the body is over 16 KiB",
+            ))
+        } else {
+            Unread::Later
+        }
+    })
 }
