@@ -12,14 +12,14 @@
 //!   (an origin that decodes and splits again reads `/public/..%3F` as
 //!   `/public/..`), escapes that are not UTF-8 (an overlong `%C0%AE` is `.`
 //!   to a lax decoder), a control character or a broken escape is refused:
-//!   an origin could read any of them as another path. So is a character
-//!   an origin may fold into one of those or a `.` (NFKC's full-width `／`
-//!   and `‥`, Windows' best-fit `∕` and `¥`), and a segment of only dots
-//!   and spaces but `.` and `..` (`..%20`, `...`, `..%2520`, `..` and an
-//!   ideographic space: Windows trims trailing dots and spaces, and reads
-//!   `..`). Envoy calls the
+//!   an origin could read any of them as another path. Envoy calls the
 //!   same rules `normalize_path`, `merge_slashes` and
-//!   `path_with_escaped_slashes_action: REJECT_REQUEST`.
+//!   `path_with_escaped_slashes_action: REJECT_REQUEST`;
+//! - so is a character an origin may fold into one of those or a `.`
+//!   (NFKC's full-width `／` and `‥`, Windows' best-fit `∕` and `¥`), and a
+//!   segment of only dots and spaces but `.` and `..` (`..%20`, `...`,
+//!   `..%2520`, `..` and an ideographic space: Windows trims trailing dots
+//!   and spaces, and reads `..`).
 //!
 //! A `%25` (an escaped `%`) that would decode to one of those (`%252F`,
 //! `%252e`, ...) is refused too: an origin that decodes twice would read it
@@ -127,7 +127,8 @@ fn segment(raw: &str, decoded_bytes: &mut Vec<u8>) -> Result<String, PathError> 
     let Ok(text) = core::str::from_utf8(decoded_bytes) else {
         return Err(PathError("the path's escapes are not UTF-8"));
     };
-    if text.chars().any(folds_to_separator) {
+    // Only escapes bring non-ASCII here; most segments skip the scan.
+    if !text.is_ascii() && text.chars().any(folds_to_separator) {
         return Err(PathError(
             "the path has a character an origin may fold to '/', '\\', '.', '%', '?', '#' or ';'",
         ));
@@ -211,23 +212,18 @@ fn folds_to_space(c: char) -> bool {
 /// for an origin that decodes twice) or as a look-alike an origin folds
 /// ([`folds_to_space`]).
 fn windows_dot_segment(text: &str) -> bool {
-    let mut rest = text;
-    let mut only_dots = true;
-    while let Some(c) = rest.chars().next() {
-        if let Some(after) = rest.strip_prefix("%20") {
-            rest = after;
-            only_dots = false;
-            continue;
-        }
-        match c {
-            '.' => {}
-            ' ' => only_dots = false,
-            c if folds_to_space(c) => only_dots = false,
-            _ => return false,
-        }
-        rest = &rest[c.len_utf8()..];
+    if matches!(text, "" | "." | "..") {
+        return false;
     }
-    !text.is_empty() && !(only_dots && (text == "." || text == ".."))
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        rest = match rest.strip_prefix("%20") {
+            Some(after) => after,
+            None if c == '.' || c == ' ' || folds_to_space(c) => &rest[c.len_utf8()..],
+            None => return false,
+        };
+    }
+    true
 }
 
 /// Whether a normalized segment holds an escaped `%` that escapes a
