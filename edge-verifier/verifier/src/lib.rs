@@ -74,6 +74,7 @@ mod refusal;
 mod request;
 mod revocation;
 mod sync;
+mod token_cache;
 mod upstream;
 mod verify;
 

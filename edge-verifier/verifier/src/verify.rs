@@ -26,10 +26,8 @@
 //! [`Verifier::finish`] takes the caller's [`Verdicts`] and judges the rest.
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-
-use lru::LruCache;
 
 use crate::algorithm::Algorithm;
 use crate::bounds::{ConfigError, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, check_leeway};
@@ -41,6 +39,7 @@ use crate::keys::KeySet;
 use crate::media_type::is_type;
 use crate::request::{Request, Scheme};
 use crate::revocation::{RevocationSet, TokenIds, TokenKeys};
+use crate::token_cache::TokenCache;
 use crate::upstream::Upstream;
 
 /// Default number of verified tokens remembered.
@@ -259,7 +258,7 @@ pub struct Verifier {
     options: VerifierOptions,
     keys: KeySet,
     /// Tokens whose signature and static claims were verified, by exact text.
-    cache: Option<Mutex<LruCache<Box<str>, Arc<Judged>>>>,
+    cache: Option<TokenCache<Arc<Judged>>>,
     /// Bumped whenever the keys are replaced, so a check begun under the
     /// old keys is not finished under the new ones.
     generation: u64,
@@ -268,7 +267,7 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier with these options and keys.
     pub fn new(options: VerifierOptions, keys: KeySet) -> Self {
-        let cache = NonZeroUsize::new(options.cache_capacity).map(|n| Mutex::new(LruCache::new(n)));
+        let cache = NonZeroUsize::new(options.cache_capacity).map(TokenCache::new);
         Verifier {
             options,
             keys,
@@ -295,7 +294,7 @@ impl Verifier {
         self.keys = keys;
         self.generation = self.generation.wrapping_add(1);
         if let Some(cache) = &self.cache {
-            cache.lock().unwrap_or_else(PoisonError::into_inner).clear();
+            cache.clear();
         }
     }
 
@@ -625,18 +624,12 @@ impl Verifier {
     }
 
     fn cached(&self, token: &str) -> Option<Arc<Judged>> {
-        let mut cache = self
-            .cache
-            .as_ref()?
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        cache.get(token).cloned()
+        self.cache.as_ref()?.get(token)
     }
 
     fn remember(&self, token: &str, judged: &Arc<Judged>) {
         if let Some(cache) = &self.cache {
-            let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
-            cache.put(token.into(), Arc::clone(judged));
+            cache.put(token, Arc::clone(judged));
         }
     }
 
