@@ -110,6 +110,14 @@ impl SignatureCheck {
         self.key.jwk_json()
     }
 
+    /// A number for the key, unique in this process and never reused (a
+    /// key parsed again, from a refetched JWKS or another proof, gets a new
+    /// one): a caller keys the platform keys it imported by it without
+    /// reading [`jwk_json`](Self::jwk_json). Text keys equal JWKs alike.
+    pub fn key_serial(&self) -> u64 {
+        self.key.serial()
+    }
+
     /// The signed bytes (`header.payload` as sent).
     pub fn message(&self) -> &[u8] {
         &self.message

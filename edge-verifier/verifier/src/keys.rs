@@ -11,6 +11,7 @@
 
 use core::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,10 @@ pub(crate) struct Key {
     jwk: Arc<Jwk>,
     /// `jwk` as JSON, made once: what callers key imported platform keys by.
     jwk_json: Arc<str>,
+    /// Unique to this parsed key in this process (never reused), shared by
+    /// its clones: what callers key imported platform keys by without
+    /// reading the text.
+    serial: u64,
     /// `None` where this build cannot check the algorithm itself (RSA
     /// without the `rsa` feature): the platform's crypto must.
     #[cfg(feature = "native")]
@@ -148,6 +153,11 @@ impl Key {
     /// [`jwk`](Self::jwk) as JSON text.
     pub(crate) fn jwk_json(&self) -> &str {
         &self.jwk_json
+    }
+
+    /// This key's number, unique in the process (see [`SignatureCheck::key_serial`](crate::SignatureCheck::key_serial)).
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
     }
 
     #[cfg(feature = "native")]
@@ -358,6 +368,9 @@ fn pinned_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     }
 }
 
+/// The next [`Key::serial`]; 2^64 keys are never parsed in one process.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
 pub(crate) fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
     if jwk.key_use.as_deref().is_some_and(|u| u != "sig") {
         return Ok(None);
@@ -380,6 +393,7 @@ pub(crate) fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
         alg,
         jwk: Arc::new(jwk),
         jwk_json: jwk_json.into(),
+        serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
         #[cfg(feature = "native")]
         native,
     }))

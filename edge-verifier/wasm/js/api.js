@@ -32,9 +32,10 @@ let Raw = null;
 let RawSyncer = null;
 let rawRefusal = null;
 let rawPeekKid = null;
-/** The wasm enums: what to do next for an attempt, and which signature. */
+/** The wasm enums: what to do next for an attempt, which signature, and its algorithm (`Alg[code]` is the name). */
 let Action = null;
 let Signature = null;
+let Alg = null;
 /** The algorithms whose signatures `createVerifier` checks with WebCrypto; the rest in wasm. */
 let webCryptoAlgs = new Set();
 /** Whether this platform has WebCrypto at all (not on a page that is not a secure context). */
@@ -53,10 +54,11 @@ let wasmChecks = false;
  * BoringSSL; ES256 in Node, whose EdDSA is faster in wasm).
  */
 export function bind(wasm, nativeAlgs = []) {
-  ({ Verifier: Raw, Syncer: RawSyncer, refusal: rawRefusal, peekKid: rawPeekKid, Action, Signature } = wasm);
+  ({ Verifier: Raw, Syncer: RawSyncer, refusal: rawRefusal, peekKid: rawPeekKid, Action, Signature, Alg } = wasm);
   webCrypto = typeof crypto?.subtle?.verify === 'function';
   webCryptoAlgs = new Set(webCrypto ? nativeAlgs : []);
   wasmChecks = typeof wasm.Attempt?.prototype?.verifyHere === 'function';
+  importedKeys = new Map();
 }
 
 /** Signature `which` checked in wasm; in the lean build, a coded refusal. */
@@ -91,8 +93,13 @@ const VERIFY = {
  * WebCrypto's, which every runtime this package supports has.
  */
 const PLATFORM_ONLY = new Set(['RS256', 'PS256']);
-/** Imported CryptoKeys by JWK text: the issuer's few keys and recent DPoP keys. */
-const importedKeys = new Map();
+/**
+ * Imported CryptoKeys of the wasm instance bound last: its key set's by key
+ * number, recent DPoP keys by JWK text. A new map at each bind, which each
+ * verifier keeps: key numbers are unique within one instance only, so one
+ * instance's key must never be found under another's number.
+ */
+let importedKeys = new Map();
 const MAX_IMPORTED = 1024;
 
 /**
@@ -102,12 +109,13 @@ const MAX_IMPORTED = 1024;
  * checks it), else a promise: each await costs a turn of the microtask
  * queue on every request.
  */
-function signatureOk(attempt, which) {
-  const alg = attempt.alg(which);
-  if (alg === undefined) return undefined;
+function signatureOk(attempt, which, imported) {
+  const code = attempt.alg(which);
+  if (code === undefined) return undefined;
+  const alg = Alg[code];
   if (!webCryptoAlgs.has(alg) && !PLATFORM_ONLY.has(alg)) return verifyInWasm(attempt, which, alg);
   if (!webCrypto) return unsupported(alg);
-  return webCryptoOk(attempt, which, alg);
+  return webCryptoOk(attempt, which, alg, imported);
 }
 
 /**
@@ -121,14 +129,17 @@ const awaitable = (answer) => typeof answer?.then === 'function';
 /** The answer as the wasm takes it: `undefined` (none to check), else `true` only for a real `true`. */
 const verdict = (answer) => (answer === undefined ? undefined : answer === true);
 
-async function webCryptoOk(attempt, which, alg) {
-  const jwk = attempt.jwk(which);
-  // By algorithm too: one RSA key may serve RS256 and PS256, and a CryptoKey is imported for one.
-  const id = `${alg} ${jwk}`;
-  let key = importedKeys.get(id);
+async function webCryptoOk(attempt, which, alg, imported) {
+  // A token's key (from the key set) by its number, which no other key
+  // ever has; a proof's key by its JWK text, so a client's key is imported
+  // once, not once per proof (each proof's key is parsed anew). By
+  // algorithm too: one RSA key may serve RS256 and PS256, and a CryptoKey
+  // is imported for one.
+  const id = which === Signature.Token ? attempt.keySerial(which) : `${alg} ${attempt.jwk(which)}`;
+  let key = imported.get(id);
   if (!key) {
     try {
-      key = await crypto.subtle.importKey('jwk', JSON.parse(jwk), IMPORT[alg], false, ['verify']);
+      key = await crypto.subtle.importKey('jwk', JSON.parse(attempt.jwk(which)), IMPORT[alg], false, ['verify']);
     } catch (error) {
       if (error?.name !== 'NotSupportedError' || PLATFORM_ONLY.has(alg)) return false; // a key it will not import signs nothing
       // An older browser without Ed25519, say: the wasm checks that
@@ -138,11 +149,14 @@ async function webCryptoOk(attempt, which, alg) {
       if (wasmChecks) webCryptoAlgs.delete(alg);
       return verifyInWasm(attempt, which, alg);
     }
-    if (importedKeys.size >= MAX_IMPORTED) importedKeys.clear();
-    importedKeys.set(id, key);
+    if (imported.size >= MAX_IMPORTED) imported.clear();
+    imported.set(id, key);
   }
   try {
-    return await crypto.subtle.verify(VERIFY[alg], key, attempt.signature(which), attempt.message(which));
+    // The signature and the signed bytes come out of wasm in one copy.
+    const signed = attempt.signed(which);
+    const length = attempt.signatureLength(which);
+    return await crypto.subtle.verify(VERIFY[alg], key, signed.subarray(0, length), signed.subarray(length));
   } catch {
     return false;
   }
@@ -400,6 +414,9 @@ export function createLazyVerifier({
   } catch (error) {
     throw coded(error);
   }
+  // The imported keys of the instance `raw` belongs to (taken with it, in
+  // the same turn: a later bind starts another map).
+  const imported = importedKeys;
   let closed = false;
 
   /** Performs `fetch` and every fetch the syncer asks for after it. */
@@ -436,10 +453,10 @@ export function createLazyVerifier({
           await sleep(Math.max(1, attempt.untilMs - now()));
           break;
         case Action.Check: {
-          let tokenOk = signatureOk(attempt, Signature.Token);
+          let tokenOk = signatureOk(attempt, Signature.Token, imported);
           if (awaitable(tokenOk)) tokenOk = await tokenOk;
           // A bad token signature is refused as such; its proof need not be checked.
-          let proofOk = tokenOk === false ? undefined : signatureOk(attempt, Signature.Proof);
+          let proofOk = tokenOk === false ? undefined : signatureOk(attempt, Signature.Proof, imported);
           if (awaitable(proofOk)) proofOk = await proofOk;
           attempt.checked(verdict(tokenOk), verdict(proofOk));
           break;
@@ -486,7 +503,6 @@ export function createLazyVerifier({
      */
     async verify(token, { waitUntil } = {}) {
       if (typeof token !== 'string') throw new VerifyError('malformed', 'the token must be a string');
-      if (/\s/.test(token)) throw new VerifyError('malformed', 'the token holds whitespace');
       return claimsOf(raw.admitToken(token, now()), waitUntil);
     },
     /**

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use tollgate_verifier::{
-    Admission, Catchup, Fetch, FetchKind, Next, Outcome, ReplayMode, Request, SignatureCheck,
-    SyncSettings, Syncer, Verdicts, Verified, VerifyError,
+    Admission, Algorithm, Catchup, Fetch, FetchKind, Next, Outcome, ReplayMode, Request,
+    SignatureCheck, SyncSettings, Syncer, Verdicts, Verified, VerifyError,
 };
 use wasm_bindgen::prelude::*;
 
@@ -32,6 +32,38 @@ pub enum Action {
     /// Check the signatures the attempt holds, report with
     /// `attempt.checked(tokenOk, proofOk)`, and advance again.
     Check = 3,
+}
+
+/// A signature's algorithm, as `attempt.alg` hands it to JS: `Alg[code]`
+/// is its JOSE name.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// Ed25519.
+    EdDSA = 0,
+    /// ECDSA P-256 with SHA-256.
+    ES256 = 1,
+    /// HMAC with SHA-256.
+    HS256 = 2,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256 = 3,
+    /// RSASSA-PSS with SHA-256.
+    PS256 = 4,
+}
+
+impl Alg {
+    /// `None` for an algorithm added to the crate and not yet here: JS then
+    /// checks nothing, and a signature not checked does not verify.
+    fn of(algorithm: Algorithm) -> Option<Self> {
+        Some(match algorithm {
+            Algorithm::EdDsa => Alg::EdDSA,
+            Algorithm::Es256 => Alg::ES256,
+            Algorithm::Hs256 => Alg::HS256,
+            Algorithm::Rs256 => Alg::RS256,
+            Algorithm::Ps256 => Alg::PS256,
+            _ => return None,
+        })
+    }
 }
 
 /// Which signature of an attempt.
@@ -144,10 +176,20 @@ impl WasmAttempt {
         js_ms(self.until_ms)
     }
 
-    /// After `Check`: the algorithm of that signature, or `undefined` if
-    /// there is none to check.
-    pub fn alg(&self, which: Signature) -> Option<String> {
-        self.check(which).map(|c| c.algorithm().name().to_owned())
+    /// After `Check`: the algorithm of that signature (its JOSE name is
+    /// `Alg[code]`), or `undefined` if there is none to check. A number, so
+    /// that no string is made and decoded for each signature.
+    pub fn alg(&self, which: Signature) -> Option<Alg> {
+        self.check(which).and_then(|c| Alg::of(c.algorithm()))
+    }
+
+    /// The key's number, unique in this process and never reused: the
+    /// token's key is looked up by it among the keys JS imported, without
+    /// its JWK text crossing over for every token.
+    #[wasm_bindgen(js_name = keySerial)]
+    pub fn key_serial(&self, which: Signature) -> Option<f64> {
+        // Exact below 2^53: a process parses fewer keys than that.
+        self.check(which).map(|c| c.key_serial() as f64)
     }
 
     /// The key to check it with, as JWK JSON.
@@ -155,14 +197,19 @@ impl WasmAttempt {
         self.check(which).map(|c| c.jwk_json().to_owned())
     }
 
-    /// The signed bytes.
-    pub fn message(&self, which: Signature) -> Option<Vec<u8>> {
-        self.check(which).map(|c| c.message().to_vec())
+    /// The signature followed by the signed bytes, in one array (one copy
+    /// out of wasm, not two): the first `signatureLength(which)` bytes are
+    /// the signature.
+    pub fn signed(&self, which: Signature) -> Option<Vec<u8>> {
+        self.check(which)
+            .map(|c| [c.signature(), c.message()].concat())
     }
 
-    /// The signature.
-    pub fn signature(&self, which: Signature) -> Option<Vec<u8>> {
-        self.check(which).map(|c| c.signature().to_vec())
+    /// How many of `signed(which)`'s bytes are the signature (0 if there is
+    /// none to check).
+    #[wasm_bindgen(js_name = signatureLength)]
+    pub fn signature_length(&self, which: Signature) -> usize {
+        self.check(which).map_or(0, |c| c.signature().len())
     }
 
     /// Checks the signature here, in wasm (where that is the faster way).

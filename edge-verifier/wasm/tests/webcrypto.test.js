@@ -177,3 +177,24 @@ test('lean: without crypto.subtle an upstream RS256 token is unsupported_alg, no
   }
   assert.ok(globalThis.crypto.subtle, 'restored');
 });
+
+test('two wasm instances bound in turn never lend each other imported keys', async () => {
+  // Fresh instances (a module imported under another URL is another
+  // instance), so each numbers its keys from the same start: a key of one
+  // must never stand in for the key of the other that has its number.
+  const instance = async (tag) => {
+    const glue = await import(`../pkg/tollgate_verifier_lean.js?${tag}`);
+    glue.initSync({ module: leanBytes });
+    return glue;
+  };
+  const [first, second] = [await instance('first'), await instance('second')];
+  const [keysA, keysB] = [await keys(), await keys()];
+  const a = await verifierFor(keysA, ALL, first);
+  assert.equal((await a.verify(await mint(keysA, { kid: 'ed' }))).iss, ISS, 'A imports its key');
+  const b = await verifierFor(keysB, ALL, second);
+  // Signed by A's key under the kid B knows for its own key.
+  await rejectsWith(b.verify(await mint(keysA, { kid: 'ed' })), 'bad_signature');
+  assert.equal((await b.verify(await mint(keysB, { kid: 'ed' }))).iss, ISS, 'B verifies its own');
+  await rejectsWith(a.verify(await mint(keysB, { kid: 'ed' })), 'bad_signature');
+  assert.equal((await a.verify(await mint(keysA, { kid: 'ed' }))).iss, ISS, 'A still verifies its own');
+});
