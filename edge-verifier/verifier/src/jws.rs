@@ -8,8 +8,41 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
+use crate::bounds::MAX_TOKEN_LEN;
 use crate::error::VerifyError;
 use crate::keys::{Jwk, Key};
+
+/// Refuses what is longer than [`MAX_TOKEN_LEN`] before anything reads it.
+pub(crate) fn check_len(token: &str) -> Result<(), VerifyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::TokenTooLarge { len: token.len() });
+    }
+    Ok(())
+}
+
+/// Refuses what cannot be a compact JWS at all (too long; a character
+/// outside base64url; other than two dots) without decoding it, so a
+/// request carrying it is answered before it waits for any sync: the
+/// client's mistake is a 401, never a 503 while the state is stale.
+pub(crate) fn check_shape(token: &str) -> Result<(), VerifyError> {
+    check_len(token)?;
+    let mut dots = 0;
+    for byte in token.bytes() {
+        match byte {
+            b'.' => dots += 1,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+            _ => {
+                return Err(VerifyError::Malformed(
+                    "not a compact JWS: a character outside base64url",
+                ));
+            }
+        }
+    }
+    if dots != 2 {
+        return Err(VerifyError::Malformed("expected three dot-separated parts"));
+    }
+    Ok(())
+}
 
 /// A compact JWS split and decoded.
 pub(crate) struct Parts<'a> {

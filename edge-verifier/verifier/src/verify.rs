@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::algorithm::Algorithm;
-use crate::bounds::{ConfigError, DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN, check_leeway};
+use crate::bounds::{ConfigError, DEFAULT_LEEWAY_SECS, check_leeway};
 use crate::claims::{AccessClaims, RawClaims, peek_issuer, upstream_claims};
 use crate::dpop::{PreparedProof, ProofRequest, ReplayCache};
 use crate::error::VerifyError;
@@ -476,9 +476,7 @@ impl Verifier {
     fn token_stage(&self, token: &str) -> Result<TokenStage, VerifyError> {
         // Before the cache: hashing a hostile megabyte-long "token" to look it
         // up would cost more than refusing it.
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(VerifyError::TokenTooLarge { len: token.len() });
-        }
+        crate::jws::check_len(token)?;
         if let Some(judged) = self.cached(token) {
             return Ok(TokenStage::Cached(judged));
         }
@@ -617,9 +615,7 @@ impl Verifier {
     /// The key id a token names, if its header can be read at all. For
     /// adapters that refetch the JWKS on an unknown `kid`; it proves nothing.
     pub fn peek_kid(token: &str) -> Option<String> {
-        if token.len() > MAX_TOKEN_LEN {
-            return None;
-        }
+        crate::jws::check_len(token).ok()?;
         Header::peek(token)?.kid
     }
 

@@ -77,6 +77,10 @@ for (const kind of ['silent', 'stall']) {
         await sleep(20);
       }
       assert.ok(Date.now() - faultAt <= failAfterMs + 1000);
+      // What cannot be a token is the client's fault (malformed, a 401),
+      // whatever the state: not stale (a 503), and not waited on.
+      const spaced = await attempt(tollgate, `${token.slice(0, 10)} ${token.slice(10)}`);
+      assert.equal(spaced.code, 'malformed');
       // The held connections stay stalled: recovery must not depend on them.
       stub.fault = null;
       const back = Date.now();

@@ -96,11 +96,17 @@ impl core::fmt::Debug for Admission {
 
 impl Admission {
     /// `request`, arrived at `arrived_ms`: the hard bound is measured then.
+    /// A token that cannot be a compact JWS is refused at once: it never
+    /// waits for a sync, nor is it told the state is stale.
     pub fn new(request: Request, arrived_ms: u64, replay: ReplayMode) -> Self {
+        let phase = match crate::jws::check_shape(&request.token) {
+            Ok(()) => Phase::Sync(request),
+            Err(err) => Phase::Answer(Err(err)),
+        };
         Admission {
             arrived_ms,
             replay,
-            phase: Phase::Sync(request),
+            phase,
             refetched: false,
             waited: false,
             restarts: 0,

@@ -339,3 +339,48 @@ fn an_unknown_kid_during_a_sync_waits_for_it() {
     s.on_response(keys_fetch.id, now + 6, ok(&jwks(&keys, &["ed", "ed2"])));
     assert_eq!(answer(advance(&mut s, &mut a, now + 7)), "ok");
 }
+
+/// What cannot be a compact JWS (whitespace, a character outside base64url,
+/// other than two dots, too long) is refused as such at once, whatever the
+/// state: no sync spawned or waited on for it, and never `stale` (503) for
+/// what is the client's fault (401).
+#[test]
+fn what_cannot_be_a_token_is_refused_before_any_sync() {
+    let keys = Keys::new();
+    let good = token_for(&keys, Uuid::from_u128(13));
+    let mut spaced = good.clone();
+    spaced.insert(5, ' ');
+    let too_long = format!("{good}{}", "A".repeat(9000));
+    let cases = [
+        (spaced.as_str(), "malformed"),
+        ("a.b c.d", "malformed"),
+        ("a.b.c\n", "malformed"),
+        ("a.b", "malformed"),
+        ("a.b.c.d", "malformed"),
+        ("a.b+/.c", "malformed"),
+        ("", "malformed"),
+        (too_long.as_str(), "token_too_large"),
+    ];
+    for (token, code) in cases {
+        // Cold (no snapshot yet), and past the hard bound (a sync is due).
+        let mut cold = syncer();
+        assert_eq!(
+            answer(cold.advance(&mut admit(token, T0), T0)),
+            code,
+            "cold: {token:?}"
+        );
+        let mut s = warm(&keys, &[]);
+        let late = T0 + 1500;
+        assert_eq!(
+            answer(s.advance(&mut admit(token, late), late)),
+            code,
+            "due: {token:?}"
+        );
+    }
+    // A well-shaped token still waits for the sync.
+    let mut cold = syncer();
+    assert_eq!(
+        spawned(cold.advance(&mut admit(&good, T0), T0)).kind,
+        FetchKind::Feed
+    );
+}
