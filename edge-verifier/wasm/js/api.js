@@ -32,7 +32,12 @@ let Raw = null;
 let RawSyncer = null;
 let rawRefusal = null;
 let rawPeekKid = null;
-/** The wasm enums: what to do next for an attempt, which signature, and its algorithm (`Alg[code]` is the name). */
+/**
+ * The wasm enums: what to do next for an attempt, which signature, and its
+ * algorithm (`Alg[code]` is the name). The last bind's serve every
+ * verifier: both builds export the same Rust enums, so their numbers agree.
+ * Only what differs per instance (the imported keys) is kept per verifier.
+ */
 let Action = null;
 let Signature = null;
 let Alg = null;
@@ -58,7 +63,7 @@ export function bind(wasm, nativeAlgs = []) {
   webCrypto = typeof crypto?.subtle?.verify === 'function';
   webCryptoAlgs = new Set(webCrypto ? nativeAlgs : []);
   wasmChecks = typeof wasm.Attempt?.prototype?.verifyHere === 'function';
-  importedKeys = new Map();
+  importedKeys = newImported();
 }
 
 /** Signature `which` checked in wasm; in the lean build, a coded refusal. */
@@ -94,12 +99,16 @@ const VERIFY = {
  */
 const PLATFORM_ONLY = new Set(['RS256', 'PS256']);
 /**
- * Imported CryptoKeys of the wasm instance bound last: its key set's by key
- * number, recent DPoP keys by JWK text. A new map at each bind, which each
+ * Imported CryptoKeys of the wasm instance bound last, in two maps: its key
+ * set's by key number, and recent DPoP keys by algorithm and JWK text, so
+ * clients sending proofs with ever new keys (each a caller's choice) evict
+ * only each other, never the key set's. New maps at each bind, which each
  * verifier keeps: key numbers are unique within one instance only, so one
  * instance's key must never be found under another's number.
  */
-let importedKeys = new Map();
+const newImported = () => ({ token: new Map(), proof: new Map() });
+let importedKeys = newImported();
+/** Each map is emptied when it reaches this many keys. */
 const MAX_IMPORTED = 1024;
 
 /**
@@ -131,12 +140,15 @@ const verdict = (answer) => (answer === undefined ? undefined : answer === true)
 
 async function webCryptoOk(attempt, which, alg, imported) {
   // A token's key (from the key set) by its number, which no other key
-  // ever has; a proof's key by its JWK text, so a client's key is imported
-  // once, not once per proof (each proof's key is parsed anew). By
-  // algorithm too: one RSA key may serve RS256 and PS256, and a CryptoKey
-  // is imported for one.
-  const id = which === Signature.Token ? attempt.keySerial(which) : `${alg} ${attempt.jwk(which)}`;
-  let key = imported.get(id);
+  // ever has; the key set pins each key to one algorithm, so the number
+  // names the algorithm too. A proof's key by its algorithm and JWK text,
+  // so a client's key is imported once, not once per proof (each proof's
+  // key is parsed anew): one RSA key may sign RS256 and PS256 proofs, and
+  // a CryptoKey is imported for one algorithm.
+  const token = which === Signature.Token;
+  const cache = token ? imported.token : imported.proof;
+  const id = token ? attempt.keySerial(which) : `${alg} ${attempt.jwk(which)}`;
+  let key = cache.get(id);
   if (!key) {
     try {
       key = await crypto.subtle.importKey('jwk', JSON.parse(attempt.jwk(which)), IMPORT[alg], false, ['verify']);
@@ -149,8 +161,8 @@ async function webCryptoOk(attempt, which, alg, imported) {
       if (wasmChecks) webCryptoAlgs.delete(alg);
       return verifyInWasm(attempt, which, alg);
     }
-    if (imported.size >= MAX_IMPORTED) imported.clear();
-    imported.set(id, key);
+    if (cache.size >= MAX_IMPORTED) cache.clear();
+    cache.set(id, key);
   }
   try {
     // The signature and the signed bytes come out of wasm in one copy.
@@ -415,7 +427,7 @@ export function createLazyVerifier({
     throw coded(error);
   }
   // The imported keys of the instance `raw` belongs to (taken with it, in
-  // the same turn: a later bind starts another map).
+  // the same turn: a later bind starts other maps).
   const imported = importedKeys;
   let closed = false;
 

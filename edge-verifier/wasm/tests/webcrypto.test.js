@@ -198,3 +198,26 @@ test('two wasm instances bound in turn never lend each other imported keys', asy
   await rejectsWith(a.verify(await mint(keysB, { kid: 'ed' })), 'bad_signature');
   assert.equal((await a.verify(await mint(keysA, { kid: 'ed' }))).iss, ISS, 'A still verifies its own');
 });
+
+test("a flood of DPoP proofs, each with its own client key, never evicts the key set's imported keys", async () => {
+  const { generateDpopKey } = await import('../pkg/dpop-client.js');
+  const keySet = await keys();
+  const v = await verifierFor(keySet, ALL);
+  let issuerImports = 0;
+  subtle.importKey = function counted(format, jwk, ...rest) {
+    if (jwk?.crv === 'Ed25519') issuerImports += 1;
+    return importKey.call(subtle, format, jwk, ...rest);
+  };
+  const url = 'https://api.example.com/api/todos';
+  const token = await mint(keySet, { kid: 'ed' });
+  await v.verify(token);
+  // More client keys than the import cache holds (1024): an unbound token
+  // sent with the DPoP scheme is refused, after its proof's key is imported.
+  for (let i = 0; i < 1100; i += 1) {
+    const client = await generateDpopKey();
+    const dpop = await client.proof({ method: 'GET', url, accessToken: token });
+    await rejectsWith(v.verifyRequest({ authorization: `DPoP ${token}`, dpop, method: 'GET', url }), 'invalid_dpop_proof');
+  }
+  assert.equal((await v.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS);
+  assert.equal(issuerImports, 1, 'the issuer key was imported again after the flood');
+});
