@@ -36,21 +36,38 @@ let rawPeekKid = null;
  * The wasm enums: what to do next for an attempt, which signature, and its
  * algorithm (`Alg[code]` is the name). The last bind's serve every
  * verifier: both builds export the same Rust enums, so their numbers agree.
- * Only what differs per instance (the imported keys) is kept per verifier.
  */
 let Action = null;
 let Signature = null;
 let Alg = null;
-/** The algorithms whose signatures `createVerifier` checks with WebCrypto; the rest in wasm. */
-let webCryptoAlgs = new Set();
-/** Whether this platform has WebCrypto at all (not on a page that is not a secure context). */
-let webCrypto = false;
+
 /**
- * Whether the wasm carries the crate's own signature checks (the Node
- * build). The lean build of the browser and Workers entries leaves every
- * signature to WebCrypto, and has no synchronous `Verifier`.
+ * What one bind decided about signatures, which each verifier made after it
+ * keeps (a later bind of the other build changes none of it):
+ * - `webCrypto`: whether this platform has WebCrypto at all (not on a page
+ *   that is not a secure context);
+ * - `webCryptoAlgs`: the algorithms checked with WebCrypto, the rest in wasm;
+ * - `wasmChecks`: whether the wasm carries the crate's own signature checks
+ *   (the Node build; the lean build of the browser and Workers entries
+ *   leaves every signature to WebCrypto, and has no synchronous `Verifier`);
+ * - `token`, `proof`: its instance's imported CryptoKeys, the key set's by
+ *   key number and recent DPoP keys by algorithm and JWK text, apart so
+ *   clients sending proofs with ever new keys (each a caller's choice)
+ *   evict only each other, never the key set's. Key numbers are unique
+ *   within one instance only, so one instance's key must never be found
+ *   under another's number.
  */
-let wasmChecks = false;
+function binding(wasm, nativeAlgs) {
+  const webCrypto = typeof crypto?.subtle?.verify === 'function';
+  return {
+    webCrypto,
+    webCryptoAlgs: new Set(webCrypto ? nativeAlgs : []),
+    wasmChecks: typeof wasm.Attempt?.prototype?.verifyHere === 'function',
+    token: new Map(),
+    proof: new Map(),
+  };
+}
+let bound = binding({}, []);
 
 /**
  * Called once by the entry point with the wasm-bindgen module's exports it
@@ -60,19 +77,16 @@ let wasmChecks = false;
  */
 export function bind(wasm, nativeAlgs = []) {
   ({ Verifier: Raw, Syncer: RawSyncer, refusal: rawRefusal, peekKid: rawPeekKid, Action, Signature, Alg } = wasm);
-  webCrypto = typeof crypto?.subtle?.verify === 'function';
-  webCryptoAlgs = new Set(webCrypto ? nativeAlgs : []);
-  wasmChecks = typeof wasm.Attempt?.prototype?.verifyHere === 'function';
-  importedKeys = newImported();
+  bound = binding(wasm, nativeAlgs);
 }
 
 /** Signature `which` checked in wasm; in the lean build, a coded refusal. */
-function verifyInWasm(attempt, which, alg) {
+function verifyInWasm(attempt, which, alg, { wasmChecks }) {
   if (wasmChecks) return attempt.verifyHere(which);
-  return unsupported(alg);
+  return unsupported(alg, wasmChecks);
 }
 
-function unsupported(alg) {
+function unsupported(alg, wasmChecks) {
   throw new VerifyError(
     'unsupported_alg',
     `${alg}: this platform's WebCrypto cannot check it (none at all on a page that is not a secure context)${wasmChecks ? '' : ', and this build leaves signatures to WebCrypto'}`,
@@ -98,17 +112,7 @@ const VERIFY = {
  * WebCrypto's, which every runtime this package supports has.
  */
 const PLATFORM_ONLY = new Set(['RS256', 'PS256']);
-/**
- * Imported CryptoKeys of the wasm instance bound last, in two maps: its key
- * set's by key number, and recent DPoP keys by algorithm and JWK text, so
- * clients sending proofs with ever new keys (each a caller's choice) evict
- * only each other, never the key set's. New maps at each bind, which each
- * verifier keeps: key numbers are unique within one instance only, so one
- * instance's key must never be found under another's number.
- */
-const newImported = () => ({ token: new Map(), proof: new Map() });
-let importedKeys = newImported();
-/** Each map is emptied when it reaches this many keys. */
+/** Each map of imported keys (see `binding`) is emptied when it reaches this many. */
 const MAX_IMPORTED = 1024;
 
 /**
@@ -118,13 +122,13 @@ const MAX_IMPORTED = 1024;
  * checks it), else a promise: each await costs a turn of the microtask
  * queue on every request.
  */
-function signatureOk(attempt, which, imported) {
+function signatureOk(attempt, which, bound) {
   const code = attempt.alg(which);
   if (code === undefined) return undefined;
   const alg = Alg[code];
-  if (!webCryptoAlgs.has(alg) && !PLATFORM_ONLY.has(alg)) return verifyInWasm(attempt, which, alg);
-  if (!webCrypto) return unsupported(alg);
-  return webCryptoOk(attempt, which, alg, imported);
+  if (!bound.webCryptoAlgs.has(alg) && !PLATFORM_ONLY.has(alg)) return verifyInWasm(attempt, which, alg, bound);
+  if (!bound.webCrypto) return unsupported(alg, bound.wasmChecks);
+  return webCryptoOk(attempt, which, alg, bound);
 }
 
 /**
@@ -138,7 +142,7 @@ const awaitable = (answer) => typeof answer?.then === 'function';
 /** The answer as the wasm takes it: `undefined` (none to check), else `true` only for a real `true`. */
 const verdict = (answer) => (answer === undefined ? undefined : answer === true);
 
-async function webCryptoOk(attempt, which, alg, imported) {
+async function webCryptoOk(attempt, which, alg, bound) {
   // A token's key (from the key set) by its number, which no other key
   // ever has; the key set pins each key to one algorithm, so the number
   // names the algorithm too. A proof's key by its algorithm and JWK text,
@@ -146,7 +150,7 @@ async function webCryptoOk(attempt, which, alg, imported) {
   // key is parsed anew): one RSA key may sign RS256 and PS256 proofs, and
   // a CryptoKey is imported for one algorithm.
   const token = which === Signature.Token;
-  const cache = token ? imported.token : imported.proof;
+  const cache = token ? bound.token : bound.proof;
   const id = token ? attempt.keySerial(which) : `${alg} ${attempt.jwk(which)}`;
   let key = cache.get(id);
   if (!key) {
@@ -158,8 +162,8 @@ async function webCryptoOk(attempt, which, alg, imported) {
       // algorithm from now on. The lean build has no wasm check: it refuses
       // this attempt only, so a key a caller picked (a DPoP proof's) cannot
       // switch the algorithm off for everyone after it.
-      if (wasmChecks) webCryptoAlgs.delete(alg);
-      return verifyInWasm(attempt, which, alg);
+      if (bound.wasmChecks) bound.webCryptoAlgs.delete(alg);
+      return verifyInWasm(attempt, which, alg, bound);
     }
     if (cache.size >= MAX_IMPORTED) cache.clear();
     cache.set(id, key);
@@ -426,9 +430,9 @@ export function createLazyVerifier({
   } catch (error) {
     throw coded(error);
   }
-  // The imported keys of the instance `raw` belongs to (taken with it, in
-  // the same turn: a later bind starts other maps).
-  const imported = importedKeys;
+  // What the bind of the instance `raw` belongs to decided (taken with it,
+  // in the same turn: a later bind decides for later verifiers only).
+  const signatures = bound;
   let closed = false;
 
   /** Performs `fetch` and every fetch the syncer asks for after it. */
@@ -465,10 +469,10 @@ export function createLazyVerifier({
           await sleep(Math.max(1, attempt.untilMs - now()));
           break;
         case Action.Check: {
-          let tokenOk = signatureOk(attempt, Signature.Token, imported);
+          let tokenOk = signatureOk(attempt, Signature.Token, signatures);
           if (awaitable(tokenOk)) tokenOk = await tokenOk;
           // A bad token signature is refused as such; its proof need not be checked.
-          let proofOk = tokenOk === false ? undefined : signatureOk(attempt, Signature.Proof, imported);
+          let proofOk = tokenOk === false ? undefined : signatureOk(attempt, Signature.Proof, signatures);
           if (awaitable(proofOk)) proofOk = await proofOk;
           attempt.checked(verdict(tokenOk), verdict(proofOk));
           break;

@@ -221,3 +221,13 @@ test("a flood of DPoP proofs, each with its own client key, never evicts the key
   assert.equal((await v.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS);
   assert.equal(issuerImports, 1, 'the issuer key was imported again after the flood');
 });
+
+test('a verifier keeps the build and algorithms it was made with when another build is bound later', async () => {
+  const keySet = await keys();
+  const leanVerifier = await verifierFor(keySet, ALL, lean);
+  // The Node build bound after it, with only ES256 on WebCrypto: the lean
+  // verifier has no wasm signature checks and must stay on WebCrypto.
+  bind(wasm, ['ES256']);
+  assert.equal((await leanVerifier.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS);
+  await rejectsWith(leanVerifier.verify(tampered(await mint(keySet, { kid: 'ed' }))), 'bad_signature');
+});

@@ -408,9 +408,11 @@ impl Syncer {
 
     /// Verifies `token` (as Bearer) against the state at `now_ms`. Call it
     /// when [`Self::step`] said [`Step::Ready`]; it refuses as stale by
-    /// itself if no snapshot is loaded or the state is past `fail_after`.
+    /// itself if no snapshot is loaded or the state is past `fail_after`,
+    /// after refusing what cannot be a token (as an [`Admission`] does).
     #[cfg(feature = "native")]
     pub fn verify(&self, token: &str, now_ms: u64) -> Result<crate::verify::Verified, VerifyError> {
+        crate::jws::check_shape(token)?;
         let verifier = self.verifier_at(now_ms)?;
         verifier.verify(token, secs(now_ms), self.feed.live())
     }
@@ -425,6 +427,7 @@ impl Syncer {
         request: Request,
         now_ms: u64,
     ) -> Result<crate::verify::Verified, VerifyError> {
+        crate::jws::check_shape(&request.token)?;
         let verifier = self.verifier_at(now_ms)?;
         let mut replays = self.replays();
         verifier.verify_request(

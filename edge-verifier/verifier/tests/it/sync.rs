@@ -4,8 +4,8 @@
 
 use serde_json::json;
 use tollgate_verifier::{
-    Fetch, FetchKind, Jwks, Outcome, REPORT_GRACE_MS, Step, SyncOptions, Syncer, Uuid,
-    VerifierOptions,
+    Fetch, FetchKind, Jwks, Outcome, REPORT_GRACE_MS, Request, Scheme, Step, SyncOptions, Syncer,
+    Uuid, VerifierOptions,
 };
 
 use crate::support::{AUDIENCE, ISSUER, Keys, NOW, claims_with, ed_token};
@@ -134,6 +134,21 @@ fn cold_syncer_refuses_until_snapshot_and_jwks_are_loaded() {
     assert_eq!(code(&s, &token, T0 + 1), "revocation_state_stale");
     s.on_response(jwks_fetch.id, T0 + 2, ok(&jwks(&keys, &["ed"])));
     assert_eq!(code(&s, &token, T0 + 2), "ok");
+}
+
+/// The direct calls refuse what cannot be a token as such, cold or stale,
+/// as an admission does: the client's mistake, never stale state.
+#[test]
+fn direct_calls_refuse_what_cannot_be_a_token_before_the_state() {
+    let s = syncer();
+    assert_eq!(code(&s, "a.b c.d", T0), "malformed");
+    let request = Request {
+        scheme: Scheme::Dpop,
+        ..Request::bearer("a.b.c\t")
+    };
+    let refused = s.verify_request(request, T0).unwrap_err();
+    assert_eq!(refused.code().as_str(), "malformed");
+    assert_eq!(code(&s, &"A.b.c".repeat(2000), T0), "token_too_large");
 }
 
 /// A snapshot whose page 2 fails is thrown away: the old set keeps serving.
