@@ -485,9 +485,15 @@ impl Verifier {
             .map_err(|_| VerifyError::Malformed("header is not a JSON object of the JWS shape"))?;
         // Only an issuer the key set has rules for is judged as an upstream;
         // any other `iss` is judged as tollgate's, and refused as such.
-        let upstream = peek_issuer(&parts.payload)
-            .filter(|iss| *iss != self.options.issuer)
-            .and_then(|iss| self.keys.upstream(&iss));
+        // Without upstreams there is nothing to find: the payload is read
+        // once, in step 4, not also here.
+        let upstream = if self.keys.has_upstreams() {
+            peek_issuer(&parts.payload)
+                .filter(|iss| *iss != self.options.issuer)
+                .and_then(|iss| self.keys.upstream(&iss))
+        } else {
+            None
+        };
 
         let alg = Algorithm::from_name(&header.alg)
             .filter(|alg| match upstream {
