@@ -4,8 +4,11 @@
 //! the signature ([`SignatureCheck`]). Built without the crate's `native`
 //! feature, the worker carries no curve code at all.
 //!
-//! Imported keys are kept per isolate, by their JWK: the issuer's few keys,
-//! and the DPoP keys of the devices seen lately (bounded). A `CryptoKey` is
+//! Imported keys are kept per isolate in two bounded maps: the key set's by
+//! key number (unique in the isolate, and pinned to one algorithm), and the
+//! DPoP keys of the devices seen lately by algorithm and JWK text. Apart,
+//! so clients sending proofs with ever new keys (each a caller's choice)
+//! evict only each other, never the issuer's keys. A `CryptoKey` is
 //! a plain object, so sharing it between requests is allowed; a promise is
 //! never shared (workerd would not resume a request on another's promise).
 
@@ -17,23 +20,38 @@ use tollgate_verifier::{Algorithm, SignatureCheck};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 
-/// Imported keys held at most; past it the map starts over (a re-import
+/// Client keys held at most; past it the map starts over (a re-import
 /// costs one `importKey`).
 const MAX_KEYS: usize = 1024;
+/// The key set's imported keys held at most: every refetched JWKS numbers
+/// its keys anew, so old numbers pile up until the list starts over.
+const MAX_KEY_SET: usize = 64;
 
 thread_local! {
-    static KEYS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+    // A few keys (the issuer's and its upstreams'), looked up by number: a
+    // list, which costs the worker no second hash map.
+    static KEY_SET: RefCell<Vec<(u64, JsValue)>> = const { RefCell::new(Vec::new()) };
+    static CLIENTS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+}
+
+/// Whose key signed: the key set's (a token) or a client's (a DPoP proof).
+#[derive(Debug, Clone, Copy)]
+pub enum Signer {
+    /// A key of the key set, found by its number.
+    KeySet,
+    /// A key a proof carries, found by its algorithm and JWK text.
+    Client,
 }
 
 /// Whether the signature verifies. Any failure of WebCrypto (a key it will
 /// not import, say a point off the curve) is a signature that does not.
-pub async fn verify(check: &SignatureCheck) -> bool {
-    matches!(verify_inner(check).await, Ok(true))
+pub async fn verify(check: &SignatureCheck, signer: Signer) -> bool {
+    matches!(verify_inner(check, signer).await, Ok(true))
 }
 
-async fn verify_inner(check: &SignatureCheck) -> Result<bool, JsValue> {
+async fn verify_inner(check: &SignatureCheck, signer: Signer) -> Result<bool, JsValue> {
     let subtle = subtle()?;
-    let key = key(&subtle, check).await?;
+    let key = key(&subtle, check, signer).await?;
     let verify: Function = Reflect::get(&subtle, &"verify".into())?.dyn_into()?;
     let args = Array::of4(
         &verify_params(check.algorithm())?,
@@ -50,13 +68,23 @@ fn subtle() -> Result<JsValue, JsValue> {
     Reflect::get(&crypto, &"subtle".into())
 }
 
-/// The `CryptoKey` for the check's JWK and algorithm: from the isolate's
-/// map, or imported. Keyed by both: one RSA key may be published for RS256
-/// and for PS256, and a `CryptoKey` is imported for one of them.
-async fn key(subtle: &JsValue, check: &SignatureCheck) -> Result<JsValue, JsValue> {
+/// The `CryptoKey` for the check's key: from the isolate's maps, or
+/// imported. A client's key by algorithm and JWK text: one RSA key may sign
+/// RS256 and PS256 proofs, and a `CryptoKey` is imported for one of them.
+async fn key(subtle: &JsValue, check: &SignatureCheck, signer: Signer) -> Result<JsValue, JsValue> {
     let jwk = check.jwk_json();
-    let id = format!("{} {jwk}", check.algorithm().name());
-    if let Some(key) = KEYS.with(|keys| keys.borrow().get(&id).cloned()) {
+    let client_id = || format!("{} {jwk}", check.algorithm().name());
+    let held = match signer {
+        Signer::KeySet => KEY_SET.with(|keys| {
+            let serial = check.key_serial();
+            let keys = keys.borrow();
+            keys.iter()
+                .find(|(id, _)| *id == serial)
+                .map(|(_, key)| key.clone())
+        }),
+        Signer::Client => CLIENTS.with(|keys| keys.borrow().get(&client_id()).cloned()),
+    };
+    if let Some(key) = held {
         return Ok(key);
     }
     let import: Function = Reflect::get(subtle, &"importKey".into())?.dyn_into()?;
@@ -70,13 +98,22 @@ async fn key(subtle: &JsValue, check: &SignatureCheck) -> Result<JsValue, JsValu
     );
     let promise: Promise = import.apply(subtle, &args)?.dyn_into()?;
     let key = JsFuture::from(promise).await?;
-    KEYS.with(|keys| {
-        let mut keys = keys.borrow_mut();
-        if keys.len() >= MAX_KEYS {
-            keys.clear();
-        }
-        keys.insert(id, key.clone());
-    });
+    match signer {
+        Signer::KeySet => KEY_SET.with(|keys| {
+            let mut keys = keys.borrow_mut();
+            if keys.len() >= MAX_KEY_SET {
+                keys.clear();
+            }
+            keys.push((check.key_serial(), key.clone()));
+        }),
+        Signer::Client => CLIENTS.with(|keys| {
+            let mut keys = keys.borrow_mut();
+            if keys.len() >= MAX_KEYS {
+                keys.clear();
+            }
+            keys.insert(client_id(), key.clone());
+        }),
+    }
     Ok(key)
 }
 

@@ -29,7 +29,8 @@ use tollgate_verifier::{
 use worker::{AbortController, Context, Date, Delay, Fetch as WorkerFetch, Method};
 
 use crate::config::Config;
-use crate::{crypto, shared};
+use crate::crypto::{self, Signer};
+use crate::shared;
 
 thread_local! {
     static SYNCER: RefCell<Option<Syncer>> = const { RefCell::new(None) };
@@ -90,14 +91,14 @@ pub async fn verify(
                 let verdicts = match admission.pending() {
                     Some(pending) => {
                         let token = match pending.token_check() {
-                            Some(check) => Some(crypto::verify(check).await),
+                            Some(check) => Some(crypto::verify(check, Signer::KeySet).await),
                             None => None,
                         };
                         // A bad token signature is refused as such; its
                         // proof need not be checked.
                         let proof = match pending.proof_check() {
                             Some(check) if token != Some(false) => {
-                                Some(crypto::verify(check).await)
+                                Some(crypto::verify(check, Signer::Client).await)
                             }
                             _ => None,
                         };
