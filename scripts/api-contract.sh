@@ -66,7 +66,11 @@ parameters = { name = "idp" }
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "429", "503"]
 TOML
 
-"$bin" serve --bind 127.0.0.1:0 >"$dir/stdout" &
+# The file exists before the issuer starts: the background job opens its
+# redirect when it gets to run, and a busy machine let the first read
+# below come first (sed: can't read, and under set -e the run died).
+: >"$dir/stdout"
+"$bin" serve --bind 127.0.0.1:0 >>"$dir/stdout" &
 issuer_pid=$!
 for _ in $(seq 100); do
   url=$(sed -n 's/^listening on //p' "$dir/stdout")
