@@ -311,12 +311,12 @@ impl KeySet {
             .map(|(_, _, key)| key)
     }
 
-    /// The rules of the upstream issuer `iss`, if the set trusts it.
     /// Whether the set has rules for any upstream issuer.
     pub(crate) fn has_upstreams(&self) -> bool {
         !self.upstreams.is_empty()
     }
 
+    /// The rules of the upstream issuer `iss`, if the set trusts it.
     pub(crate) fn upstream(&self, iss: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.issuer() == iss)
     }

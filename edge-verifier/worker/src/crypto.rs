@@ -24,8 +24,10 @@ use worker::wasm_bindgen_futures::JsFuture;
 /// costs one `importKey`).
 const MAX_KEYS: usize = 1024;
 /// The key set's imported keys held at most: every refetched JWKS numbers
-/// its keys anew, so old numbers pile up until the list starts over.
-const MAX_KEY_SET: usize = 64;
+/// its keys anew, so old numbers pile up until the list starts over. As
+/// many as the clients' map, so a key set of many keys (the issuer's and
+/// every upstream's) never thrashes; lookups scan from the newest.
+const MAX_KEY_SET: usize = MAX_KEYS;
 
 thread_local! {
     // A few keys (the issuer's and its upstreams'), looked up by number: a
@@ -79,6 +81,7 @@ async fn key(subtle: &JsValue, check: &SignatureCheck, signer: Signer) -> Result
             let serial = check.key_serial();
             let keys = keys.borrow();
             keys.iter()
+                .rev()
                 .find(|(id, _)| *id == serial)
                 .map(|(_, key)| key.clone())
         }),
@@ -101,10 +104,15 @@ async fn key(subtle: &JsValue, check: &SignatureCheck, signer: Signer) -> Result
     match signer {
         Signer::KeySet => KEY_SET.with(|keys| {
             let mut keys = keys.borrow_mut();
+            let serial = check.key_serial();
+            // Requests that missed together each imported it: hold it once.
+            if keys.iter().rev().any(|(id, _)| *id == serial) {
+                return;
+            }
             if keys.len() >= MAX_KEY_SET {
                 keys.clear();
             }
-            keys.push((check.key_serial(), key.clone()));
+            keys.push((serial, key.clone()));
         }),
         Signer::Client => CLIENTS.with(|keys| {
             let mut keys = keys.borrow_mut();
