@@ -20,18 +20,15 @@ use tollgate_verifier::{Algorithm, SignatureCheck};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 
-/// Client keys held at most; past it the map starts over (a re-import
-/// costs one `importKey`).
+/// Keys held at most in each of the two; past it one starts over (a
+/// re-import costs one `importKey`). The key set's list fills too: every
+/// refetched JWKS numbers its keys anew, so old numbers pile up. Lookups
+/// there scan from the newest.
 const MAX_KEYS: usize = 1024;
-/// The key set's imported keys held at most: every refetched JWKS numbers
-/// its keys anew, so old numbers pile up until the list starts over. As
-/// many as the clients' map, so a key set of many keys (the issuer's and
-/// every upstream's) never thrashes; lookups scan from the newest.
-const MAX_KEY_SET: usize = MAX_KEYS;
 
 thread_local! {
-    // A few keys (the issuer's and its upstreams'), looked up by number: a
-    // list, which costs the worker no second hash map.
+    // The key set's keys by number: a list, which costs the worker no
+    // second hash map (4.5 KB of wasm).
     static KEY_SET: RefCell<Vec<(u64, JsValue)>> = const { RefCell::new(Vec::new()) };
     static CLIENTS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
 }
@@ -109,7 +106,7 @@ async fn key(subtle: &JsValue, check: &SignatureCheck, signer: Signer) -> Result
             if keys.iter().rev().any(|(id, _)| *id == serial) {
                 return;
             }
-            if keys.len() >= MAX_KEY_SET {
+            if keys.len() >= MAX_KEYS {
                 keys.clear();
             }
             keys.push((serial, key.clone()));
