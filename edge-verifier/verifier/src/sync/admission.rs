@@ -186,12 +186,16 @@ impl Syncer {
                         }
                     }
                     admission.refetched = true;
-                    match self.refetch_keys(now_ms) {
-                        Some(fetch) => {
-                            let run = self.current_run(now_ms).map_or(0, |(number, ..)| number);
-                            admission.phase = Phase::Keys(request, run);
-                            return Next::Spawn(fetch);
-                        }
+                    if let Some(fetch) = self.refetch_keys(now_ms) {
+                        let run = self.current_run(now_ms).map_or(0, |(number, ..)| number);
+                        admission.phase = Phase::Keys(request, run);
+                        return Next::Spawn(fetch);
+                    }
+                    // Another sync is in flight (one chained after a copy
+                    // from before the rotation, say): it fetches the JWKS
+                    // before it ends, and this request waits for it.
+                    match self.refetch_keys_in_run(now_ms) {
+                        Some(run) => admission.phase = Phase::Keys(request, run),
                         None => return admission.answer(Err(VerifyError::UnknownKid)),
                     }
                 }

@@ -49,8 +49,11 @@
 //!   is refused with [`VerifyError::RevocationStateStale`].
 //! - An unknown `kid` may refetch the JWKS at most once per `jwks_cooldown`;
 //!   the cooldown starts when the fetch starts, so failed fetches count. The
-//!   request that asked waits for it and tries once more; a key change
-//!   between a request's two halves makes it begin again, twice at most.
+//!   request that asked waits for it and tries once more; with a sync in
+//!   flight, that sync fetches the JWKS before it ends (its feed page may
+//!   predate the rotation) and the request waits for it instead. A key
+//!   change between a request's two halves makes it begin again, twice at
+//!   most.
 
 mod admission;
 mod fetch;
@@ -145,6 +148,10 @@ struct Run {
     shared: bool,
     /// How many runs were chained before this one (see [`Syncer::finish_run`]).
     chained: u8,
+    /// A request with an unknown `kid` joined this run after its last JWKS
+    /// fetch started (see [`Syncer::refetch_keys_in_run`]): it fetches the
+    /// JWKS again before it ends.
+    keys_wanted: bool,
 }
 
 impl Run {
@@ -342,23 +349,45 @@ impl Syncer {
 
     /// After [`VerifyError::UnknownKid`]: a JWKS fetch to perform before
     /// trying the token once more, or `None` if the cooldown has not passed
-    /// or a sync is in flight (then the token stays refused). An
-    /// [`Admission`] asks this itself.
+    /// or a sync is in flight (an [`Admission`] then has that sync fetch the
+    /// JWKS, cooldown permitting). An [`Admission`] asks this itself.
     pub fn refetch_keys(&mut self, now_ms: u64) -> Option<Fetch> {
         self.expire(now_ms);
-        if self.run.is_some() || self.verifier.is_none() {
-            return None;
-        }
-        let cooled = self
-            .jwks_refetch_ms
-            .is_none_or(|at| now_ms.saturating_sub(at) >= self.options.jwks_cooldown_ms);
-        if !cooled {
+        if self.run.is_some() || self.verifier.is_none() || !self.jwks_cooled(now_ms) {
             return None;
         }
         // The cooldown starts now, whether or not the fetch succeeds: a flood
         // of unknown kids cannot turn every request into an issuer fetch.
         self.jwks_refetch_ms = Some(now_ms);
         Some(self.start(now_ms, true, false))
+    }
+
+    /// After [`VerifyError::UnknownKid`] while a sync is in flight (which
+    /// [`Self::refetch_keys`] leaves alone): that sync fetches the JWKS
+    /// before it ends, under the same cooldown. Returns its number, for the
+    /// request to wait for; `None` if none is in flight or the cooldown has
+    /// not passed. A sync brings the key only if its feed announces a new
+    /// key set, which a copy from before the rotation does not.
+    fn refetch_keys_in_run(&mut self, now_ms: u64) -> Option<u64> {
+        self.expire(now_ms);
+        if self.verifier.is_none() || !self.jwks_cooled(now_ms) {
+            return None;
+        }
+        let run = self.run.as_mut()?;
+        run.keys_wanted = true;
+        let number = run.number;
+        self.jwks_refetch_ms = Some(now_ms);
+        Some(number)
+    }
+
+    fn jwks_cooled(&self, now_ms: u64) -> bool {
+        self.jwks_refetch_ms
+            .is_none_or(|at| now_ms.saturating_sub(at) >= self.options.jwks_cooldown_ms)
+    }
+
+    /// Whether the run in flight owes a requester a JWKS fetch.
+    fn keys_wanted(&self) -> bool {
+        self.run.as_ref().is_some_and(|run| run.keys_wanted)
     }
 
     /// Reports what came back for fetch `id`. Returns the next fetch of the
@@ -611,6 +640,7 @@ impl Syncer {
             background,
             shared: false,
             chained: 0,
+            keys_wanted: false,
         });
         self.feed.abandon();
         if keys_only {
@@ -642,6 +672,7 @@ impl Syncer {
         if let Some(run) = &mut self.run {
             run.fetch_id = id;
             run.kind = kind;
+            run.keys_wanted &= kind != FetchKind::Jwks;
             run.started_ms = now_ms;
             run.deadline_ms = deadline_ms;
         }
@@ -682,7 +713,7 @@ impl Syncer {
                 self.continue_run(FetchKind::Feed, now_ms)?.with_path(path),
             ));
         }
-        if self.verifier.is_none() || self.keys_pending() {
+        if self.verifier.is_none() || self.keys_pending() || self.keys_wanted() {
             return Ok(Some(self.continue_run(FetchKind::Jwks, now_ms)?));
         }
         Ok(self.finish_run(now_ms))
@@ -751,6 +782,11 @@ impl Syncer {
             self.keys_announced.clone_from(&version);
         }
         self.keys_loaded = version;
+        if self.keys_wanted() {
+            // Asked for after this copy was requested: it may predate the
+            // key the requester names.
+            return Ok(Some(self.continue_run(FetchKind::Jwks, now_ms)?));
+        }
         if keys_only {
             self.run = None;
             Ok(None)

@@ -340,6 +340,70 @@ fn an_unknown_kid_during_a_sync_waits_for_it() {
     assert_eq!(answer(advance(&mut s, &mut a, now + 7)), "ok");
 }
 
+/// An unknown `kid` that waited for a sync which brought nothing new (a
+/// shared copy of a page from before the rotation), and then finds the
+/// next sync already in flight (chained after that copy), has that sync
+/// fetch the JWKS before it ends, and waits for it: it is not refused
+/// while the issuer holds its key. Seen at the edge after a provider
+/// rotated its keys: the new key's first token was refused for a second.
+#[test]
+fn an_unknown_kid_behind_a_chained_sync_has_that_sync_fetch_the_keys() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 500;
+    let refresh = spawned(s.advance(&mut admit(&token_for(&keys, Uuid::from_u128(21)), now), now));
+    let rotated = forge(&header("EdDSA", "ed2"), &claims(), Sign::Ed(&keys.ed));
+    let mut a = admit(&rotated, now + 1);
+    assert!(
+        matches!(s.advance(&mut a, now + 1), Next::Sleep { .. }),
+        "it waits for the sync in flight"
+    );
+    // That sync takes a copy another isolate shared, observed before the
+    // rotation was announced: nothing new, and old enough that the next
+    // sync is chained at once.
+    let before = Outcome::Body {
+        text: &page("a:2", false, false, "1", &[]),
+        observed_ms: Some(T0 + 300),
+    };
+    let chained = s.on_response(refresh.id, now + 5, before).expect("chained");
+    assert_eq!(chained.kind, FetchKind::Feed);
+    assert!(
+        matches!(s.advance(&mut a, now + 6), Next::Sleep { .. }),
+        "it waits for the chained sync, which will fetch the JWKS"
+    );
+    let keys_fetch = s
+        .on_response(
+            chained.id,
+            now + 10,
+            ok(&page("a:3", false, false, "1", &[])),
+        )
+        .expect("the JWKS is fetched before the sync ends");
+    assert_eq!(keys_fetch.kind, FetchKind::Jwks);
+    s.on_response(keys_fetch.id, now + 12, ok(&jwks(&keys, &["ed", "ed2"])));
+    assert_eq!(answer(advance(&mut s, &mut a, now + 13)), "ok");
+
+    // The same cooldown holds: a made-up kid right after is refused, and
+    // the next sync fetches no JWKS for it.
+    let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
+    let later = now + 700;
+    let refresh = spawned(s.advance(
+        &mut admit(&token_for(&keys, Uuid::from_u128(22)), later),
+        later,
+    ));
+    let mut b = admit(&made_up, later + 1);
+    assert!(matches!(s.advance(&mut b, later + 1), Next::Sleep { .. }));
+    assert_eq!(
+        s.on_response(
+            refresh.id,
+            later + 5,
+            ok(&page("a:4", false, false, "1", &[]))
+        ),
+        None,
+        "no JWKS fetch within the cooldown"
+    );
+    assert_eq!(answer(advance(&mut s, &mut b, later + 6)), "unknown_kid");
+}
+
 /// What cannot be a compact JWS (whitespace, a character outside base64url,
 /// other than two dots, too long) is refused as such at once, whatever the
 /// state: no sync spawned or waited on for it, and never `stale` (503) for
