@@ -237,6 +237,11 @@ test('with the issuer down it serves from the last state until FAIL_AFTER_MS, th
   assert.equal(guessed.body.last_error, undefined, 'a wrong token sees no detail');
   await sleep(1400);
   refused(await edge.send('/api/todos', { token: tokens.access_token }), 503, 'revocation_state_stale');
+  // What cannot be a token is refused as such, whatever the state: its
+  // answer is not the issuer's to give, and a client must not be told to
+  // retry it.
+  refused(await edge.send('/api/todos', { token: 'abc.d$f.ghi' }), 401, 'malformed');
+  refused(await edge.send('/api/todos', { token: `${'a'.repeat(9000)}.b.c` }), 401, 'token_too_large');
 
   issuer = await startIssuer({ TOLLGATE_BIND: `127.0.0.1:${port}`, TOLLGATE_ACCESS_TTL_SECS: '4', TOLLGATE_LEEWAY_SECS: '0' }, issuer.dataDir);
   const again = await login(issuer.url, 'down@example.com', 'node2');
