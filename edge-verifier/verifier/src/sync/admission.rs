@@ -76,7 +76,12 @@ enum Phase {
 /// [`Admission::new`], then call [`Syncer::advance`] and do what it says
 /// until [`Next::Done`]. `Debug` shows no credential.
 pub struct Admission {
+    /// When it arrived, for the hard bound; moved to "now" after a wait
+    /// for keys (the state's age is judged again from then).
     arrived_ms: u64,
+    /// When it arrived, never moved: no wait for keys outlasts
+    /// `fail_after` from then.
+    since_ms: u64,
     replay: ReplayMode,
     phase: Phase,
     refetched: bool,
@@ -105,6 +110,7 @@ impl Admission {
         };
         Admission {
             arrived_ms,
+            since_ms: arrived_ms,
             replay,
             phase,
             refetched: false,
@@ -252,9 +258,17 @@ impl Syncer {
                 }
                 Phase::Keys(request, run) => match self.current_run(now_ms) {
                     Some((number, over_at, _)) if number == run => {
+                        // A run it joined may have started long after it
+                        // arrived: it waits no longer than fail_after.
+                        let give_up_at = admission
+                            .since_ms
+                            .saturating_add(self.options.fail_after_ms);
+                        if now_ms >= give_up_at {
+                            return Some(admission.answer(Err(VerifyError::UnknownKid)));
+                        }
                         admission.phase = Phase::Keys(request, run);
                         return Some(Next::Sleep {
-                            until_ms: over_at.min(now_ms.saturating_add(POLL_MS)),
+                            until_ms: over_at.min(give_up_at).min(now_ms.saturating_add(POLL_MS)),
                         });
                     }
                     // The refetch took time: the state's age is judged

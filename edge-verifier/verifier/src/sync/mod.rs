@@ -48,10 +48,13 @@
 //!   `retry_after`), and `fail_after` after the last good sync every request
 //!   is refused with [`VerifyError::RevocationStateStale`].
 //! - An unknown `kid` may refetch the JWKS at most once per `jwks_cooldown`;
-//!   the cooldown starts when the fetch starts, so failed fetches count. The
+//!   the cooldown starts when the fetch starts (or when a sync in flight is
+//!   asked to make it), so failed fetches count. The
 //!   request that asked waits for it and tries once more; with a sync in
 //!   flight, that sync fetches the JWKS before it ends (its feed page may
-//!   predate the rotation) and the request waits for it instead. A key
+//!   predate the rotation) and the request waits for it instead, never past
+//!   `fail_after` from its arrival; that fetch fails as a keys-only one
+//!   does, after the sync it follows has counted. A key
 //!   change between a request's two halves makes it begin again, twice at
 //!   most.
 
@@ -713,8 +716,11 @@ impl Syncer {
                 self.continue_run(FetchKind::Feed, now_ms)?.with_path(path),
             ));
         }
-        if self.verifier.is_none() || self.keys_pending() || self.keys_wanted() {
+        if self.verifier.is_none() || self.keys_pending() {
             return Ok(Some(self.continue_run(FetchKind::Jwks, now_ms)?));
+        }
+        if self.keys_wanted() {
+            return self.keys_for_requester(now_ms);
         }
         Ok(self.finish_run(now_ms))
     }
@@ -785,7 +791,7 @@ impl Syncer {
         if self.keys_wanted() {
             // Asked for after this copy was requested: it may predate the
             // key the requester names.
-            return Ok(Some(self.continue_run(FetchKind::Jwks, now_ms)?));
+            return self.keys_for_requester(now_ms);
         }
         if keys_only {
             self.run = None;
@@ -814,9 +820,30 @@ impl Syncer {
         Some(fetch)
     }
 
-    /// Records the run as the state's last good sync, and prunes.
+    /// The JWKS fetch a request with an unknown `kid` asked of this run
+    /// ([`Self::refetch_keys_in_run`]), once what the run was for is done:
+    /// the sync it completed counts, and the run goes on as a keys-only
+    /// refetch, whose failure says nothing about the issuer. A made-up `kid`
+    /// can neither fail a good sync nor hold it up.
+    fn keys_for_requester(&mut self, now_ms: u64) -> Result<Option<Fetch>, String> {
+        if self.run.as_ref().is_some_and(|run| !run.keys_only) {
+            self.record_sync(now_ms);
+            if let Some(run) = &mut self.run {
+                run.keys_only = true;
+            }
+        }
+        Ok(Some(self.continue_run(FetchKind::Jwks, now_ms)?))
+    }
+
+    /// Records the run as the state's last good sync, ends it, and prunes.
     fn complete_run(&mut self, now_ms: u64) {
-        if let Some(run) = self.run.take() {
+        self.record_sync(now_ms);
+        self.run = None;
+    }
+
+    /// Records the run in flight as the state's last good sync, and prunes.
+    fn record_sync(&mut self, now_ms: u64) {
+        if let Some(run) = &self.run {
             self.completed = run.number;
             let observed = run.observed_ms;
             // Never backwards for an older shared copy; but after the clock

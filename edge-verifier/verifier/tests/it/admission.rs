@@ -6,7 +6,7 @@
 
 use tollgate_verifier::{
     Admission, Catchup, Fetch, FetchKind, Next, Outcome, POLL_MS, REPORT_GRACE_MS, ReplayMode,
-    Request, Syncer, Uuid, Verdicts, Verified, VerifyError,
+    Request, Step, Syncer, Uuid, Verdicts, Verified, VerifyError,
 };
 
 use crate::support::{Keys, Sign, claims, forge, header};
@@ -382,8 +382,9 @@ fn an_unknown_kid_behind_a_chained_sync_has_that_sync_fetch_the_keys() {
     s.on_response(keys_fetch.id, now + 12, ok(&jwks(&keys, &["ed", "ed2"])));
     assert_eq!(answer(advance(&mut s, &mut a, now + 13)), "ok");
 
-    // The same cooldown holds: a made-up kid right after is refused, and
-    // the next sync fetches no JWKS for it.
+    // The same cooldown holds: a made-up kid right after waits for the sync
+    // in flight, then finds the next one chained and is refused at once,
+    // and that sync fetches no JWKS for it.
     let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
     let later = now + 700;
     let refresh = spawned(s.advance(
@@ -392,16 +393,107 @@ fn an_unknown_kid_behind_a_chained_sync_has_that_sync_fetch_the_keys() {
     ));
     let mut b = admit(&made_up, later + 1);
     assert!(matches!(s.advance(&mut b, later + 1), Next::Sleep { .. }));
+    let before = Outcome::Body {
+        text: &page("a:4", false, false, "1", &[]),
+        observed_ms: Some(now + 500),
+    };
+    let chained = s
+        .on_response(refresh.id, later + 5, before)
+        .expect("chained");
+    assert_eq!(
+        answer(advance(&mut s, &mut b, later + 6)),
+        "unknown_kid",
+        "cooling down: refused without waiting for the chained sync"
+    );
     assert_eq!(
         s.on_response(
-            refresh.id,
-            later + 5,
-            ok(&page("a:4", false, false, "1", &[]))
+            chained.id,
+            later + 10,
+            ok(&page("a:5", false, false, "1", &[]))
         ),
         None,
         "no JWKS fetch within the cooldown"
     );
-    assert_eq!(answer(advance(&mut s, &mut b, later + 6)), "unknown_kid");
+}
+
+/// A made-up `kid` that has a sync in flight fetch the JWKS cannot fail
+/// that sync: the pages it applied count as a sync, and the extra fetch
+/// fails as a keys-only refetch does, saying nothing about the issuer.
+#[test]
+fn a_failed_jwks_fetch_asked_of_a_sync_leaves_that_sync_counted() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let now = T0 + 500;
+    let refresh = spawned(s.advance(&mut admit(&token_for(&keys, Uuid::from_u128(23)), now), now));
+    let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
+    let mut a = admit(&made_up, now + 1);
+    assert!(matches!(s.advance(&mut a, now + 1), Next::Sleep { .. }));
+    let before = Outcome::Body {
+        text: &page("a:2", false, false, "1", &[]),
+        observed_ms: Some(T0 + 300),
+    };
+    let chained = s.on_response(refresh.id, now + 5, before).expect("chained");
+    assert!(matches!(s.advance(&mut a, now + 6), Next::Sleep { .. }));
+    let keys_fetch = s
+        .on_response(
+            chained.id,
+            now + 10,
+            ok(&page("a:3", false, false, "1", &[])),
+        )
+        .expect("the JWKS asked for");
+    s.on_response(keys_fetch.id, now + 20, Outcome::Failed("HTTP 502"));
+    assert_eq!(answer(advance(&mut s, &mut a, now + 21)), "unknown_kid");
+    assert_eq!(
+        s.status(now + 21).age_ms,
+        Some(16),
+        "the feed sync that started at +5 counts"
+    );
+    // Past max_age from that sync a request waits for the next one: the
+    // issuer does not count as unreachable (which would serve the old state
+    // without waiting until fail_after).
+    assert!(matches!(s.step(now + 1100, now + 1100), Step::Fetch(_)));
+}
+
+/// A request that waited for one sync and then joined the next, slow one
+/// never waits past fail_after from its arrival.
+#[test]
+fn an_unknown_kid_waits_no_longer_than_fail_after_from_its_arrival() {
+    let keys = Keys::new();
+    let mut s = warm_with(long_fail_after(), &keys, &[]);
+    let now = T0 + 500;
+    let first = spawned(s.advance(&mut admit(&token_for(&keys, Uuid::from_u128(24)), now), now));
+    let rotated = forge(&header("EdDSA", "ed2"), &claims(), Sign::Ed(&keys.ed));
+    let arrived = now + 1;
+    let give_up = arrived + 30_000;
+    let mut a = admit(&rotated, arrived);
+    assert!(matches!(s.advance(&mut a, arrived), Next::Sleep { .. }));
+    // The first sync ends with an old shared copy; the next is chained, and
+    // the request joins it.
+    let old = Outcome::Body {
+        text: &page("a:2", false, false, "1", &[]),
+        observed_ms: Some(T0 + 300),
+    };
+    let mut fetch = s.on_response(first.id, now + 5, old).expect("chained");
+    assert!(matches!(s.advance(&mut a, now + 6), Next::Sleep { .. }));
+    // A slow issuer: a page every 4 s, each within its fetch's deadline,
+    // `more` every time, until the run's own fail_after.
+    let mut at = now + 5;
+    for cursor in 3.. {
+        at += 4000;
+        if at >= give_up {
+            break;
+        }
+        let page = page(&format!("a:{cursor}"), false, true, "1", &[]);
+        fetch = s
+            .on_response(fetch.id, at, ok(&page))
+            .expect("the next page");
+        match s.advance(&mut a, at + 1) {
+            Next::Sleep { until_ms } => assert!(until_ms <= give_up, "sleeps until {until_ms}"),
+            other => panic!("at {at}: {other:?}"),
+        }
+    }
+    assert!(s.in_flight(give_up), "the joined sync is still going");
+    assert_eq!(answer(s.advance(&mut a, give_up)), "unknown_kid");
 }
 
 /// What cannot be a compact JWS (whitespace, a character outside base64url,
