@@ -49,14 +49,13 @@
 //!   is refused with [`VerifyError::RevocationStateStale`].
 //! - An unknown `kid` may refetch the JWKS at most once per `jwks_cooldown`;
 //!   the cooldown starts when the fetch starts (or when a sync in flight is
-//!   asked to make it), so failed fetches count. The
-//!   request that asked waits for it and tries once more; with a sync in
-//!   flight, that sync fetches the JWKS before it ends (its feed page may
-//!   predate the rotation) and the request waits for it instead, never past
+//!   asked to make it), so failed fetches count. The request that asked
+//!   waits for it and tries once more. With a sync in flight, that sync
+//!   fetches the JWKS before it ends (its feed page may predate the
+//!   rotation) and the request waits for it instead, never past
 //!   `fail_after` from its arrival; that fetch fails as a keys-only one
-//!   does, after the sync it follows has counted. A key
-//!   change between a request's two halves makes it begin again, twice at
-//!   most.
+//!   does, after the sync it follows has counted. A key change between a
+//!   request's two halves makes it begin again, twice at most.
 
 mod admission;
 mod fetch;

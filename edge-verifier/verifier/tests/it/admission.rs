@@ -340,6 +340,38 @@ fn an_unknown_kid_during_a_sync_waits_for_it() {
     assert_eq!(answer(advance(&mut s, &mut a, now + 7)), "ok");
 }
 
+/// A background sync started at `now` by another request; a token naming
+/// `kid` arrives at `now + 1` and waits for it; the sync ends at `now + 5`
+/// with a copy another isolate shared, observed at `observed` (before any
+/// rotation: it announces nothing new), old enough that the next sync is
+/// chained at once. Returns the waiting request, what the machine says for
+/// it at `now + 6`, and the chained sync's fetch.
+fn behind_a_chained_sync(
+    s: &mut Syncer,
+    keys: &Keys,
+    kid: &str,
+    now: u64,
+    observed: u64,
+) -> (Admission, Next<Answer>, Fetch) {
+    let other = token_for(keys, Uuid::from_u128(u128::from(now)));
+    let refresh = spawned(s.advance(&mut admit(&other, now), now));
+    let token = forge(&header("EdDSA", kid), &claims(), Sign::Ed(&keys.ed));
+    let mut a = admit(&token, now + 1);
+    assert!(
+        matches!(s.advance(&mut a, now + 1), Next::Sleep { .. }),
+        "it waits for the sync in flight"
+    );
+    let copy = page(&format!("a:{now}"), false, false, "1", &[]);
+    let shared = Outcome::Body {
+        text: &copy,
+        observed_ms: Some(observed),
+    };
+    let chained = s.on_response(refresh.id, now + 5, shared).expect("chained");
+    assert_eq!(chained.kind, FetchKind::Feed);
+    let next = advance(s, &mut a, now + 6);
+    (a, next, chained)
+}
+
 /// An unknown `kid` that waited for a sync which brought nothing new (a
 /// shared copy of a page from before the rotation), and then finds the
 /// next sync already in flight (chained after that copy), has that sync
@@ -351,24 +383,9 @@ fn an_unknown_kid_behind_a_chained_sync_has_that_sync_fetch_the_keys() {
     let keys = Keys::new();
     let mut s = warm(&keys, &[]);
     let now = T0 + 500;
-    let refresh = spawned(s.advance(&mut admit(&token_for(&keys, Uuid::from_u128(21)), now), now));
-    let rotated = forge(&header("EdDSA", "ed2"), &claims(), Sign::Ed(&keys.ed));
-    let mut a = admit(&rotated, now + 1);
+    let (mut a, next, chained) = behind_a_chained_sync(&mut s, &keys, "ed2", now, T0 + 300);
     assert!(
-        matches!(s.advance(&mut a, now + 1), Next::Sleep { .. }),
-        "it waits for the sync in flight"
-    );
-    // That sync takes a copy another isolate shared, observed before the
-    // rotation was announced: nothing new, and old enough that the next
-    // sync is chained at once.
-    let before = Outcome::Body {
-        text: &page("a:2", false, false, "1", &[]),
-        observed_ms: Some(T0 + 300),
-    };
-    let chained = s.on_response(refresh.id, now + 5, before).expect("chained");
-    assert_eq!(chained.kind, FetchKind::Feed);
-    assert!(
-        matches!(s.advance(&mut a, now + 6), Next::Sleep { .. }),
+        matches!(next, Next::Sleep { .. }),
         "it waits for the chained sync, which will fetch the JWKS"
     );
     let keys_fetch = s
@@ -385,23 +402,10 @@ fn an_unknown_kid_behind_a_chained_sync_has_that_sync_fetch_the_keys() {
     // The same cooldown holds: a made-up kid right after waits for the sync
     // in flight, then finds the next one chained and is refused at once,
     // and that sync fetches no JWKS for it.
-    let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
     let later = now + 700;
-    let refresh = spawned(s.advance(
-        &mut admit(&token_for(&keys, Uuid::from_u128(22)), later),
-        later,
-    ));
-    let mut b = admit(&made_up, later + 1);
-    assert!(matches!(s.advance(&mut b, later + 1), Next::Sleep { .. }));
-    let before = Outcome::Body {
-        text: &page("a:4", false, false, "1", &[]),
-        observed_ms: Some(now + 500),
-    };
-    let chained = s
-        .on_response(refresh.id, later + 5, before)
-        .expect("chained");
+    let (_, next, chained) = behind_a_chained_sync(&mut s, &keys, "nope", later, now + 500);
     assert_eq!(
-        answer(advance(&mut s, &mut b, later + 6)),
+        answer(next),
         "unknown_kid",
         "cooling down: refused without waiting for the chained sync"
     );
@@ -424,16 +428,8 @@ fn a_failed_jwks_fetch_asked_of_a_sync_leaves_that_sync_counted() {
     let keys = Keys::new();
     let mut s = warm(&keys, &[]);
     let now = T0 + 500;
-    let refresh = spawned(s.advance(&mut admit(&token_for(&keys, Uuid::from_u128(23)), now), now));
-    let made_up = forge(&header("EdDSA", "nope"), &claims(), Sign::Ed(&keys.ed));
-    let mut a = admit(&made_up, now + 1);
-    assert!(matches!(s.advance(&mut a, now + 1), Next::Sleep { .. }));
-    let before = Outcome::Body {
-        text: &page("a:2", false, false, "1", &[]),
-        observed_ms: Some(T0 + 300),
-    };
-    let chained = s.on_response(refresh.id, now + 5, before).expect("chained");
-    assert!(matches!(s.advance(&mut a, now + 6), Next::Sleep { .. }));
+    let (mut a, next, chained) = behind_a_chained_sync(&mut s, &keys, "nope", now, T0 + 300);
+    assert!(matches!(next, Next::Sleep { .. }));
     let keys_fetch = s
         .on_response(
             chained.id,
@@ -461,20 +457,11 @@ fn an_unknown_kid_waits_no_longer_than_fail_after_from_its_arrival() {
     let keys = Keys::new();
     let mut s = warm_with(long_fail_after(), &keys, &[]);
     let now = T0 + 500;
-    let first = spawned(s.advance(&mut admit(&token_for(&keys, Uuid::from_u128(24)), now), now));
-    let rotated = forge(&header("EdDSA", "ed2"), &claims(), Sign::Ed(&keys.ed));
-    let arrived = now + 1;
-    let give_up = arrived + 30_000;
-    let mut a = admit(&rotated, arrived);
-    assert!(matches!(s.advance(&mut a, arrived), Next::Sleep { .. }));
+    let give_up = now + 1 + 30_000;
     // The first sync ends with an old shared copy; the next is chained, and
     // the request joins it.
-    let old = Outcome::Body {
-        text: &page("a:2", false, false, "1", &[]),
-        observed_ms: Some(T0 + 300),
-    };
-    let mut fetch = s.on_response(first.id, now + 5, old).expect("chained");
-    assert!(matches!(s.advance(&mut a, now + 6), Next::Sleep { .. }));
+    let (mut a, next, mut fetch) = behind_a_chained_sync(&mut s, &keys, "ed2", now, T0 + 300);
+    assert!(matches!(next, Next::Sleep { .. }));
     // A slow issuer: a page every 4 s, each within its fetch's deadline,
     // `more` every time, until the run's own fail_after.
     let mut at = now + 5;
