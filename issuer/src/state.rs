@@ -230,9 +230,10 @@ impl AppState {
             else {
                 continue;
             };
-            let keys: Vec<Jwk> = serde_json::from_str::<Vec<Jwk>>(json)
+            let keys: Vec<Jwk> = serde_json::from_str::<Vec<serde_json::Value>>(json)
                 .unwrap_or_default()
-                .into_iter()
+                .iter()
+                .filter_map(|key| Jwk::from_json(&key.to_string()).ok())
                 .filter(|key| key.iss.as_deref() == Some(provider.config.issuer.as_str()))
                 .collect();
             let alone = Jwks {

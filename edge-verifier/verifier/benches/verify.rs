@@ -87,7 +87,7 @@ fn revocations(c: &mut Criterion) {
     group.bench_function("parse_and_apply_100k_snapshot_json", |b| {
         b.iter_batched(
             RevocationSet::new,
-            |mut set| set.apply(&serde_json::from_str::<RevocationFeed>(black_box(&json)).unwrap()),
+            |mut set| set.apply(&RevocationFeed::from_json(black_box(&json)).unwrap()),
             BatchSize::LargeInput,
         )
     });

@@ -5,16 +5,13 @@
 //! says which required claim is missing. That separation is what lets a
 //! verifier tell `missing_claim` from `malformed`.
 
-use core::fmt;
-
-use serde::{
-    Deserialize, Deserializer, Serialize,
-    de::{self, Visitor},
-};
+use serde::Serialize;
 use uuid::Uuid;
 
 pub use crate::audience::Audience;
 use crate::error::VerifyError;
+use crate::json::{self, Object, Reader, Seen};
+use crate::upstream::Named;
 
 /// The claims of an access token (RFC 9068 profile): one of tollgate's own,
 /// or of a trusted upstream identity provider, read by its rules.
@@ -25,7 +22,7 @@ use crate::error::VerifyError;
 /// A tollgate token always has `jti` and `sid`, both UUIDs
 /// ([`token_uuid`](Self::token_uuid), [`session_uuid`](Self::session_uuid));
 /// an upstream's are opaque strings, and either may be absent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessClaims {
     /// Issuer URL.
     pub iss: String,
@@ -39,35 +36,64 @@ pub struct AccessClaims {
     /// Expires at, Unix seconds.
     pub exp: i64,
     /// Not before, Unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
     /// Token id: revoking it revokes this one token (RFC 7009).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
     /// Session id: revoking it revokes every token of the session (for
     /// tollgate, the device's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     /// Roles, e.g. `["USER"]`; an upstream's come from its roles claim.
-    #[serde(default)]
     pub roles: Vec<String>,
     /// The user's e-mail address, when the issuer includes it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The key the token is bound to (RFC 9449 DPoP), if it is bound: it is
     /// then accepted only with a proof made by that key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
 }
 
 /// The `cnf` claim (RFC 7800) of a DPoP-bound token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Confirmation {
     /// The RFC 7638 SHA-256 thumbprint of the bound key, base64url.
     pub jkt: String,
 }
 
 impl AccessClaims {
+    /// The claims as JSON, members in the order above and absent ones left
+    /// out: the text the issuer signs (serde writes the same).
+    pub fn to_json(&self) -> String {
+        let mut object = Object::new();
+        object.str("iss", &self.iss).str("sub", &self.sub);
+        match &self.aud {
+            Audience::One(aud) => object.str("aud", aud),
+            Audience::Many(auds) => object.strs("aud", auds.iter().map(String::as_str)),
+        };
+        object.int("iat", self.iat).int("exp", self.exp);
+        if let Some(nbf) = self.nbf {
+            object.int("nbf", nbf);
+        }
+        for (name, value) in [("jti", &self.jti), ("sid", &self.sid)] {
+            if let Some(value) = value {
+                object.str(name, value);
+            }
+        }
+        object.strs("roles", self.roles.iter().map(String::as_str));
+        if let Some(email) = &self.email {
+            object.str("email", email);
+        }
+        if let Some(cnf) = &self.cnf {
+            let mut confirmation = Object::new();
+            confirmation.str("jkt", &cnf.jkt);
+            object.raw("cnf", &confirmation.finish());
+        }
+        object.finish()
+    }
+
     /// Whether the claims carry `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
@@ -92,20 +118,16 @@ impl AccessClaims {
 ///
 /// Unknown claims are ignored; a known claim of the wrong JSON type, or any
 /// claim given twice, makes the payload malformed.
-#[derive(Deserialize)]
+#[derive(Default)]
 pub(crate) struct RawClaims {
     iss: Option<String>,
     sub: Option<String>,
     aud: Option<Audience>,
-    #[serde(default, deserialize_with = "numeric_date_ceil")]
     iat: Option<i64>,
-    #[serde(default, deserialize_with = "numeric_date_floor")]
     exp: Option<i64>,
-    #[serde(default, deserialize_with = "numeric_date_ceil")]
     nbf: Option<i64>,
     jti: Option<Uuid>,
     sid: Option<Uuid>,
-    #[serde(default)]
     roles: Option<Vec<String>>,
     email: Option<String>,
     cnf: Option<RawConfirmation>,
@@ -114,12 +136,54 @@ pub(crate) struct RawClaims {
 /// A `cnf` as sent. A confirmation method other than `jkt` (say mTLS's
 /// `x5t#S256`) cannot be checked here, so such a token is refused rather
 /// than treated as unbound.
-#[derive(Deserialize)]
 struct RawConfirmation {
     jkt: Option<String>,
 }
 
+impl RawConfirmation {
+    /// A `cnf` object, or `None` for `null`.
+    fn read(r: &mut Reader<'_>) -> Result<Option<Self>, json::Error> {
+        if r.null()? {
+            return Ok(None);
+        }
+        let mut jkt = None;
+        r.members(&["jkt"], &mut |r, _| {
+            jkt = r.opt_string()?;
+            Ok(())
+        })?;
+        Ok(Some(RawConfirmation { jkt }))
+    }
+}
+
 impl RawClaims {
+    /// Reads a tollgate token's payload: `jti` and `sid` are UUIDs here.
+    pub(crate) fn read(payload: &[u8]) -> Result<Self, json::Error> {
+        const NAMES: [&str; 11] = [
+            "iss", "sub", "aud", "iat", "exp", "nbf", "jti", "sid", "roles", "email", "cnf",
+        ];
+        let mut claims = RawClaims::default();
+        Reader::document(payload, |r| {
+            r.members(&NAMES, &mut |r, claim| {
+                let c = &mut claims;
+                match claim {
+                    0 => c.iss = r.opt_string()?,
+                    1 => c.sub = r.opt_string()?,
+                    2 => c.aud = Audience::read_opt(r)?,
+                    3 => c.iat = Some(r.numeric_date(true)?),
+                    4 => c.exp = Some(r.numeric_date(false)?),
+                    5 => c.nbf = Some(r.numeric_date(true)?),
+                    6 => c.jti = r.opt_uuid()?,
+                    7 => c.sid = r.opt_uuid()?,
+                    8 => c.roles = if r.null()? { None } else { Some(r.strings()?) },
+                    9 => c.email = r.opt_string()?,
+                    _ => c.cnf = RawConfirmation::read(r)?,
+                }
+                Ok(())
+            })
+        })?;
+        Ok(claims)
+    }
+
     /// Checks that every required claim is present.
     pub(crate) fn require(self) -> Result<AccessClaims, VerifyError> {
         fn need<T>(value: Option<T>, name: &'static str) -> Result<T, VerifyError> {
@@ -145,28 +209,50 @@ impl RawClaims {
 /// checked: it picks whose keys and rules judge the token. `None` when the
 /// payload is not a JSON object with a string `iss`.
 pub(crate) fn peek_issuer(payload: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Issuer {
-        iss: Option<String>,
-    }
-    serde_json::from_slice::<Issuer>(payload).ok()?.iss
+    let mut iss = None;
+    Reader::document(payload, |r| {
+        r.members(&["iss"], &mut |r, _| {
+            iss = r.opt_string()?;
+            Ok(())
+        })
+    })
+    .ok()?;
+    iss
 }
 
 /// The registered claims of an upstream's token (RFC 7519 §4.1), typed;
 /// everything else is the provider's and read by its rules.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Registered {
     iss: Option<String>,
     sub: Option<String>,
     aud: Option<Audience>,
-    #[serde(default, deserialize_with = "numeric_date_ceil")]
     iat: Option<i64>,
-    #[serde(default, deserialize_with = "numeric_date_floor")]
     exp: Option<i64>,
-    #[serde(default, deserialize_with = "numeric_date_ceil")]
     nbf: Option<i64>,
     jti: Option<String>,
     cnf: Option<RawConfirmation>,
+}
+
+impl Registered {
+    const NAMES: [&'static str; 8] = ["iss", "sub", "aud", "iat", "exp", "nbf", "jti", "cnf"];
+
+    /// Takes `value` (a member's JSON text) if `name` is a registered claim.
+    fn take(&mut self, index: usize, value: &[u8]) -> Result<(), json::Error> {
+        Reader::document(value, |r| {
+            match index {
+                0 => self.iss = r.opt_string()?,
+                1 => self.sub = r.opt_string()?,
+                2 => self.aud = Audience::read_opt(r)?,
+                3 => self.iat = Some(r.numeric_date(true)?),
+                4 => self.exp = Some(r.numeric_date(false)?),
+                5 => self.nbf = Some(r.numeric_date(true)?),
+                6 => self.jti = r.opt_string()?,
+                _ => self.cnf = RawConfirmation::read(r)?,
+            }
+            Ok(())
+        })
+    }
 }
 
 /// The claims of an upstream's token under its rules: `iss`, `sub`, `aud`,
@@ -179,19 +265,37 @@ pub(crate) fn upstream_claims(
         value.ok_or(VerifyError::MissingClaim(name))
     }
     let malformed = || VerifyError::Malformed("payload is not a JSON object of valid claims");
-    // Typed from the bytes (a registered claim given twice is malformed, as
-    // in tollgate's own tokens); the provider's own claims as a map.
-    let registered: Registered = serde_json::from_slice(payload).map_err(|_| malformed())?;
-    let value: serde_json::Value = serde_json::from_slice(payload).map_err(|_| malformed())?;
-    // An ID token is not an access token, whatever its `typ` and `aud`
-    // (Keycloak's and Auth0's say `JWT`, and `aud` is the client): it
-    // carries a `nonce`, or (Keycloak) says so in its own `typ` claim.
-    if value.get("nonce").is_some()
-        || value.get("typ").and_then(serde_json::Value::as_str) == Some("ID")
-    {
+    // One pass over the members: a registered claim typed (one given twice
+    // is malformed, as in tollgate's own tokens); the provider's own claims
+    // read by its rules, the last of a name counting, as JSON libraries do.
+    let mut registered = Registered::default();
+    let mut named = Named::default();
+    let (mut nonce, mut typ_id) = (false, false);
+    Reader::document(payload, |r| {
+        let mut seen = Seen::default();
+        r.object(&mut |r, name| {
+            let value = r.skip()?;
+            if let Some(index) = Registered::NAMES.iter().position(|known| *known == name) {
+                seen.first(index, r)?;
+                registered.take(index, value)?;
+            }
+            upstream.take(name, value, &mut named);
+            // An ID token is not an access token, whatever its `typ` and
+            // `aud` (Keycloak's and Auth0's say `JWT`, and `aud` is the
+            // client): it carries a `nonce`, or (Keycloak) says so in its
+            // own `typ` claim.
+            match name {
+                "nonce" => nonce = true,
+                "typ" => typ_id = Reader::document(value, |r| r.str()).is_ok_and(|typ| typ == "ID"),
+                _ => {}
+            }
+            Ok(())
+        })
+    })
+    .map_err(|_| malformed())?;
+    if nonce || typ_id {
         return Err(VerifyError::WrongType);
     }
-    let named = upstream.named(&value);
     // Where its tokens name their session, one that does not could never
     // be revoked by a session logout.
     if upstream.has_session_claim() && named.sid.is_none() {
@@ -219,55 +323,5 @@ fn confirmation(cnf: Option<RawConfirmation>) -> Result<Option<Confirmation>, Ve
         Some(RawConfirmation { jkt: None }) => Err(VerifyError::Malformed(
             "cnf names a confirmation method other than jkt",
         )),
-    }
-}
-
-/// Rounds a fractional `exp` down: a token never lives longer than it says.
-fn numeric_date_floor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    d.deserialize_any(NumericDate { round_up: false }).map(Some)
-}
-
-/// Rounds a fractional `iat`/`nbf` up: a token never starts earlier than it says.
-pub(crate) fn numeric_date_ceil<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    d.deserialize_any(NumericDate { round_up: true }).map(Some)
-}
-
-/// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly
-/// fractional. Strings, booleans and values outside `i64` are rejected.
-struct NumericDate {
-    round_up: bool,
-}
-
-impl Visitor<'_> for NumericDate {
-    type Value = i64;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a NumericDate (seconds since the Unix epoch)")
-    }
-
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<i64, E> {
-        Ok(value)
-    }
-
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<i64, E> {
-        i64::try_from(value).map_err(|_| E::custom("NumericDate out of range"))
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<i64, E> {
-        let rounded = if self.round_up {
-            value.ceil()
-        } else {
-            value.floor()
-        };
-        // `as` saturates, so check the range on the float side first. The
-        // bounds are exactly representable (-2^63 and 2^63); NaN is outside.
-        const I64_RANGE: core::ops::Range<f64> =
-            -9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0;
-        if I64_RANGE.contains(&rounded) {
-            #[allow(clippy::cast_possible_truncation)]
-            Ok(rounded as i64)
-        } else {
-            Err(E::custom("NumericDate out of range"))
-        }
     }
 }

@@ -16,31 +16,70 @@
 //! than infer "caught up" from a short page. It defaults to `false`. `keys`
 //! names the key-set version (docs/verifier.md); it is optional on the wire.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
+use crate::json::{self, Reader};
+
 /// One page of the revocation feed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RevocationFeed {
     /// Where to continue from: pass it back as `since`.
     pub cursor: String,
     /// `true` for a snapshot: the client replaces its whole set with this page
     /// (and, if `more`, the pages that follow).
-    #[serde(default)]
     pub reset: bool,
     /// More entries are waiting after `cursor`.
-    #[serde(default)]
     pub more: bool,
     /// The issuer's key-set version: it changes whenever a key is added or
     /// withdrawn, and a verifier that sees a new one refetches the JWKS
     /// before it accepts another token. Opaque; absent from older issuers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<String>,
     /// The entries, in commit order.
     pub revoked: Vec<RevocationEntry>,
 }
 
 impl RevocationFeed {
+    /// Parses a page: `cursor` and `revoked` required, `reset` and `more`
+    /// `false` when absent, `keys` optional; other members ignored, none
+    /// given twice.
+    pub fn from_json(json: &str) -> Result<Self, json::Error> {
+        const NAMES: [&str; 5] = ["cursor", "reset", "more", "keys", "revoked"];
+        let (mut cursor, mut revoked) = (None, None);
+        let (mut reset, mut more, mut keys) = (false, false, None);
+        Reader::document(json.as_bytes(), |r| {
+            r.members(&NAMES, &mut |r, member| {
+                match member {
+                    0 => cursor = Some(r.string()?),
+                    1 => reset = r.bool()?,
+                    2 => more = r.bool()?,
+                    3 => keys = r.opt_string()?,
+                    _ => {
+                        let mut entries = Vec::new();
+                        r.array(&mut |r| {
+                            entries.push(RevocationEntry::read(r)?);
+                            Ok(())
+                        })?;
+                        revoked = Some(entries);
+                    }
+                }
+                Ok(())
+            })?;
+            Ok(RevocationFeed {
+                cursor: cursor
+                    .take()
+                    .ok_or_else(|| r.fail("a feed page has no `cursor`"))?,
+                reset,
+                more,
+                keys: keys.take(),
+                revoked: revoked
+                    .take()
+                    .ok_or_else(|| r.fail("a feed page has no `revoked`"))?,
+            })
+        })
+    }
+
     /// The path and query of the next feed request: after `cursor`, or a
     /// snapshot with none. Every adapter that polls the feed builds its URL
     /// here, so the cursor is always escaped the same way.
@@ -190,8 +229,8 @@ impl Revoked {
 /// tollgate's own name a `sid` or `jti` (a UUID); an upstream's carry its
 /// `iss` and the entry's `key` ([`Revoked::published`]), with `before` for
 /// a subject cut-off.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "EntryWire", into = "EntryWire")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "EntryWire")]
 pub struct RevocationEntry {
     /// What is revoked.
     pub target: Revoked,
@@ -202,19 +241,53 @@ pub struct RevocationEntry {
 }
 
 /// The flat JSON shape of an entry.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct EntryWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<Key>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     before: Option<i64>,
     until: i64,
+}
+
+impl RevocationEntry {
+    /// Parses one entry of a page (the forms above).
+    pub fn from_json(json: &str) -> Result<Self, json::Error> {
+        Reader::document(json.as_bytes(), RevocationEntry::read)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, json::Error> {
+        const NAMES: [&str; 6] = ["iss", "sid", "jti", "key", "before", "until"];
+        let mut wire = EntryWire {
+            iss: None,
+            sid: None,
+            jti: None,
+            key: None,
+            before: None,
+            until: 0,
+        };
+        let mut until = None;
+        r.members(&NAMES, &mut |r, member| {
+            match member {
+                0 => wire.iss = r.opt_string()?,
+                1 => wire.sid = r.opt_uuid()?,
+                2 => wire.jti = r.opt_uuid()?,
+                3 => wire.key = Key::read(r)?,
+                4 => wire.before = if r.null()? { None } else { Some(r.int()?) },
+                _ => until = Some(r.int()?),
+            }
+            Ok(())
+        })?;
+        wire.until = until.ok_or_else(|| r.fail("a revocation entry has no `until`"))?;
+        RevocationEntry::try_from(wire)
+            .map_err(|_| r.fail("not a revocation entry of a known form"))
+    }
 }
 
 /// An entry key as the feed writes it: 22 characters of unpadded base64url.
@@ -229,29 +302,22 @@ impl Serialize for Key {
     }
 }
 
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-
-        impl serde::de::Visitor<'_> for KeyVisitor {
-            type Value = Key;
-
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("an entry key: 16 bytes in unpadded base64url")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Key, E> {
-                use base64::Engine as _;
-                let mut key = [0u8; 16];
-                match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(value, &mut key)
-                {
-                    Ok(16) => Ok(Key(key)),
-                    _ => Err(E::custom("an entry key is 16 bytes in unpadded base64url")),
-                }
-            }
+impl Key {
+    /// 16 bytes in unpadded base64url, or `None` for `null`.
+    fn read(r: &mut Reader<'_>) -> Result<Option<Key>, json::Error> {
+        use base64::Engine as _;
+        if r.null()? {
+            return Ok(None);
         }
-
-        deserializer.deserialize_str(KeyVisitor)
+        let at = r.fail("an entry key is 16 bytes in unpadded base64url");
+        let text = r.str()?;
+        let mut key = [0u8; 16];
+        match base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode_slice(text.as_bytes(), &mut key)
+        {
+            Ok(16) => Ok(Some(Key(key))),
+            _ => Err(at),
+        }
     }
 }
 

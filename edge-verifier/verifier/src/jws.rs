@@ -5,11 +5,12 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
-use serde::Deserialize;
+use std::borrow::Cow;
 
 use crate::algorithm::Algorithm;
 use crate::bounds::MAX_TOKEN_LEN;
 use crate::error::VerifyError;
+use crate::json::{self, Reader};
 use crate::keys::{Jwk, Key};
 
 /// Refuses what is longer than [`MAX_TOKEN_LEN`] before anything reads it.
@@ -82,28 +83,59 @@ impl<'a> Parts<'a> {
 /// The JOSE header members a token verifier reads. Everything else,
 /// including `jku`, `x5u`, `jwk` and `x5c`, is ignored: keys come only from
 /// the key set.
-#[derive(Deserialize)]
-pub(crate) struct Header {
-    pub(crate) alg: String,
-    pub(crate) kid: Option<String>,
-    pub(crate) typ: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+pub(crate) struct Header<'a> {
+    pub(crate) alg: Cow<'a, str>,
+    pub(crate) kid: Option<Cow<'a, str>>,
+    pub(crate) typ: Option<Cow<'a, str>>,
+    /// Whether `crit` is present, whatever its value (`null` included).
     pub(crate) crit: bool,
-    #[serde(default, deserialize_with = "present")]
+    /// Whether `b64` is present, whatever its value.
     pub(crate) b64: bool,
 }
 
-impl Header {
-    /// The header of a compact JWS, decoded and parsed, without any check.
-    pub(crate) fn peek(token: &str) -> Option<Header> {
+impl<'a> Header<'a> {
+    /// Reads a decoded header: a JSON object with a string `alg`; `kid`
+    /// and `typ` strings or `null`; each member at most once.
+    pub(crate) fn read(json: &'a [u8]) -> Result<Self, json::Error> {
+        let mut alg = None;
+        let (mut kid, mut typ, mut crit, mut b64) = (None, None, false, false);
+        Reader::document(json, |r| {
+            r.members(&["alg", "kid", "typ", "crit", "b64"], &mut |r, member| {
+                match member {
+                    0 => alg = Some(r.str()?),
+                    1 => kid = optional(r)?,
+                    2 => typ = optional(r)?,
+                    3 => crit = !r.skip()?.is_empty(),
+                    _ => b64 = !r.skip()?.is_empty(),
+                }
+                Ok(())
+            })?;
+            Ok(Header {
+                alg: alg
+                    .take()
+                    .ok_or_else(|| r.fail("the header has no `alg`"))?,
+                kid: kid.take(),
+                typ: typ.take(),
+                crit,
+                b64,
+            })
+        })
+    }
+
+    /// The `kid` a compact JWS's header names, read without any check.
+    pub(crate) fn peek_kid(token: &str) -> Option<String> {
         let (header, _) = token.split_once('.')?;
-        serde_json::from_slice(&BASE64URL.decode(header).ok()?).ok()
+        let header = BASE64URL.decode(header).ok()?;
+        Some(Header::read(&header).ok()?.kid?.into_owned())
     }
 }
 
-/// `true` for any value, `null` included: the member's presence is what counts.
-pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+/// A string member that may be `null`.
+fn optional<'a>(r: &mut Reader<'a>) -> Result<Option<Cow<'a, str>>, json::Error> {
+    if r.null()? {
+        return Ok(None);
+    }
+    r.str().map(Some)
 }
 
 /// A signature still to check: the key (pinned to its algorithm), the

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::algorithm::Algorithm;
 use crate::error::KeyError;
+use crate::json::{self, Object, Reader};
 use crate::upstream::{Upstream, UpstreamRules};
 
 /// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
@@ -27,7 +28,7 @@ pub const MIN_HS256_SECRET_LEN: usize = 32;
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// A JSON Web Key Set document, as served at `/.well-known/jwks.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Jwks {
     /// The keys.
     pub keys: Vec<Jwk>,
@@ -35,63 +36,171 @@ pub struct Jwks {
     /// `keys_version`; RFC 7517 §5 lets a set carry members others ignore).
     /// A verifier compares it with the version the feed announced, so a
     /// stale copy of the JWKS (a cache, a lagging replica) is noticed.
-    #[serde(
-        default,
-        rename = "keys_version",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "keys_version", skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// The upstream identity providers the tollgate issuer trusts, with the
     /// rules their tokens are judged by (member `upstreams`, tollgate's
     /// addition). A key that names an `iss` verifies only tokens of that
     /// upstream, and only if it is listed here.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstreams: Vec<UpstreamRules>,
     /// The upstreams' keys (member `upstream_keys`, tollgate's addition),
     /// each naming the issuer it belongs to. Apart from `keys` on purpose:
     /// a verifier that knows nothing of upstreams (any JOSE library, an
     /// older tollgate) must never take one for a key of tollgate's own.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstream_keys: Vec<Jwk>,
 }
 
 /// One JSON Web Key. Only the members needed for verification are kept;
 /// private members (`d`, `p`, ...) are never read.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Jwk {
     /// Key type: `OKP`, `EC`, `RSA` or `oct`.
     pub kty: String,
     /// Key id, matched against a token's `kid` header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
     /// The upstream issuer whose tokens this key verifies (tollgate's
     /// addition; absent: the tollgate issuer's own key).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     /// Intended algorithm; when present it must agree with the key type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
     /// Intended use; keys marked `enc` are skipped.
-    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "use", skip_serializing_if = "Option::is_none")]
     pub key_use: Option<String>,
     /// Curve, for `OKP` and `EC` keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub crv: Option<String>,
     /// Public point (x coordinate), base64url.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
     /// Public point (y coordinate) of an `EC` key, base64url.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
     /// RSA modulus, base64url.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub n: Option<String>,
     /// RSA public exponent, base64url.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub e: Option<String>,
     /// Symmetric secret of an `oct` key, base64url. Redacted in `Debug`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub k: Option<String>,
+}
+
+impl Jwks {
+    /// Parses a JWKS document: `keys` required; `keys_version`,
+    /// `upstreams` and `upstream_keys` optional; other members ignored,
+    /// none given twice.
+    pub fn from_json(json: &str) -> Result<Self, json::Error> {
+        const NAMES: [&str; 4] = ["keys", "keys_version", "upstreams", "upstream_keys"];
+        let mut jwks = Jwks::default();
+        let mut keys = None;
+        Reader::document(json.as_bytes(), |r| {
+            r.members(&NAMES, &mut |r, member| {
+                match member {
+                    0 => keys = Some(jwk_list(r)?),
+                    1 => jwks.version = r.opt_string()?,
+                    2 => {
+                        r.array(&mut |r| {
+                            jwks.upstreams.push(UpstreamRules::read(r)?);
+                            Ok(())
+                        })?;
+                    }
+                    _ => jwks.upstream_keys = jwk_list(r)?,
+                }
+                Ok(())
+            })?;
+            jwks.keys = keys
+                .take()
+                .ok_or_else(|| r.fail("the JWKS has no `keys`"))?;
+            Ok(())
+        })?;
+        Ok(jwks)
+    }
+}
+
+fn jwk_list(r: &mut Reader<'_>) -> Result<Vec<Jwk>, json::Error> {
+    let mut keys = Vec::new();
+    r.array(&mut |r| {
+        keys.push(Jwk::read(r)?);
+        Ok(())
+    })?;
+    Ok(keys)
+}
+
+impl Jwk {
+    /// The members, in the order of the struct (and of its serialization).
+    const NAMES: [&'static str; 11] = [
+        "kty", "kid", "iss", "alg", "use", "crv", "x", "y", "n", "e", "k",
+    ];
+
+    /// Parses one JWK: `kty` required, every other member a string or
+    /// `null`, unknown members ignored, none given twice.
+    pub fn from_json(json: &str) -> Result<Self, json::Error> {
+        Reader::document(json.as_bytes(), Jwk::read)
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, json::Error> {
+        let mut jwk = Jwk::default();
+        let mut kty = None;
+        r.members(&Self::NAMES, &mut |r, member| {
+            match member.checked_sub(1) {
+                None => kty = Some(r.string()?),
+                Some(optional) => *jwk.optional_mut()[optional] = r.opt_string()?,
+            }
+            Ok(())
+        })?;
+        jwk.kty = kty.ok_or_else(|| r.fail("a JWK has no `kty`"))?;
+        Ok(jwk)
+    }
+
+    /// The members after `kty`, in [`Self::NAMES`]' order.
+    fn optional(&self) -> [&Option<String>; 10] {
+        [
+            &self.kid,
+            &self.iss,
+            &self.alg,
+            &self.key_use,
+            &self.crv,
+            &self.x,
+            &self.y,
+            &self.n,
+            &self.e,
+            &self.k,
+        ]
+    }
+
+    fn optional_mut(&mut self) -> [&mut Option<String>; 10] {
+        [
+            &mut self.kid,
+            &mut self.iss,
+            &mut self.alg,
+            &mut self.key_use,
+            &mut self.crv,
+            &mut self.x,
+            &mut self.y,
+            &mut self.n,
+            &mut self.e,
+            &mut self.k,
+        ]
+    }
+
+    /// The JWK as JSON: the members that are set, in [`Self::NAMES`]'
+    /// order (the text serde writes for it).
+    pub fn to_json(&self) -> String {
+        let mut object = Object::new();
+        object.str("kty", &self.kty);
+        for (name, value) in Self::NAMES[1..].iter().zip(self.optional()) {
+            if let Some(value) = value {
+                object.str(name, value);
+            }
+        }
+        object.finish()
+    }
 }
 
 impl fmt::Debug for Jwk {
@@ -230,8 +339,7 @@ impl KeySet {
 
     /// Parses a JWKS JSON document.
     pub fn from_json(json: &str) -> Result<Self, KeyError> {
-        let jwks: Jwks =
-            serde_json::from_str(json).map_err(|err| KeyError::Json(err.to_string()))?;
+        let jwks = Jwks::from_json(json).map_err(|err| KeyError::Json(err.to_string()))?;
         Self::from_jwks(&jwks)
     }
 
@@ -392,8 +500,7 @@ pub(crate) fn parse_jwk(jwk: &Jwk, kid: &str) -> Result<Option<Key>, KeyError> {
     #[cfg(feature = "native")]
     let native = native_key(alg, jwk, kid)?.map(Arc::new);
     let jwk = key_members(jwk);
-    let jwk_json = serde_json::to_string(&jwk)
-        .map_err(|_| invalid(kid, "its members cannot be written as JSON"))?;
+    let jwk_json = jwk.to_json();
     Ok(Some(Key {
         alg,
         jwk: Arc::new(jwk),

@@ -24,6 +24,9 @@
 //!   without I/O: when to fetch the feed or the JWKS, when to serve, when to
 //!   fail closed; and each request's way through it ([`Admission`], [`Next`]).
 //! - [`Refusal`]: how every adapter answers a refused request over HTTP.
+//! - [`json`]: the JSON reader every wire type's `from_json` is built on,
+//!   and the writer adapters answer with ([`json::Object`]).
+//! - [`HostOptions`]: the options a JavaScript host hands over as JSON.
 //! - `event` (with `native`): upstream providers' logout announcements
 //!   (Back-Channel Logout tokens, SSF/CAEP Security Event Tokens), judged
 //!   and turned into the revocations they mean.
@@ -41,7 +44,7 @@
 //! let verifier = Verifier::new(VerifierOptions::new("https://issuer.example", "api"), keys);
 //!
 //! let mut revocations = RevocationSet::new();
-//! let page: RevocationFeed = serde_json::from_str(
+//! let page = RevocationFeed::from_json(
 //!     r#"{"cursor":"1:7","reset":true,"revoked":[{"sid":"6c9a1b0e-3c0f-4d4e-9a57-0f7f8f2c1d11","until":1763820330}]}"#,
 //! )?;
 //! revocations.apply(&page);
@@ -65,9 +68,11 @@ pub mod event;
 mod feed;
 mod follower;
 mod identity;
+pub mod json;
 mod jws;
 mod keys;
 mod media_type;
+mod options;
 pub mod path;
 mod percent;
 mod refusal;
@@ -88,7 +93,8 @@ pub use follower::Follower;
 pub use identity::{identity_headers, is_identity_header};
 pub use jws::SignatureCheck;
 pub use keys::{Jwk, Jwks, KeySet, MIN_HS256_SECRET_LEN, MIN_RSA_BITS};
-pub use refusal::Refusal;
+pub use options::{HostKind, HostOptions, OptionsError};
+pub use refusal::{Refusal, problem_json};
 pub use request::{
     Request, RequestParts, Scheme, credentials, host_origins, is_host, proof_url, proof_values,
 };

@@ -5,11 +5,32 @@
 //! their response type and add nothing.
 
 use crate::error::{ErrorCode, VerifyError};
+use crate::json::Object;
 
 /// The proof algorithms a DPoP challenge names (RFC 9449 §7.1): those
 /// [`crate::dpop::PROOF_ALGORITHMS`] accepts, `Ed25519` being RFC 9864's
 /// name for EdDSA over Ed25519.
 const DPOP_ALGS: &str = "ES256 EdDSA Ed25519";
+
+/// A problem+json body (RFC 9457) with tollgate's stable `code`, its
+/// members in alphabetical order: every refusal's ([`Refusal::body`]), and
+/// an adapter's own problems (a bad path, an upstream that is down).
+///
+/// ```
+/// assert_eq!(
+///     tollgate_verifier::problem_json(400, "bad_path", "Not accepted.", "An encoded slash."),
+///     r#"{"code":"bad_path","detail":"An encoded slash.","status":400,"title":"Not accepted.","type":"about:blank"}"#
+/// );
+/// ```
+pub fn problem_json(status: u16, code: &str, title: &str, detail: &str) -> String {
+    let mut body = Object::new();
+    body.str("code", code)
+        .str("detail", detail)
+        .uint("status", u64::from(status))
+        .str("title", title)
+        .str("type", "about:blank");
+    body.finish()
+}
 
 /// A refused request, as HTTP: 401 for a missing or refused token (with a
 /// challenge), 503 when the verifier cannot vouch for its revocation state.
@@ -109,16 +130,9 @@ impl Refusal {
         self.challenge.as_deref()
     }
 
-    /// The problem+json body.
+    /// The problem+json body ([`problem_json`]).
     pub fn body(&self) -> String {
-        serde_json::json!({
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status,
-            "code": self.code,
-            "detail": self.detail,
-        })
-        .to_string()
+        problem_json(self.status, self.code, self.title, &self.detail)
     }
 
     /// The whole refusal as an `http` response (feature `http`): status,

@@ -9,11 +9,11 @@
 //! configuration says so per provider and every verifier reads it here, so
 //! one file decides what an upstream token must be.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::algorithm::Algorithm;
 use crate::error::KeyError;
+use crate::json::{self, Kind, Reader};
 use crate::media_type::is_type;
 
 /// At most this many roles are taken from a token.
@@ -23,7 +23,7 @@ pub const MAX_ROLES: usize = 64;
 pub const MAX_ROLE_LEN: usize = 128;
 
 /// One upstream issuer's rules, as published (snake_case members).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UpstreamRules {
     /// The provider's issuer identifier: a token's `iss` picks these rules.
     pub iss: String,
@@ -32,35 +32,28 @@ pub struct UpstreamRules {
     /// The JOSE algorithms accepted (default `["RS256"]`). Names this
     /// build does not know, and `HS256` (a public JWKS cannot hold a
     /// secret), are left out.
-    #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
     /// The accepted `typ` header values (default `["at+jwt", "JWT"]`); a
     /// token without `typ` passes only if `JWT` is among them (RFC 7519
     /// §5.1 makes it optional).
-    #[serde(default = "default_token_types")]
     pub token_types: Vec<String>,
     /// The claim that names the token's session (`sid`); none when the
     /// provider's access tokens carry no session.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub session_claim: Option<String>,
     /// Where the roles are: a dotted path (`realm_access.roles`) to an
     /// array of strings or a space-separated string (`scope`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub roles_claim: Option<String>,
     /// The longest an access token of it lives (`exp - iat`, default
     /// 3600). A revocation of its subject is kept this long past its
     /// cut-off, so a token that claims to live longer is refused: once the
     /// entry went, it would come back to life.
-    #[serde(default = "default_lifetime")]
     pub max_token_lifetime_secs: u32,
 }
 
 /// The default of [`UpstreamRules::max_token_lifetime_secs`].
 pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: u32 = 3600;
-
-fn default_lifetime() -> u32 {
-    DEFAULT_MAX_TOKEN_LIFETIME_SECS
-}
 
 fn default_algorithms() -> Vec<String> {
     vec!["RS256".to_owned()]
@@ -83,6 +76,41 @@ impl UpstreamRules {
             max_token_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME_SECS,
         }
     }
+
+    /// Reads one entry of a JWKS's `upstreams`: `iss` and `audiences`
+    /// required, every other member its default when absent.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, json::Error> {
+        const NAMES: [&str; 7] = [
+            "iss",
+            "audiences",
+            "algorithms",
+            "token_types",
+            "session_claim",
+            "roles_claim",
+            "max_token_lifetime_secs",
+        ];
+        let mut iss = None;
+        let mut audiences = None;
+        let mut rules = UpstreamRules::new("", "");
+        r.members(&NAMES, &mut |r, member| {
+            match member {
+                0 => iss = Some(r.string()?),
+                1 => audiences = Some(r.strings()?),
+                2 => rules.algorithms = r.strings()?,
+                3 => rules.token_types = r.strings()?,
+                4 => rules.session_claim = r.opt_string()?,
+                5 => rules.roles_claim = r.opt_string()?,
+                _ => {
+                    let at = r.fail("`max_token_lifetime_secs` is not a u32");
+                    rules.max_token_lifetime_secs = u32::try_from(r.uint()?).map_err(|_| at)?;
+                }
+            }
+            Ok(())
+        })?;
+        rules.iss = iss.ok_or_else(|| r.fail("an upstream has no `iss`"))?;
+        rules.audiences = audiences.ok_or_else(|| r.fail("an upstream has no `audiences`"))?;
+        Ok(rules)
+    }
 }
 
 /// The rules, resolved for use.
@@ -93,6 +121,7 @@ pub(crate) struct Upstream {
 }
 
 /// What a token of an upstream names beyond the registered claims.
+#[derive(Default)]
 pub(crate) struct Named {
     pub(crate) sid: Option<String>,
     pub(crate) roles: Vec<String>,
@@ -165,58 +194,96 @@ impl Upstream {
         self.rules.audiences.iter().any(|a| aud.contains(a))
     }
 
-    /// The session, roles and e-mail a token's payload names under these rules.
-    /// A claim of an unexpected JSON type counts as absent: a provider's
-    /// other claims are its business.
-    pub(crate) fn named(&self, payload: &Value) -> Named {
-        let sid = self
-            .rules
-            .session_claim
-            .as_deref()
-            .filter(|name| !name.is_empty())
-            .and_then(|name| payload.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let roles = self
-            .rules
-            .roles_claim
-            .as_deref()
-            .and_then(|path| lookup(payload, path))
-            .map(roles_of)
-            .unwrap_or_default();
-        let email = payload
-            .get("email")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Named { sid, roles, email }
+    /// Takes what the payload's member `name` (its JSON text `value`)
+    /// names under these rules: the session, roles and e-mail. A claim of
+    /// an unexpected JSON type counts as absent (a provider's other claims
+    /// are its business); of a name given twice, the last counts.
+    pub(crate) fn take(&self, name: &str, value: &[u8], named: &mut Named) {
+        if self.has_session_claim() && self.rules.session_claim.as_deref() == Some(name) {
+            named.sid = string(value);
+        }
+        if name == "email" {
+            named.email = string(value);
+        }
+        if let Some(path) = self.rules.roles_claim.as_deref() {
+            let (first, rest) = match path.split_once('.') {
+                Some((first, rest)) => (first, Some(rest)),
+                None => (path, None),
+            };
+            if first == name {
+                named.roles = match rest {
+                    Some(rest) => lookup(value, rest),
+                    None => Some(value),
+                }
+                .map(roles_of)
+                .unwrap_or_default();
+            }
+        }
     }
 }
 
-/// The value at a dotted path of objects.
-fn lookup<'a>(payload: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .try_fold(payload, |value, member| value.get(member))
+/// A JSON text that is a string, as one.
+fn string(value: &[u8]) -> Option<String> {
+    Reader::document(value, Reader::string).ok()
 }
 
-/// Roles from an array of strings or a space-separated string, each safe
-/// to pass on in a comma-separated header (visible ASCII, no comma).
-fn roles_of(value: &Value) -> Vec<String> {
+/// The JSON text at a dotted path of objects inside `value`; of a member
+/// given twice, the last.
+fn lookup<'a>(value: &'a [u8], path: &str) -> Option<&'a [u8]> {
+    path.split('.').try_fold(value, |value, member| {
+        let mut found = None;
+        Reader::document(value, |r| {
+            if r.kind()? != Kind::Object {
+                return Err(r.fail("not an object"));
+            }
+            r.object(&mut |r, name| {
+                let inner = r.skip()?;
+                if name == member {
+                    found = Some(inner);
+                }
+                Ok(())
+            })
+        })
+        .ok()?;
+        found
+    })
+}
+
+/// Roles from an array of strings (other elements left out) or a
+/// space-separated string, each safe to pass on in a comma-separated
+/// header (visible ASCII, no comma).
+fn roles_of(value: &[u8]) -> Vec<String> {
     let usable = |role: &&str| {
         !role.is_empty()
             && role.len() <= MAX_ROLE_LEN
             && role.bytes().all(|b| b.is_ascii_graphic() && b != b',')
     };
-    let roles: Vec<&str> = match value {
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-        Value::String(text) => text.split_ascii_whitespace().collect(),
-        _ => Vec::new(),
-    };
+    let mut roles = Vec::new();
+    let _ = Reader::document(value, |r| match r.kind()? {
+        Kind::Array => r.array(&mut |r| {
+            if r.kind()? == Kind::String {
+                let role = r.str()?;
+                if usable(&role.as_ref()) && roles.len() < MAX_ROLES {
+                    roles.push(role.into_owned());
+                }
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        }),
+        Kind::String => {
+            let text = r.str()?;
+            roles.extend(
+                text.split_ascii_whitespace()
+                    .filter(usable)
+                    .take(MAX_ROLES)
+                    .map(str::to_owned),
+            );
+            Ok(())
+        }
+        _ => r.skip().map(drop),
+    });
     roles
-        .into_iter()
-        .filter(usable)
-        .take(MAX_ROLES)
-        .map(str::to_owned)
-        .collect()
 }
 
 #[cfg(test)]
@@ -231,22 +298,59 @@ mod tests {
         Upstream::new(rules).unwrap()
     }
 
+    impl Upstream {
+        /// What a whole payload names, member by member.
+        fn named(&self, payload: &[u8]) -> Named {
+            let mut named = Named::default();
+            Reader::document(payload, |r| {
+                r.object(&mut |r, name| {
+                    let value = r.skip()?;
+                    self.take(name, value, &mut named);
+                    Ok(())
+                })
+            })
+            .unwrap();
+            named
+        }
+    }
+
     /// Keycloak's shape: `sid` and `realm_access.roles`.
     #[test]
     fn reads_a_nested_roles_path_and_the_session_claim() {
-        let named = upstream(Some("sid"), Some("realm_access.roles")).named(&json!({
-            "sid": "a1b2", "realm_access": {"roles": ["admin", "user", 7, "has,comma"]}
-        }));
+        let named = upstream(Some("sid"), Some("realm_access.roles")).named(
+            json!({
+                "sid": "a1b2", "realm_access": {"roles": ["admin", "user", 7, "has,comma"]}
+            })
+            .to_string()
+            .as_bytes(),
+        );
         assert_eq!(named.sid.as_deref(), Some("a1b2"));
         assert_eq!(named.roles, ["admin", "user"]);
+    }
+
+    /// Of a provider's claim given twice, the last counts, at every level
+    /// of the path; a claim of another type counts as absent.
+    #[test]
+    fn the_last_of_a_repeated_claim_counts() {
+        let upstream = upstream(Some("sid"), Some("realm_access.roles"));
+        let payload = br#"{"sid":"first","sid":"second","email":7,
+            "realm_access":{"roles":["a"]},"realm_access":{"roles":["b"],"roles":["c"]}}"#;
+        let named = upstream.named(payload);
+        assert_eq!(named.sid.as_deref(), Some("second"));
+        assert_eq!(named.email, None);
+        assert_eq!(named.roles, ["c"]);
     }
 
     /// `scope` is a space-separated string.
     #[test]
     fn reads_roles_from_a_space_separated_string() {
-        let named = upstream(None, Some("scope")).named(&json!({
-            "sid": "ignored without a session claim", "scope": "openid  read:todos"
-        }));
+        let named = upstream(None, Some("scope")).named(
+            json!({
+                "sid": "ignored without a session claim", "scope": "openid  read:todos"
+            })
+            .to_string()
+            .as_bytes(),
+        );
         assert_eq!(named.sid, None);
         assert_eq!(named.roles, ["openid", "read:todos"]);
     }

@@ -481,7 +481,7 @@ impl Verifier {
             return Ok(TokenStage::Cached(judged));
         }
         let parts = Parts::split(token)?;
-        let header: Header = serde_json::from_slice(&parts.header)
+        let header = Header::read(&parts.header)
             .map_err(|_| VerifyError::Malformed("header is not a JSON object of the JWS shape"))?;
         // Only an issuer the key set has rules for is judged as an upstream;
         // any other `iss` is judged as tollgate's, and refused as such.
@@ -560,7 +560,7 @@ impl Verifier {
         }
         let claims = match &upstream {
             None => {
-                let claims: RawClaims = serde_json::from_slice(&payload).map_err(|_| {
+                let claims = RawClaims::read(&payload).map_err(|_| {
                     VerifyError::Malformed("payload is not a JSON object of valid claims")
                 })?;
                 let claims = claims.require()?;
@@ -622,7 +622,7 @@ impl Verifier {
     /// adapters that refetch the JWKS on an unknown `kid`; it proves nothing.
     pub fn peek_kid(token: &str) -> Option<String> {
         crate::jws::check_len(token).ok()?;
-        Header::peek(token)?.kid
+        Header::peek_kid(token)
     }
 
     fn cached(&self, token: &str) -> Option<Arc<Judged>> {

@@ -238,6 +238,20 @@ export function requestParts(request, { publicUrl } = {}) {
 }
 
 /**
+ * The parts as the wasm takes them, in order: `authorization`, `cookie`,
+ * `dpop` (each a string or absent), `method`, `url` (strings).
+ */
+function partsArguments({ authorization, cookie, dpop, method = '', url = '' }) {
+  const headers = [authorization, cookie, dpop].map((value) => (value === null ? undefined : value));
+  for (const value of [...headers, method, url]) {
+    if (value !== undefined && typeof value !== 'string') {
+      throw new VerifyError('invalid_options', 'the parts of a request are strings');
+    }
+  }
+  return [...headers, method, url];
+}
+
+/**
  * Verifies tollgate access tokens against a JWKS and a revocation set.
  * Synchronous: the caller feeds it keys and revocation pages.
  */
@@ -283,7 +297,7 @@ export class Verifier {
   verifyRequest(request, now = nowSecs(), { publicUrl } = {}) {
     let json;
     try {
-      json = this.#raw.verifyRequest(JSON.stringify(requestParts(request, { publicUrl })), now);
+      json = this.#raw.verifyRequest(...partsArguments(requestParts(request, { publicUrl })), now);
     } catch (error) {
       throw coded(error);
     }
@@ -531,10 +545,9 @@ export function createLazyVerifier({
      * there is no token at all.
      */
     async verifyRequest(request, { waitUntil, publicUrl } = {}) {
-      const parts = JSON.stringify(requestParts(request, { publicUrl }));
       let attempt;
       try {
-        attempt = raw.admitRequest(parts, now());
+        attempt = raw.admitRequest(...partsArguments(requestParts(request, { publicUrl })), now());
       } catch (error) {
         throw coded(error);
       }

@@ -5,18 +5,14 @@
 //! fetch to spawn, the time to sleep until, the signatures to check, the
 //! answer.
 
-use std::collections::BTreeMap;
-
+use tollgate_verifier::json::Object;
 use tollgate_verifier::{
-    Admission, Algorithm, Catchup, Fetch, FetchKind, Next, Outcome, ReplayMode, Request,
-    SignatureCheck, SyncSettings, Syncer, Verdicts, Verified, VerifyError,
+    Admission, Algorithm, Catchup, Fetch, FetchKind, HostKind, Next, Outcome, ReplayMode, Request,
+    SignatureCheck, Syncer, Verdicts, Verified, VerifyError,
 };
 use wasm_bindgen::prelude::*;
 
-use crate::js::{
-    INVALID_OPTIONS, JsVerifierOptions, claims_json, coded, js_ms, millis, no_unknown, parse,
-    request,
-};
+use crate::js::{INVALID_OPTIONS, claims_json, coded, host_options, js_ms, millis, request};
 
 /// What JS does next for an `Attempt`.
 #[wasm_bindgen]
@@ -76,18 +72,6 @@ pub enum Signature {
     Proof = 1,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SyncerOptions {
-    #[serde(flatten)]
-    verifier: JsVerifierOptions,
-    #[serde(flatten)]
-    sync: SyncSettings,
-    /// Whatever is left: refused.
-    #[serde(flatten)]
-    rest: BTreeMap<String, serde_json::Value>,
-}
-
 /// The verifier crate's sync policy (`Syncer`).
 #[wasm_bindgen(js_name = Syncer)]
 pub struct WasmSyncer {
@@ -109,13 +93,13 @@ pub struct WasmAttempt {
 }
 
 fn fetch_json(fetch: &Fetch) -> String {
-    serde_json::json!({
-        "id": fetch.id,
-        "jwks": fetch.kind == FetchKind::Jwks,
-        "path": fetch.path,
-        "deadlineMs": js_ms(fetch.deadline_ms),
-    })
-    .to_string()
+    let mut object = Object::new();
+    object
+        .uint("id", fetch.id)
+        .bool("jwks", fetch.kind == FetchKind::Jwks)
+        .str("path", &fetch.path)
+        .uint("deadlineMs", fetch.deadline_ms);
+    object.finish()
 }
 
 impl WasmAttempt {
@@ -248,11 +232,10 @@ impl WasmSyncer {
     /// `invalid_options`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: &str) -> Result<WasmSyncer, JsValue> {
-        let options: SyncerOptions = parse(options, INVALID_OPTIONS)?;
-        no_unknown(&options.rest)?;
+        let options = host_options(options, HostKind::Sync)?;
         let invalid = |err: tollgate_verifier::ConfigError| coded(err.code(), &err.to_string());
         let sync = options.sync.options().map_err(invalid)?;
-        let core = Syncer::new(sync, options.verifier.options()?).map_err(invalid)?;
+        let core = Syncer::new(sync, options.verifier).map_err(invalid)?;
         Ok(WasmSyncer { core })
     }
 
@@ -262,12 +245,21 @@ impl WasmSyncer {
         self.admit(Request::bearer(token), now_ms)
     }
 
-    /// An attempt to verify what a request presents (JSON `{authorization,
-    /// cookie, dpop, method, url}`); throws `missing_token` when there is
-    /// no token at all.
+    /// An attempt to verify what a request presents (its `Authorization`,
+    /// `Cookie` and `DPoP` headers, method and URL), arrived at `now_ms`;
+    /// throws `missing_token` when there is no token at all.
     #[wasm_bindgen(js_name = admitRequest)]
-    pub fn admit_request(&self, parts: &str, now_ms: f64) -> Result<WasmAttempt, JsValue> {
-        Ok(self.admit(request(parts)?, now_ms))
+    pub fn admit_request(
+        &self,
+        authorization: Option<String>,
+        cookie: Option<String>,
+        dpop: Option<String>,
+        method: &str,
+        url: &str,
+        now_ms: f64,
+    ) -> Result<WasmAttempt, JsValue> {
+        let request = request(authorization, cookie, dpop, method, url)?;
+        Ok(self.admit(request, now_ms))
     }
 
     fn admit(&self, request: Request, now_ms: f64) -> WasmAttempt {
@@ -334,15 +326,15 @@ impl WasmSyncer {
     /// `{cursor, revoked, ageMs, keysVersion, syncing, lastError}` as JSON.
     pub fn status(&self, now_ms: f64) -> String {
         let status = self.core.status(millis(now_ms));
-        serde_json::json!({
-            "cursor": status.cursor,
-            "revoked": status.revoked,
-            "ageMs": status.age_ms.map(js_ms),
-            "keysVersion": status.keys_version,
-            "syncing": status.syncing,
-            "lastError": status.last_error,
-        })
-        .to_string()
+        let mut object = Object::new();
+        object
+            .opt_str("cursor", status.cursor.as_deref())
+            .uint("revoked", u64::try_from(status.revoked).unwrap_or(u64::MAX))
+            .opt_uint("ageMs", status.age_ms)
+            .opt_str("keysVersion", status.keys_version.as_deref())
+            .bool("syncing", status.syncing)
+            .opt_str("lastError", status.last_error.as_deref());
+        object.finish()
     }
 }
 

@@ -2,24 +2,10 @@
 //! pages, and it judges tokens at the time the caller says.
 
 use tollgate_verifier::dpop::ReplayCache;
-use tollgate_verifier::{Follower, KeySet, Replay, RevocationFeed, Verifier as Core};
+use tollgate_verifier::{Follower, HostKind, KeySet, Replay, RevocationFeed, Verifier as Core};
 use wasm_bindgen::prelude::*;
 
-use crate::js::{
-    INVALID_FEED, INVALID_JWKS, INVALID_OPTIONS, JsVerifierOptions, claims_json, coded, no_unknown,
-    parse, request, secs,
-};
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Options {
-    jwks: serde_json::Value,
-    #[serde(flatten)]
-    verifier: JsVerifierOptions,
-    /// Whatever is left: refused ([`crate::js::no_unknown`]).
-    #[serde(flatten)]
-    rest: std::collections::BTreeMap<String, serde_json::Value>,
-}
+use crate::js::{INVALID_FEED, INVALID_JWKS, claims_json, coded, host_options, request, secs};
 
 /// Verifies tollgate access tokens and holds the revocation state.
 #[wasm_bindgen(js_name = Verifier)]
@@ -39,13 +25,10 @@ impl WasmVerifier {
     /// cacheCapacity?}`, where `jwks` is a JWKS document (object).
     #[wasm_bindgen(constructor)]
     pub fn new(options: &str) -> Result<WasmVerifier, JsValue> {
-        let options: Options = parse(options, INVALID_OPTIONS)?;
-        no_unknown(&options.rest)?;
+        let options = host_options(options, HostKind::Keys)?;
+        let jwks = options.jwks.as_deref().unwrap_or_default();
         Ok(WasmVerifier {
-            core: Core::new(
-                options.verifier.options()?,
-                key_set(&options.jwks.to_string())?,
-            ),
+            core: Core::new(options.verifier, key_set(jwks)?),
             feed: Follower::new(),
             replays: ReplayCache::default(),
         })
@@ -57,12 +40,21 @@ impl WasmVerifier {
         claims_json(self.core.verify(token, secs(now_secs), self.feed.live()))
     }
 
-    /// Verifies what a request presents (JSON `{authorization, cookie,
-    /// dpop, method, url}`), a DPoP proof included, at `now_secs`; claims
-    /// as JSON, or a coded error (`missing_token` when there is no token).
+    /// Verifies what a request presents (its `Authorization`, `Cookie` and
+    /// `DPoP` headers, method and URL), a DPoP proof included, at
+    /// `now_secs`; claims as JSON, or a coded error (`missing_token` when
+    /// there is no token).
     #[wasm_bindgen(js_name = verifyRequest)]
-    pub fn verify_request(&mut self, parts: &str, now_secs: f64) -> Result<String, JsValue> {
-        let request = request(parts)?;
+    pub fn verify_request(
+        &mut self,
+        authorization: Option<String>,
+        cookie: Option<String>,
+        dpop: Option<String>,
+        method: &str,
+        url: &str,
+        now_secs: f64,
+    ) -> Result<String, JsValue> {
+        let request = request(authorization, cookie, dpop, method, url)?;
         claims_json(self.core.verify_request(
             request,
             secs(now_secs),
@@ -76,7 +68,8 @@ impl WasmVerifier {
     /// (`more: false`) has arrived.
     #[wasm_bindgen(js_name = applyRevocations)]
     pub fn apply_revocations(&mut self, feed: &str) -> Result<(), JsValue> {
-        let page: RevocationFeed = parse(feed, INVALID_FEED)?;
+        let page =
+            RevocationFeed::from_json(feed).map_err(|err| coded(INVALID_FEED, &err.to_string()))?;
         self.feed.apply(&page);
         Ok(())
     }

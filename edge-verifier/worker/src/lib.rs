@@ -25,6 +25,7 @@ mod proxy;
 mod shared;
 mod state;
 
+use tollgate_verifier::json::Object;
 use tollgate_verifier::{Refusal, ReplayMode, path};
 use worker::{Context, Env, Request, Response, Result, event};
 
@@ -92,7 +93,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 /// `Authorization: Bearer <STATUS_TOKEN>`.
 fn status(req: &Request, config: &Config) -> Result<Response> {
     let Some(status) = state::status(config) else {
-        return Response::from_json(&serde_json::json!({ "ready": false }));
+        let mut body = Object::new();
+        body.bool("ready", false);
+        return proxy::json(&body.finish());
     };
     let fail_after = config
         .sync
@@ -100,9 +103,11 @@ fn status(req: &Request, config: &Config) -> Result<Response> {
         .map_or(0, |options| options.fail_after_ms);
     let ready = status.age_ms.is_some_and(|age| age <= fail_after);
     if proxy::may_see_status(req, config.status_token.as_deref()) {
-        let mut detail = serde_json::to_value(&status)?;
-        detail["ready"] = ready.into();
-        return Response::from_json(&detail);
+        let mut detail = status.to_object();
+        detail.bool("ready", ready);
+        return proxy::json(&detail.finish());
     }
-    Response::from_json(&serde_json::json!({ "ready": ready, "age_ms": status.age_ms }))
+    let mut body = Object::new();
+    body.bool("ready", ready).opt_uint("age_ms", status.age_ms);
+    proxy::json(&body.finish())
 }

@@ -1,7 +1,7 @@
 //! Forwarding to the upstream, and the answers the edge gives itself.
 
 use tollgate_verifier::{
-    AccessClaims, Refusal, RequestParts, identity_headers, is_identity_header, path,
+    AccessClaims, Refusal, RequestParts, identity_headers, is_identity_header, path, problem_json,
 };
 use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
 
@@ -134,17 +134,20 @@ pub async fn forward(
 /// A problem+json answer (RFC 9457) of the edge's own (not a refusal of a
 /// token: a bad path, a bad configuration, an upstream that is down).
 pub fn problem(status: u16, code: &str, title: &str, detail: &str) -> Result<Response> {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "code": code,
-        "detail": detail,
-    });
-    let mut response = Response::from_json(&body)?.with_status(status);
+    let body = problem_json(status, code, title, detail);
+    let mut response = Response::ok(body)?.with_status(status);
     let headers = response.headers_mut();
     headers.set("content-type", "application/problem+json")?;
     headers.set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+/// A 200 with a JSON body.
+pub fn json(body: &str) -> Result<Response> {
+    let mut response = Response::ok(body)?;
+    response
+        .headers_mut()
+        .set("content-type", "application/json")?;
     Ok(response)
 }
 

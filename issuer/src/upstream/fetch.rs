@@ -194,7 +194,7 @@ pub fn publishable(upstream: &Upstream, jwks: &Value) -> Vec<Jwk> {
         .into_iter()
         .flatten()
     {
-        let Ok(mut jwk) = serde_json::from_value::<Jwk>(key.clone()) else {
+        let Ok(mut jwk) = Jwk::from_json(&key.to_string()) else {
             continue;
         };
         if jwk.kty == "oct" || jwk.kid.as_deref().is_none_or(str::is_empty) {

@@ -80,7 +80,7 @@ async fn serve_rotate_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (child, addr) = start(dir.path());
     assert_eq!(get(&addr, "/healthz").await, "ok");
-    let first: Jwks = serde_json::from_str(&get(&addr, "/.well-known/jwks.json").await).unwrap();
+    let first = Jwks::from_json(&get(&addr, "/.well-known/jwks.json").await).unwrap();
     assert_eq!(first.keys.len(), 1);
     terminate(child);
 
@@ -93,7 +93,7 @@ async fn serve_rotate_restart() {
     assert!(String::from_utf8_lossy(&rotated.stdout).starts_with("new signing key "));
 
     let (child, addr) = start(dir.path());
-    let second: Jwks = serde_json::from_str(&get(&addr, "/.well-known/jwks.json").await).unwrap();
+    let second = Jwks::from_json(&get(&addr, "/.well-known/jwks.json").await).unwrap();
     assert_eq!(
         second.keys.len(),
         2,
@@ -245,7 +245,7 @@ async fn keys_withdraw_takes_effect_on_a_running_issuer_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (child, addr) = start(dir.path());
     let child = KillOnDrop(Some(child));
-    let jwks: Jwks = serde_json::from_str(&get(&addr, "/.well-known/jwks.json").await).unwrap();
+    let jwks = Jwks::from_json(&get(&addr, "/.well-known/jwks.json").await).unwrap();
     let kid = jwks.keys[0].kid.clone().unwrap();
     let output = issuer(dir.path(), &["keys", "withdraw", &kid])
         .output()
@@ -261,7 +261,7 @@ async fn keys_withdraw_takes_effect_on_a_running_issuer_at_once() {
             && stdout.contains(&format!("withdrew signing key {kid}")),
         "{stdout}"
     );
-    let jwks: Jwks = serde_json::from_str(&get(&addr, "/.well-known/jwks.json").await).unwrap();
+    let jwks = Jwks::from_json(&get(&addr, "/.well-known/jwks.json").await).unwrap();
     assert!(
         jwks.keys
             .iter()

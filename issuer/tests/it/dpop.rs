@@ -38,7 +38,7 @@ impl Device {
     }
 
     fn jkt(&self) -> String {
-        tollgate_verifier::dpop::thumbprint(&serde_json::from_value::<Jwk>(self.jwk()).unwrap())
+        tollgate_verifier::dpop::thumbprint(&Jwk::from_json(&self.jwk().to_string()).unwrap())
     }
 
     /// A proof for `method` on `path` at [`PUBLIC`], with `token`'s hash and `nonce` if given.

@@ -49,7 +49,7 @@ async fn feed_over_the_router() {
     let (status, content_type, body) = get(&state, "/v1/revocations").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "application/json");
-    let snapshot: RevocationFeed = serde_json::from_slice(&body).unwrap();
+    let snapshot = RevocationFeed::from_json(std::str::from_utf8(&body).unwrap()).unwrap();
     assert!(snapshot.reset);
     assert_eq!(snapshot.revoked, vec![sid(1)]);
 
@@ -59,7 +59,7 @@ async fn feed_over_the_router() {
         &format!("/v1/revocations?since={}&limit=5", snapshot.cursor),
     )
     .await;
-    let delta: RevocationFeed = serde_json::from_slice(&body).unwrap();
+    let delta = RevocationFeed::from_json(std::str::from_utf8(&body).unwrap()).unwrap();
     assert!(!delta.reset);
     assert_eq!(delta.revoked, vec![sid(2)]);
 }
@@ -108,7 +108,7 @@ async fn feed_over_a_real_socket() {
     socket.read_to_string(&mut response).await.unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let feed: RevocationFeed = serde_json::from_str(body).unwrap();
+    let feed = RevocationFeed::from_json(body).unwrap();
     assert_eq!(feed.revoked, vec![sid(7)]);
     server.abort();
 }
@@ -120,7 +120,7 @@ async fn jwks_over_the_router() {
     let (status, content_type, body) = get(&state, "/.well-known/jwks.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "application/json");
-    let jwks: Jwks = serde_json::from_slice(&body).unwrap();
+    let jwks = Jwks::from_json(std::str::from_utf8(&body).unwrap()).unwrap();
     assert_eq!(jwks.keys.len(), 1);
     assert_eq!(
         jwks.keys[0].kid.as_deref(),
@@ -151,7 +151,7 @@ async fn feed_and_jwks_tell_caches_not_to_serve_them_stale() {
         }
     };
     let (_, _, body) = get(&state, "/v1/revocations").await;
-    let snapshot: RevocationFeed = serde_json::from_slice(&body).unwrap();
+    let snapshot = RevocationFeed::from_json(std::str::from_utf8(&body).unwrap()).unwrap();
     assert_eq!(
         cache_control("/v1/revocations".into()).await.as_deref(),
         Some("no-store")

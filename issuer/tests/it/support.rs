@@ -272,7 +272,7 @@ impl Issuer {
     pub async fn feed(&self) -> RevocationFeed {
         let reply = self.call("GET", "/v1/revocations", None, None).await;
         assert_eq!(reply.status, StatusCode::OK);
-        serde_json::from_value(reply.body).unwrap()
+        RevocationFeed::from_json(&reply.body.to_string()).unwrap()
     }
 
     /// A verifier configured as an edge would be: from the JWKS route.

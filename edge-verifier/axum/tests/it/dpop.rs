@@ -31,7 +31,7 @@ impl Device {
     }
 
     fn jkt(&self) -> String {
-        tollgate_verifier::dpop::thumbprint(&serde_json::from_value::<Jwk>(self.jwk()).unwrap())
+        tollgate_verifier::dpop::thumbprint(&Jwk::from_json(&self.jwk().to_string()).unwrap())
     }
 
     fn proof(&self, htu: &str, token: &str) -> String {

@@ -38,14 +38,17 @@ fn text(data: &[u8]) -> Option<&str> {
 /// A key set with an HS256 secret of tollgate's and an ES256 key of an
 /// upstream, with its rules: enough for every branch of the parsers.
 fn keys() -> KeySet {
-    let jwks: Jwks = serde_json::from_value(serde_json::json!({
+    let jwks = Jwks::from_json(
+        &serde_json::json!({
         "keys": [{"kty": "oct", "kid": "hs", "k": "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI"}],
         "upstream_keys": [{"kty": "EC", "crv": "P-256", "kid": "up", "iss": UPSTREAM,
             "x": "axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY",
             "y": "T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"}],
         "upstreams": [{"iss": UPSTREAM, "audiences": ["api"], "algorithms": ["ES256", "RS256"],
             "session_claim": "sid", "roles_claim": "realm_access.roles"}],
-    }))
+        })
+        .to_string(),
+    )
     .unwrap();
     KeySet::from_jwks(&jwks).unwrap()
 }
@@ -68,10 +71,10 @@ pub fn jwks(data: &[u8]) {
     }
 }
 
-/// A feed page: parsed, applied (through a follower), and written back as
-/// the same page.
+/// A feed page: parsed, applied (through a follower), and written back
+/// (by serde, as the issuer writes it) as the same page.
 pub fn feed(data: &[u8]) {
-    let Ok(page) = serde_json::from_slice::<RevocationFeed>(data) else {
+    let Some(Ok(page)) = text(data).map(RevocationFeed::from_json) else {
         return;
     };
     let mut follower = Follower::new();
@@ -79,12 +82,10 @@ pub fn feed(data: &[u8]) {
     let held = follower.live().len();
     assert!(page.more || held <= page.revoked.len() || !page.reset);
     follower.prune(NOW);
-    let again: RevocationFeed =
-        serde_json::from_str(&serde_json::to_string(&page).unwrap()).unwrap();
+    let again = RevocationFeed::from_json(&serde_json::to_string(&page).unwrap()).unwrap();
     assert_eq!(again, page);
     for entry in &page.revoked {
-        let one: RevocationEntry =
-            serde_json::from_str(&serde_json::to_string(entry).unwrap()).unwrap();
+        let one = RevocationEntry::from_json(&serde_json::to_string(entry).unwrap()).unwrap();
         assert_eq!(&one, entry);
     }
 }

@@ -3,15 +3,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::url::{is_http_url, same_url};
 use super::{MAX_JTI_LEN, MAX_PROOF_LEN, PROOF_ALGORITHMS, Proof, ProofRequest};
 use crate::algorithm::Algorithm;
-use crate::claims::numeric_date_ceil;
 use crate::error::VerifyError;
-use crate::jws::{Parts, SignatureCheck, present};
+use crate::json::{self, Reader};
+use crate::jws::{Parts, SignatureCheck};
 use crate::keys::{Jwk, parse_jwk};
 use crate::media_type::is_type;
 
@@ -51,8 +50,8 @@ pub fn prepare_proof(proof: &str) -> Result<PreparedProof, VerifyError> {
         return Err(Invalid("proof is larger than 8 KiB"));
     }
     let parts = Parts::split(proof).map_err(|_| Invalid("proof is not a compact JWS"))?;
-    let header: ProofHeader =
-        serde_json::from_slice(&parts.header).map_err(|_| Invalid("proof header is malformed"))?;
+    let header =
+        ProofHeader::read(&parts.header).map_err(|_| Invalid("proof header is malformed"))?;
     if !header
         .typ
         .as_deref()
@@ -74,14 +73,10 @@ pub fn prepare_proof(proof: &str) -> Result<PreparedProof, VerifyError> {
         return Err(Invalid("proof has a critical header parameter"));
     }
     let jwk = header.jwk.ok_or(Invalid("proof header has no jwk"))?;
-    if PRIVATE_MEMBERS
-        .iter()
-        .any(|member| jwk.contains_key(*member))
-    {
+    if has_private_member(jwk) {
         return Err(Invalid("proof jwk holds a private key"));
     }
-    let jwk: Jwk = serde_json::from_value(serde_json::Value::Object(jwk))
-        .map_err(|_| Invalid("proof jwk is malformed"))?;
+    let jwk = Reader::document(jwk, Jwk::read).map_err(|_| Invalid("proof jwk is malformed"))?;
     let key = parse_jwk(&jwk, "dpop")
         .ok()
         .flatten()
@@ -108,8 +103,8 @@ pub fn finish_proof(
     if !signature_ok {
         return Err(Invalid("proof signature is invalid"));
     }
-    let claims: ProofClaims = serde_json::from_slice(&prepared.payload)
-        .map_err(|_| Invalid("proof claims are malformed"))?;
+    let claims =
+        ProofClaims::read(&prepared.payload).map_err(|_| Invalid("proof claims are malformed"))?;
     let jti = claims
         .jti
         .filter(|jti| !jti.is_empty() && jti.len() <= MAX_JTI_LEN)
@@ -168,8 +163,7 @@ pub fn peek_htu(proof: &str) -> Option<String> {
         return None;
     }
     let parts = Parts::split(proof).ok()?;
-    let claims: ProofClaims = serde_json::from_slice(&parts.payload).ok()?;
-    claims.htu
+    ProofClaims::read(&parts.payload).ok()?.htu
 }
 
 /// The URL to check a proof for `path` against, for a server clients reach
@@ -194,9 +188,7 @@ pub fn choose_url<S: AsRef<str>>(proof: &str, origins: &[S], path: &str) -> Stri
 /// `cnf.jkt` in a token bound to it. Only the required members, in
 /// lexicographic order, go into the hash.
 pub fn thumbprint(jwk: &Jwk) -> String {
-    let member = |value: &Option<String>| {
-        serde_json::to_string(value.as_deref().unwrap_or_default()).unwrap_or_default()
-    };
+    let member = |value: &Option<String>| json::string(value.as_deref().unwrap_or_default());
     let canonical = match jwk.kty.as_str() {
         "EC" => format!(
             r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
@@ -222,24 +214,92 @@ pub fn thumbprint(jwk: &Jwk) -> String {
 /// JWK members that only a private or symmetric key has (RFC 7518 §6).
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-#[derive(Deserialize)]
-struct ProofHeader {
+/// Whether a `jwk` header member (an object) has a member that only a
+/// private or symmetric key has.
+fn has_private_member(jwk: &[u8]) -> bool {
+    let mut private = false;
+    // The text was read whole as an object already.
+    let _ = Reader::document(jwk, |r| {
+        r.object(&mut |r, name| {
+            private |= PRIVATE_MEMBERS.contains(&name);
+            r.skip().map(drop)
+        })
+    });
+    private
+}
+
+/// A proof's header: `alg` required; `typ` a string or `null`; `jwk` an
+/// object (its text, read as a key once checked); `crit` present or not.
+struct ProofHeader<'a> {
     typ: Option<String>,
     alg: String,
-    jwk: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default, deserialize_with = "present")]
+    jwk: Option<&'a [u8]>,
     crit: bool,
 }
 
-#[derive(Deserialize)]
+impl<'a> ProofHeader<'a> {
+    fn read(json: &'a [u8]) -> Result<Self, json::Error> {
+        let (mut typ, mut alg, mut jwk, mut crit) = (None, None, None, false);
+        Reader::document(json, |r| {
+            r.members(&["typ", "alg", "jwk", "crit"], &mut |r, member| {
+                match member {
+                    0 => typ = r.opt_string()?,
+                    1 => alg = Some(r.string()?),
+                    2 => {
+                        if !r.null()? {
+                            if r.kind()? != json::Kind::Object {
+                                return Err(r.fail("`jwk` is not an object"));
+                            }
+                            jwk = Some(r.skip()?);
+                        }
+                    }
+                    _ => crit = !r.skip()?.is_empty(),
+                }
+                Ok(())
+            })?;
+            Ok(ProofHeader {
+                typ: typ.take(),
+                alg: alg
+                    .take()
+                    .ok_or_else(|| r.fail("the proof header has no `alg`"))?,
+                jwk,
+                crit,
+            })
+        })
+    }
+}
+
+/// A proof's claims: each optional, strings or `null`, `iat` a NumericDate.
+#[derive(Default)]
 struct ProofClaims {
     jti: Option<String>,
     htm: Option<String>,
     htu: Option<String>,
-    #[serde(default, deserialize_with = "numeric_date_ceil")]
     iat: Option<i64>,
     ath: Option<String>,
     nonce: Option<String>,
+}
+
+impl ProofClaims {
+    fn read(json: &[u8]) -> Result<Self, json::Error> {
+        const NAMES: [&str; 6] = ["jti", "htm", "htu", "iat", "ath", "nonce"];
+        let mut claims = ProofClaims::default();
+        Reader::document(json, |r| {
+            r.members(&NAMES, &mut |r, member| {
+                let c = &mut claims;
+                match member {
+                    0 => c.jti = r.opt_string()?,
+                    1 => c.htm = r.opt_string()?,
+                    2 => c.htu = r.opt_string()?,
+                    3 => c.iat = Some(r.numeric_date(true)?),
+                    4 => c.ath = r.opt_string()?,
+                    _ => c.nonce = r.opt_string()?,
+                }
+                Ok(())
+            })
+        })?;
+        Ok(claims)
+    }
 }
 
 #[cfg(test)]

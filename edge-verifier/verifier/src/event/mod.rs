@@ -24,7 +24,6 @@ pub use set::{
 
 use core::fmt;
 
-use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
@@ -217,7 +216,7 @@ pub(crate) fn signed<'k>(
     }
     let malformed = |what| EventError::new(C::Malformed, what);
     let parts = Parts::split(token).map_err(|_| malformed("not a compact JWS"))?;
-    let header: Header = serde_json::from_slice(&parts.header)
+    let header = Header::read(&parts.header)
         .map_err(|_| malformed("the header is not a JSON object of the JWS shape"))?;
     if header.crit || header.b64 {
         return Err(malformed(
@@ -282,15 +281,19 @@ impl Signed<'_> {
     ) -> Result<(String, i64, i64), EventError> {
         use EventCode as C;
         let leeway = i64::from(options.leeway_secs);
-        let aud: Audience = self
-            .claims
-            .get("aud")
-            .map(Audience::deserialize)
-            .transpose()
-            .map_err(|_| {
-                EventError::new(C::Malformed, "`aud` is not a string or an array of strings")
-            })?
-            .ok_or(EventError::new(C::MissingClaim, "`aud` is missing"))?;
+        let not_audience =
+            || EventError::new(C::Malformed, "`aud` is not a string or an array of strings");
+        let aud = match self.claims.get("aud") {
+            None => return Err(EventError::new(C::MissingClaim, "`aud` is missing")),
+            Some(Value::String(aud)) => Audience::One(aud.clone()),
+            Some(Value::Array(auds)) => Audience::Many(
+                auds.iter()
+                    .map(|aud| aud.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(not_audience)?,
+            ),
+            Some(_) => return Err(not_audience()),
+        };
         if !aud.contains(&options.audience) {
             return Err(EventError::new(
                 C::WrongAudience,

@@ -63,6 +63,7 @@ mod settings;
 
 pub use admission::{Admission, Catchup, Next, ReplayMode};
 pub use fetch::{Fetch, FetchKind, Outcome};
+pub(crate) use settings::millis_text;
 pub use settings::{
     DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, MIN_JWKS_COOLDOWN_MS, SyncOptions, SyncSettings,
 };
@@ -72,6 +73,7 @@ use crate::dpop::ReplayCache;
 use crate::error::VerifyError;
 use crate::feed::RevocationFeed;
 use crate::follower::Follower;
+use crate::json::Object;
 use crate::keys::{Jwks, KeySet};
 use crate::request::Request;
 use crate::revocation::RevocationSet;
@@ -693,8 +695,8 @@ impl Syncer {
     }
 
     fn apply_page(&mut self, text: &str, now_ms: u64) -> Result<Option<Fetch>, String> {
-        let page: RevocationFeed =
-            serde_json::from_str(text).map_err(|err| format!("feed page does not parse: {err}"))?;
+        let page = RevocationFeed::from_json(text)
+            .map_err(|err| format!("feed page does not parse: {err}"))?;
         // A snapshot is gathered apart and swapped in whole.
         self.feed.apply(&page);
         // Announcements only move forward: an older one (a shared copy of a
@@ -746,8 +748,7 @@ impl Syncer {
         keys_only: bool,
         now_ms: u64,
     ) -> Result<Option<Fetch>, String> {
-        let jwks: Jwks =
-            serde_json::from_str(text).map_err(|err| format!("JWKS does not parse: {err}"))?;
+        let jwks = Jwks::from_json(text).map_err(|err| format!("JWKS does not parse: {err}"))?;
         // A JWKS that names its version must be at least as new as the one
         // the feed announced and the one already loaded: a cached or lagging
         // copy could still hold a withdrawn key, and so could a copy that
@@ -892,7 +893,7 @@ fn covers(got: &str, want: &str) -> bool {
 }
 
 /// Where a [`Syncer`] stands, for health pages.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncStatus {
     /// The feed cursor of the served set.
     pub cursor: Option<String>,
@@ -906,6 +907,23 @@ pub struct SyncStatus {
     pub syncing: bool,
     /// Why the last sync failed, if it did after the last good one.
     pub last_error: Option<String>,
+}
+
+impl SyncStatus {
+    /// The status as a JSON object with snake_case members (`cursor`,
+    /// `revoked`, `age_ms`, `keys_version`, `syncing`, `last_error`), left
+    /// open for the adapter's own members.
+    pub fn to_object(&self) -> Object {
+        let mut object = Object::new();
+        object
+            .opt_str("cursor", self.cursor.as_deref())
+            .uint("revoked", u64::try_from(self.revoked).unwrap_or(u64::MAX))
+            .opt_uint("age_ms", self.age_ms)
+            .opt_str("keys_version", self.keys_version.as_deref())
+            .bool("syncing", self.syncing)
+            .opt_str("last_error", self.last_error.as_deref());
+        object
+    }
 }
 
 #[cfg(test)]

@@ -158,6 +158,28 @@ impl SyncSettings {
         "JWKS_COOLDOWN_MS",
     ];
 
+    /// The JSON member (camelCase) that sets each field, in field order.
+    pub const MEMBERS: [&'static str; 6] = [
+        "maxAgeMs",
+        "failAfterMs",
+        "refreshAheadMs",
+        "requestTimeoutMs",
+        "retryAfterMs",
+        "jwksCooldownMs",
+    ];
+
+    /// The fields, in field order.
+    pub(crate) fn fields_mut(&mut self) -> [&mut Option<u64>; 6] {
+        [
+            &mut self.max_age_ms,
+            &mut self.fail_after_ms,
+            &mut self.refresh_ahead_ms,
+            &mut self.request_timeout_ms,
+            &mut self.retry_after_ms,
+            &mut self.jwks_cooldown_ms,
+        ]
+    }
+
     /// Reads the settings from environment-style variables ([`Self::VARS`]):
     /// `var(name)` is the variable's text, if set. A value that is not a
     /// whole number of milliseconds is an error naming the variable.
@@ -165,11 +187,7 @@ impl SyncSettings {
         let read = |index: usize| -> Result<Option<u64>, ConfigError> {
             let name = Self::VARS[index];
             var(name)
-                .map(|text| {
-                    text.trim()
-                        .parse::<u64>()
-                        .map_err(|_| ConfigError(VAR_ERRORS[index]))
-                })
+                .map(|text| millis_text(&text).ok_or(ConfigError(VAR_ERRORS[index])))
                 .transpose()
         };
         Ok(SyncSettings {
@@ -226,12 +244,16 @@ fn millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
     match Option::<Wire>::deserialize(d)? {
         None => Ok(None),
         Some(Wire::Number(ms)) => Ok(Some(ms)),
-        Some(Wire::Text(text)) => text
-            .trim()
-            .parse()
+        Some(Wire::Text(text)) => millis_text(&text)
             .map(Some)
-            .map_err(|_| serde::de::Error::custom("expected a whole number of milliseconds")),
+            .ok_or_else(|| serde::de::Error::custom("expected a whole number of milliseconds")),
     }
+}
+
+/// A whole number of milliseconds written as decimal text (Workers'
+/// `[vars]` are text), spaces around it allowed.
+pub(crate) fn millis_text(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
 use serde::Deserialize as _;

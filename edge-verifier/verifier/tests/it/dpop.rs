@@ -49,7 +49,7 @@ impl DeviceKey {
     }
 
     fn jkt(&self) -> String {
-        dpop::thumbprint(&serde_json::from_value::<Jwk>(self.jwk()).unwrap())
+        dpop::thumbprint(&Jwk::from_json(&self.jwk().to_string()).unwrap())
     }
 
     fn sign(&self) -> Sign<'_> {
@@ -508,7 +508,7 @@ fn thumbprints_match_rfc_7638_for_ec_and_okp() {
     extended["kid"] = json!("ignored");
     extended["use"] = json!("sig");
     assert_eq!(
-        dpop::thumbprint(&serde_json::from_value::<Jwk>(extended).unwrap()),
+        dpop::thumbprint(&Jwk::from_json(&extended.to_string()).unwrap()),
         device.jkt()
     );
 }

@@ -6,7 +6,10 @@ use tollgate_verifier::{RevocationFeed, RevocationSet, Revoked, Uuid};
 use crate::support::*;
 
 fn page(reset: bool, cursor: &str, revoked: serde_json::Value) -> RevocationFeed {
-    serde_json::from_value(json!({"cursor": cursor, "reset": reset, "revoked": revoked})).unwrap()
+    RevocationFeed::from_json(
+        &json!({"cursor": cursor, "reset": reset, "revoked": revoked}).to_string(),
+    )
+    .unwrap()
 }
 
 /// Revoking the token's session makes it `revoked`; an unrelated session does not.
@@ -106,7 +109,7 @@ fn a_later_until_extends_an_entry() {
 #[test]
 fn feed_entries_parse_strictly_and_round_trip() {
     let text = r#"{"cursor":"e:5","reset":false,"more":true,"revoked":[{"sid":"6c9a1b0e-3c0f-4d4e-9a57-0f7f8f2c1d11","until":5},{"jti":"0b7d4d0a-51b5-4bd8-8d0e-1f2a3b4c5d6e","until":6}]}"#;
-    let feed: RevocationFeed = serde_json::from_str(text).unwrap();
+    let feed = RevocationFeed::from_json(text).unwrap();
     assert!(feed.more);
     assert_eq!(feed.revoked[0].target, Revoked::Sid(SID));
     assert_eq!(feed.revoked[1].target, Revoked::Jti(JTI));
@@ -118,12 +121,9 @@ fn feed_entries_parse_strictly_and_round_trip() {
         r#"{"cursor":"c","revoked":[{"sid":"6c9a1b0e-3c0f-4d4e-9a57-0f7f8f2c1d11"}]}"#,
         r#"{"revoked":[]}"#,
     ] {
-        assert!(
-            serde_json::from_str::<RevocationFeed>(bad).is_err(),
-            "{bad}"
-        );
+        assert!(RevocationFeed::from_json(bad).is_err(), "{bad}");
     }
-    let minimal: RevocationFeed = serde_json::from_str(r#"{"cursor":"c","revoked":[]}"#).unwrap();
+    let minimal = RevocationFeed::from_json(r#"{"cursor":"c","revoked":[]}"#).unwrap();
     assert!(!minimal.reset && !minimal.more);
 }
 
@@ -133,7 +133,7 @@ fn a_million_entries_all_stay_revoked() {
     const N: u128 = 1_000_000;
     let json = serde_json::to_string(&snapshot_page(N)).unwrap();
     let mut snapshot = RevocationSet::new();
-    snapshot.apply(&serde_json::from_str(&json).unwrap());
+    snapshot.apply(&RevocationFeed::from_json(&json).unwrap());
     let mut deltas = RevocationSet::new();
     for n in 0..N {
         let id = spread_id(n);
