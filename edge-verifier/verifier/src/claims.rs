@@ -196,13 +196,21 @@ impl RawClaims {
             iat: need(self.iat, "iat")?,
             exp: need(self.exp, "exp")?,
             nbf: self.nbf,
-            jti: Some(need(self.jti, "jti")?.to_string()),
-            sid: Some(need(self.sid, "sid")?.to_string()),
+            jti: Some(uuid_text(need(self.jti, "jti")?)),
+            sid: Some(uuid_text(need(self.sid, "sid")?)),
             roles: self.roles.unwrap_or_default(),
             email: self.email,
             cnf: confirmation(self.cnf)?,
         })
     }
+}
+
+/// A UUID in its canonical text (lowercase, hyphenated), without going
+/// through `core::fmt`.
+fn uuid_text(uuid: Uuid) -> String {
+    uuid.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
 }
 
 /// Reads the `iss` of a payload, and nothing else, before its signature is

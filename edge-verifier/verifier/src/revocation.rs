@@ -15,6 +15,7 @@
 //! whatever the provider's ids look like.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use uuid::Uuid;
 
@@ -45,9 +46,12 @@ pub(crate) struct TokenKeys {
     own: bool,
     sid: Option<[u8; 16]>,
     jti: Option<[u8; 16]>,
-    sub: [u8; 16],
-    email: Option<[u8; 16]>,
     iat: i64,
+    /// The keys a subject cut-off of this token is held under (its
+    /// subject's, its e-mail's), made from its [`TokenIds`] the first time
+    /// a set that holds cut-offs is asked: two SHA-256s that a token never
+    /// checked against a cut-off does without.
+    cut: OnceLock<([u8; 16], Option<[u8; 16]>)>,
 }
 
 /// The ids of one token, as [`TokenKeys::new`] takes them.
@@ -65,7 +69,6 @@ impl TokenKeys {
     /// The keys of a token; `None` if one of tollgate's own lacks a `sid` or
     /// `jti` that is a UUID (the verifier refuses it as malformed).
     pub(crate) fn new(ids: &TokenIds<'_>) -> Option<Self> {
-        let scope = ids.iss.unwrap_or("");
         let (sid, jti) = match ids.iss {
             None => (Some(own_id(ids.sid?)?), Some(own_id(ids.jti?)?)),
             Some(iss) => (
@@ -77,9 +80,25 @@ impl TokenKeys {
             own: ids.iss.is_none(),
             sid,
             jti,
-            sub: scoped(Kind::Sub, scope, ids.sub),
-            email: ids.email.map(|e| scoped(Kind::Email, scope, e)),
             iat: ids.iat,
+            cut: OnceLock::new(),
+        })
+    }
+
+    /// Whether the token is tollgate's own (not an upstream's).
+    pub(crate) fn is_own(&self) -> bool {
+        self.own
+    }
+
+    /// The subject's and the e-mail's cut-off keys; `ids` are the token's,
+    /// as [`Self::new`] had them.
+    fn cut_keys(&self, ids: &TokenIds<'_>) -> &([u8; 16], Option<[u8; 16]>) {
+        self.cut.get_or_init(|| {
+            let scope = ids.iss.unwrap_or("");
+            (
+                scoped(Kind::Sub, scope, ids.sub),
+                ids.email.map(|e| scoped(Kind::Email, scope, e)),
+            )
         })
     }
 }
@@ -190,7 +209,7 @@ impl RevocationSet {
 
     /// Whether any held entry revokes the token: its session, its id, or a
     /// cut-off of its subject at or after its `iat`.
-    pub(crate) fn revokes(&self, token: &TokenKeys) -> bool {
+    pub(crate) fn revokes(&self, token: &TokenKeys, ids: &TokenIds<'_>) -> bool {
         let (sids, jtis) = if token.own {
             (&self.sids, &self.jtis)
         } else {
@@ -203,8 +222,10 @@ impl RevocationSet {
         };
         token.sid.is_some_and(|sid| sids.get(&sid).is_some())
             || token.jti.is_some_and(|jti| jtis.get(&jti).is_some())
-            || cut(&token.sub)
-            || token.email.as_ref().is_some_and(cut)
+            || (!self.cutoffs.is_empty() && {
+                let (sub, email) = token.cut_keys(ids);
+                cut(sub) || email.as_ref().is_some_and(cut)
+            })
     }
 
     /// The `until` of a held entry, if `target` is revoked. For a cut-off,
@@ -397,6 +418,10 @@ impl<V: Held> Table<V> {
 
     fn len(&self) -> usize {
         self.sorted.len() + self.recent.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

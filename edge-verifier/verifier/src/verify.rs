@@ -136,6 +136,21 @@ struct Judged {
     keys: TokenKeys,
 }
 
+impl Judged {
+    /// The ids revocations name, from the claims: an upstream token's are
+    /// scoped by its `iss` (which is the upstream's: checked before).
+    fn ids(claims: &AccessClaims, upstream: bool) -> TokenIds<'_> {
+        TokenIds {
+            iss: upstream.then_some(claims.iss.as_str()),
+            sid: claims.sid.as_deref(),
+            jti: claims.jti.as_deref(),
+            sub: &claims.sub,
+            email: claims.email.as_deref(),
+            iat: claims.iat,
+        }
+    }
+}
+
 /// A token before its signature is checked, or its cached claims.
 enum TokenStage {
     Cached(Arc<Judged>),
@@ -590,15 +605,8 @@ impl Verifier {
                 claims
             }
         };
-        let keys = TokenKeys::new(&TokenIds {
-            iss: upstream.as_deref(),
-            sid: claims.sid.as_deref(),
-            jti: claims.jti.as_deref(),
-            sub: &claims.sub,
-            email: claims.email.as_deref(),
-            iat: claims.iat,
-        })
-        .ok_or(VerifyError::Malformed("sid or jti is not a UUID"))?;
+        let keys = TokenKeys::new(&Judged::ids(&claims, upstream.is_some()))
+            .ok_or(VerifyError::Malformed("sid or jti is not a UUID"))?;
         let judged = Arc::new(Judged { claims, keys });
         self.remember(token, &judged);
         Ok(judged)
@@ -612,7 +620,8 @@ impl Verifier {
         revocations: &RevocationSet,
     ) -> Result<Verified, VerifyError> {
         self.check_time(&judged.claims, now)?;
-        if revocations.revokes(&judged.keys) {
+        let ids = Judged::ids(&judged.claims, !judged.keys.is_own());
+        if revocations.revokes(&judged.keys, &ids) {
             return Err(VerifyError::Revoked);
         }
         Ok(Verified { judged })

@@ -131,7 +131,10 @@ fn push_string(text: &mut String, value: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     text.push('"');
     let mut plain = 0;
-    for (at, byte) in value.bytes().enumerate() {
+    for (at, &byte) in value.as_bytes().iter().enumerate() {
+        if !ESCAPED[usize::from(byte)] {
+            continue;
+        }
         let escape = match byte {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -155,6 +158,19 @@ fn push_string(text: &mut String, value: &str) {
     text.push_str(&value[plain..]);
     text.push('"');
 }
+
+/// The bytes [`push_string`] escapes: `"`, `\\` and the control characters.
+const ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 fn push_digits(text: &mut String, mut value: u64) {
     let mut digits = [0u8; 20];
