@@ -67,6 +67,7 @@ mod error;
 pub mod event;
 mod feed;
 mod follower;
+mod id_sort;
 mod identity;
 pub mod json;
 mod jws;

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::entry_key::{Kind, entry_key as scoped};
 use crate::feed::{RevocationEntry, RevocationFeed, Revoked};
+use crate::id_sort::sort_by_id;
 
 /// The smallest number of recent entries worth a merge.
 const MERGE_MIN: usize = 1024;
@@ -345,7 +346,7 @@ impl<V> Default for Table<V> {
 
 impl<V: Held> Table<V> {
     fn from_entries(mut entries: Vec<Entry<V>>) -> Self {
-        entries.sort_unstable_by_key(|e| e.id);
+        sort_by_id(&mut entries, &|e| e.id);
         // `dedup_by` hands us (later, kept): fold the later into the kept one.
         entries.dedup_by(|later, kept| {
             let same = later.id == kept.id;
@@ -392,7 +393,7 @@ impl<V: Held> Table<V> {
             .drain()
             .map(|(id, value)| Entry { id, value })
             .collect();
-        recent.sort_unstable_by_key(|e| e.id);
+        sort_by_id(&mut recent, &|e| e.id);
         let mut merged = Vec::with_capacity(self.sorted.len() + recent.len());
         let (mut old, mut new) = (self.sorted.iter().peekable(), recent.iter().peekable());
         loop {
