@@ -47,6 +47,8 @@ let Alg = null;
  * - `webCrypto`: whether this platform has WebCrypto at all (not on a page
  *   that is not a secure context);
  * - `webCryptoAlgs`: the algorithms checked with WebCrypto, the rest in wasm;
+ * - `memory`: the instance's memory, which signatures and signed bytes are
+ *   read from through views (WebCrypto copies them when called);
  * - `wasmChecks`: whether the wasm carries the crate's own signature checks
  *   (the Node build; the lean build of the browser and Workers entries
  *   leaves every signature to WebCrypto, and has no synchronous `Verifier`);
@@ -63,6 +65,7 @@ function binding(wasm, nativeAlgs) {
     webCrypto,
     webCryptoAlgs: new Set(webCrypto ? nativeAlgs : []),
     wasmChecks: typeof wasm.Attempt?.prototype?.verifyHere === 'function',
+    memory: wasm.wasmMemory?.(),
     token: new Map(),
     proof: new Map(),
   };
@@ -169,10 +172,14 @@ async function webCryptoOk(attempt, which, alg, bound) {
     cache.set(id, key);
   }
   try {
-    // The signature and the signed bytes come out of wasm in one copy.
-    const signed = attempt.signed(which);
-    const length = attempt.signatureLength(which);
-    return await crypto.subtle.verify(VERIFY[alg], key, signed.subarray(0, length), signed.subarray(length));
+    // Views of the bytes where they lie in wasm memory, no copy: WebCrypto
+    // copies them as it is called, before anything else runs in wasm. The
+    // buffer is taken after the last call in (a memory that grows replaces it).
+    const at = [attempt.signatureAt(which), attempt.signatureLength(which)];
+    const message = [attempt.messageAt(which), attempt.messageLength(which)];
+    const { buffer } = bound.memory;
+    const signature = new Uint8Array(buffer, ...at);
+    return await crypto.subtle.verify(VERIFY[alg], key, signature, new Uint8Array(buffer, ...message));
   } catch {
     return false;
   }

@@ -112,6 +112,13 @@ pub(crate) fn secs(now_secs: f64) -> i64 {
     now_secs as i64
 }
 
+/// This instance's `WebAssembly.Memory`, through which JS reads the bytes
+/// an attempt's signatures need (`Attempt.signatureAt`).
+#[wasm_bindgen(js_name = wasmMemory)]
+pub fn wasm_memory() -> JsValue {
+    wasm_bindgen::memory()
+}
+
 /// The `kid` a token's header names, if it can be read (proves nothing);
 /// in both builds (`Verifier.peekKid` in JS).
 #[wasm_bindgen(js_name = peekKid)]

@@ -23,7 +23,7 @@ mod syncer;
 #[cfg(feature = "native")]
 mod verifier;
 
-pub use js::{peek_kid, refusal};
+pub use js::{peek_kid, refusal, wasm_memory};
 pub use syncer::{Action, Signature, WasmAttempt, WasmSyncer};
 #[cfg(feature = "native")]
 pub use verifier::WasmVerifier;

@@ -181,19 +181,36 @@ impl WasmAttempt {
         self.check(which).map(|c| c.jwk_json().to_owned())
     }
 
-    /// The signature followed by the signed bytes, in one array (one copy
-    /// out of wasm, not two): the first `signatureLength(which)` bytes are
-    /// the signature.
-    pub fn signed(&self, which: Signature) -> Option<Vec<u8>> {
+    /// Where signature `which` lies in the module's memory (`wasmMemory()`),
+    /// for JS to read through a view rather than a copy: valid until the
+    /// attempt is `checked` or freed, and while no other call into the
+    /// module runs. WebCrypto copies what it is handed when called, so a
+    /// view passed straight to `crypto.subtle.verify` is enough. 0 if there
+    /// is none to check.
+    #[wasm_bindgen(js_name = signatureAt)]
+    pub fn signature_at(&self, which: Signature) -> usize {
         self.check(which)
-            .map(|c| [c.signature(), c.message()].concat())
+            .map_or(0, |c| c.signature().as_ptr() as usize)
     }
 
-    /// How many of `signed(which)`'s bytes are the signature (0 if there is
-    /// none to check).
+    /// How many bytes the signature at `signatureAt(which)` has.
     #[wasm_bindgen(js_name = signatureLength)]
     pub fn signature_length(&self, which: Signature) -> usize {
         self.check(which).map_or(0, |c| c.signature().len())
+    }
+
+    /// Where the signed bytes (`header.payload` as sent) of signature
+    /// `which` lie in the module's memory, as `signatureAt`.
+    #[wasm_bindgen(js_name = messageAt)]
+    pub fn message_at(&self, which: Signature) -> usize {
+        self.check(which)
+            .map_or(0, |c| c.message().as_ptr() as usize)
+    }
+
+    /// How many signed bytes there are at `messageAt(which)`.
+    #[wasm_bindgen(js_name = messageLength)]
+    pub fn message_length(&self, which: Signature) -> usize {
+        self.check(which).map_or(0, |c| c.message().len())
     }
 
     /// Checks the signature here, in wasm (where that is the faster way).
