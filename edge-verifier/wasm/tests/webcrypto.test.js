@@ -13,6 +13,7 @@ import { bind } from '../pkg/api.js';
 import { Verifier, VerifyError, createVerifier } from '../pkg/node.js';
 import * as wasm from '../pkg/tollgate_verifier_wasm.js';
 import * as lean from '../pkg/tollgate_verifier_lean.js';
+import * as web from '../pkg/tollgate_verifier_web.js';
 import { staticIssuerFetch } from '../bench/static-issuer.js';
 import { AUD, ISS, keys, mint } from './support.js';
 
@@ -27,6 +28,10 @@ afterEach(() => {
 
 const leanBytes = readFileSync(new URL('../pkg/tollgate_verifier_lean_bg.wasm', import.meta.url));
 lean.initSync({ module: leanBytes });
+const webBytes = readFileSync(new URL('../pkg/tollgate_verifier_web_bg.wasm', import.meta.url));
+web.initSync({ module: webBytes });
+/** The two builds without curve code: workerd's (`lean`) and the browsers' (`web`, the same code built for size). */
+const LEAN_BUILDS = [['lean', lean, leanBytes], ['web', web, webBytes]];
 
 /** A createVerifier in front of a static issuer serving `keySet`, with `native` algorithms on WebCrypto. */
 async function verifierFor(keySet, native, build = wasm) {
@@ -97,49 +102,51 @@ test('a WebCrypto verify that throws refuses the token', async () => {
   assert.equal((await tollgate.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS, 'and recovers');
 });
 
-test('the lean build carries no signature code and no synchronous Verifier', () => {
-  const exports = WebAssembly.Module.exports(new WebAssembly.Module(leanBytes)).map((e) => e.name);
-  const full = WebAssembly.Module.exports(new WebAssembly.Module(
-    readFileSync(new URL('../pkg/tollgate_verifier_wasm_bg.wasm', import.meta.url)),
-  )).map((e) => e.name);
-  assert.ok(full.includes('attempt_verifyHere') && full.includes('verifier_new'), 'the full build has both');
-  assert.ok(!exports.includes('attempt_verifyHere'), 'no wasm signature check');
-  assert.ok(!exports.some((name) => name.startsWith('verifier_')), 'no synchronous Verifier');
-  bind(lean, ALL);
-  assert.throws(() => new Verifier({ issuer: ISS, audience: AUD, jwks: { keys: [] } }), (error) => {
-    assert.ok(error instanceof VerifyError);
-    assert.equal(error.code, 'not_available', error.message);
-    return true;
+for (const [name, build, bytes] of LEAN_BUILDS) {
+  test(`${name}: the build carries no signature code and no synchronous Verifier`, () => {
+    const exports = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
+    const full = WebAssembly.Module.exports(new WebAssembly.Module(
+      readFileSync(new URL('../pkg/tollgate_verifier_wasm_bg.wasm', import.meta.url)),
+    )).map((e) => e.name);
+    assert.ok(full.includes('attempt_verifyHere') && full.includes('verifier_new'), 'the full build has both');
+    assert.ok(!exports.includes('attempt_verifyHere'), 'no wasm signature check');
+    assert.ok(!exports.some((name) => name.startsWith('verifier_')), 'no synchronous Verifier');
+    bind(build, ALL);
+    assert.throws(() => new Verifier({ issuer: ISS, audience: AUD, jwks: { keys: [] } }), (error) => {
+      assert.ok(error instanceof VerifyError);
+      assert.equal(error.code, 'not_available', error.message);
+      return true;
+    });
   });
-});
 
-test('lean: every algorithm through WebCrypto, bad signatures refused', async () => {
-  const keySet = await keys();
-  const tollgate = await verifierFor(keySet, ALL, lean);
-  for (const kid of ['ed', 'es', 'hs']) {
-    assert.equal((await tollgate.verify(await mint(keySet, { kid }))).iss, ISS, kid);
-    await rejectsWith(tollgate.verify(tampered(await mint(keySet, { kid }))), 'bad_signature');
-  }
-});
+  test(`${name}: every algorithm through WebCrypto, bad signatures refused`, async () => {
+    const keySet = await keys();
+    const tollgate = await verifierFor(keySet, ALL, build);
+    for (const kid of ['ed', 'es', 'hs']) {
+      assert.equal((await tollgate.verify(await mint(keySet, { kid }))).iss, ISS, kid);
+      await rejectsWith(tollgate.verify(tampered(await mint(keySet, { kid }))), 'bad_signature');
+    }
+  });
 
-test('lean: a platform without Ed25519 in WebCrypto refuses EdDSA with unsupported_alg, never accepts', async () => {
-  const keySet = await keys();
-  const tollgate = await verifierFor(keySet, ALL, lean);
-  withoutEd25519();
-  await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
-  assert.equal((await tollgate.verify(await mint(keySet, { kid: 'es' }))).iss, ISS, 'ES256 still on WebCrypto');
-});
+  test(`${name}: a platform without Ed25519 in WebCrypto refuses EdDSA with unsupported_alg, never accepts`, async () => {
+    const keySet = await keys();
+    const tollgate = await verifierFor(keySet, ALL, build);
+    withoutEd25519();
+    await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
+    assert.equal((await tollgate.verify(await mint(keySet, { kid: 'es' }))).iss, ISS, 'ES256 still on WebCrypto');
+  });
 
-test('lean: no WebCrypto at all (a page that is not a secure context) refuses, never accepts', async () => {
-  const keySet = await keys();
-  const tollgate = await verifierFor(keySet, [], lean);
-  await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'es' })), 'unsupported_alg');
-  await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
-});
+  test(`${name}: no WebCrypto at all (a page that is not a secure context) refuses, never accepts`, async () => {
+    const keySet = await keys();
+    const tollgate = await verifierFor(keySet, [], build);
+    await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'es' })), 'unsupported_alg');
+    await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
+  });
+}
 
 test('a replaced global Promise (a polyfill, zone.js) cannot turn a pending WebCrypto check into a pass', async () => {
   const keySet = await keys();
-  for (const build of [wasm, lean]) {
+  for (const build of [wasm, lean, web]) {
     const tollgate = await verifierFor(keySet, ALL, build);
     const good = await mint(keySet, { kid: 'es' });
     const forged = tampered(await mint(keySet, { kid: 'es' }));
@@ -154,29 +161,31 @@ test('a replaced global Promise (a polyfill, zone.js) cannot turn a pending WebC
   }
 });
 
-test('lean: one key WebCrypto will not import refuses that attempt only, not the algorithm for good', async () => {
-  const keySet = await keys();
-  const tollgate = await verifierFor(keySet, ALL, lean);
-  withoutEd25519();
-  await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
-  subtle.importKey = importKey;
-  assert.equal((await tollgate.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS, 'EdDSA is still on WebCrypto');
-});
+for (const [name, build] of LEAN_BUILDS) {
+  test(`${name}: one key WebCrypto will not import refuses that attempt only, not the algorithm for good`, async () => {
+    const keySet = await keys();
+    const tollgate = await verifierFor(keySet, ALL, build);
+    withoutEd25519();
+    await rejectsWith(tollgate.verify(await mint(keySet, { kid: 'ed' })), 'unsupported_alg');
+    subtle.importKey = importKey;
+    assert.equal((await tollgate.verify(await mint(keySet, { kid: 'ed' }))).iss, ISS, 'EdDSA is still on WebCrypto');
+  });
 
-test('lean: without crypto.subtle an upstream RS256 token is unsupported_alg, not bad_signature; peekKid works', async () => {
-  const keySet = await keys({ upstream: true });
-  bind(lean, ALL);
-  const token = await mint(keySet, { kid: 'rs' });
-  assert.equal(Verifier.peekKid(token), 'rs');
-  Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true });
-  try {
-    const tollgate = await verifierFor(keySet, ALL, lean);
-    await rejectsWith(tollgate.verify(token), 'unsupported_alg');
-  } finally {
-    delete globalThis.crypto.subtle;
-  }
-  assert.ok(globalThis.crypto.subtle, 'restored');
-});
+  test(`${name}: without crypto.subtle an upstream RS256 token is unsupported_alg, not bad_signature; peekKid works`, async () => {
+    const keySet = await keys({ upstream: true });
+    bind(build, ALL);
+    const token = await mint(keySet, { kid: 'rs' });
+    assert.equal(Verifier.peekKid(token), 'rs');
+    Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined, configurable: true });
+    try {
+      const tollgate = await verifierFor(keySet, ALL, build);
+      await rejectsWith(tollgate.verify(token), 'unsupported_alg');
+    } finally {
+      delete globalThis.crypto.subtle;
+    }
+    assert.ok(globalThis.crypto.subtle, 'restored');
+  });
+}
 
 test('two wasm instances bound in turn never lend each other imported keys', async () => {
   // Fresh instances (a module imported under another URL is another
