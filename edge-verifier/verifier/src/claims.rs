@@ -114,23 +114,20 @@ impl AccessClaims {
     }
 }
 
-/// Whatever a token's payload holds, before the required claims are checked.
+/// Whatever a tollgate token's payload holds, before the required claims
+/// are checked: the registered claims, and tollgate's own.
 ///
 /// Unknown claims are ignored; a known claim of the wrong JSON type, or any
 /// claim given twice, makes the payload malformed.
 #[derive(Default)]
 pub(crate) struct RawClaims {
-    iss: Option<String>,
-    sub: Option<String>,
-    aud: Option<Audience>,
-    iat: Option<i64>,
-    exp: Option<i64>,
-    nbf: Option<i64>,
+    registered: Registered,
+    /// `jti` as a UUID, as tollgate's tokens carry it (read here, not in
+    /// `registered`).
     jti: Option<Uuid>,
     sid: Option<Uuid>,
     roles: Option<Vec<String>>,
     email: Option<String>,
-    cnf: Option<RawConfirmation>,
 }
 
 /// A `cnf` as sent. A confirmation method other than `jkt` (say mTLS's
@@ -156,27 +153,23 @@ impl RawConfirmation {
 }
 
 impl RawClaims {
+    /// The members read: [`Registered::NAMES`], then tollgate's own.
+    const NAMES: [&'static str; 11] = [
+        "iss", "sub", "aud", "iat", "exp", "nbf", "jti", "cnf", "sid", "roles", "email",
+    ];
+
     /// Reads a tollgate token's payload: `jti` and `sid` are UUIDs here.
     pub(crate) fn read(payload: &[u8]) -> Result<Self, json::Error> {
-        const NAMES: [&str; 11] = [
-            "iss", "sub", "aud", "iat", "exp", "nbf", "jti", "sid", "roles", "email", "cnf",
-        ];
         let mut claims = RawClaims::default();
         Reader::document(payload, |r| {
-            r.members(&NAMES, &mut |r, claim| {
+            r.members(&Self::NAMES, &mut |r, claim| {
                 let c = &mut claims;
                 match claim {
-                    0 => c.iss = r.opt_string()?,
-                    1 => c.sub = r.opt_string()?,
-                    2 => c.aud = Audience::read_opt(r)?,
-                    3 => c.iat = Some(r.numeric_date(true)?),
-                    4 => c.exp = Some(r.numeric_date(false)?),
-                    5 => c.nbf = Some(r.numeric_date(true)?),
                     6 => c.jti = r.opt_uuid()?,
-                    7 => c.sid = r.opt_uuid()?,
-                    8 => c.roles = if r.null()? { None } else { Some(r.strings()?) },
-                    9 => c.email = r.opt_string()?,
-                    _ => c.cnf = RawConfirmation::read(r)?,
+                    8 => c.sid = r.opt_uuid()?,
+                    9 => c.roles = if r.null()? { None } else { Some(r.strings()?) },
+                    10 => c.email = r.opt_string()?,
+                    registered => c.registered.read(registered, r)?,
                 }
                 Ok(())
             })
@@ -189,18 +182,19 @@ impl RawClaims {
         fn need<T>(value: Option<T>, name: &'static str) -> Result<T, VerifyError> {
             value.ok_or(VerifyError::MissingClaim(name))
         }
+        let r = self.registered;
         Ok(AccessClaims {
-            iss: need(self.iss, "iss")?,
-            sub: need(self.sub, "sub")?,
-            aud: need(self.aud, "aud")?,
-            iat: need(self.iat, "iat")?,
-            exp: need(self.exp, "exp")?,
-            nbf: self.nbf,
+            iss: need(r.iss, "iss")?,
+            sub: need(r.sub, "sub")?,
+            aud: need(r.aud, "aud")?,
+            iat: need(r.iat, "iat")?,
+            exp: need(r.exp, "exp")?,
+            nbf: r.nbf,
             jti: Some(uuid_text(need(self.jti, "jti")?)),
             sid: Some(uuid_text(need(self.sid, "sid")?)),
             roles: self.roles.unwrap_or_default(),
             email: self.email,
-            cnf: confirmation(self.cnf)?,
+            cnf: confirmation(r.cnf)?,
         })
     }
 }
@@ -228,8 +222,9 @@ pub(crate) fn peek_issuer(payload: &[u8]) -> Option<String> {
     iss
 }
 
-/// The registered claims of an upstream's token (RFC 7519 §4.1), typed;
-/// everything else is the provider's and read by its rules.
+/// The registered claims (RFC 7519 §4.1) a verifier reads, typed: every
+/// token has them, tollgate's and an upstream's; everything else is the
+/// issuer's own.
 #[derive(Default)]
 struct Registered {
     iss: Option<String>,
@@ -245,21 +240,19 @@ struct Registered {
 impl Registered {
     const NAMES: [&'static str; 8] = ["iss", "sub", "aud", "iat", "exp", "nbf", "jti", "cnf"];
 
-    /// Takes `value` (a member's JSON text) if `name` is a registered claim.
-    fn take(&mut self, index: usize, value: &[u8]) -> Result<(), json::Error> {
-        Reader::document(value, |r| {
-            match index {
-                0 => self.iss = r.opt_string()?,
-                1 => self.sub = r.opt_string()?,
-                2 => self.aud = Audience::read_opt(r)?,
-                3 => self.iat = Some(r.numeric_date(true)?),
-                4 => self.exp = Some(r.numeric_date(false)?),
-                5 => self.nbf = Some(r.numeric_date(true)?),
-                6 => self.jti = r.opt_string()?,
-                _ => self.cnf = RawConfirmation::read(r)?,
-            }
-            Ok(())
-        })
+    /// Reads the claim `NAMES[index]`.
+    fn read(&mut self, index: usize, r: &mut Reader<'_>) -> Result<(), json::Error> {
+        match index {
+            0 => self.iss = r.opt_string()?,
+            1 => self.sub = r.opt_string()?,
+            2 => self.aud = Audience::read_opt(r)?,
+            3 => self.iat = Some(r.numeric_date(true)?),
+            4 => self.exp = Some(r.numeric_date(false)?),
+            5 => self.nbf = Some(r.numeric_date(true)?),
+            6 => self.jti = r.opt_string()?,
+            _ => self.cnf = RawConfirmation::read(r)?,
+        }
+        Ok(())
     }
 }
 
@@ -285,7 +278,7 @@ pub(crate) fn upstream_claims(
             let value = r.skip()?;
             if let Some(index) = Registered::NAMES.iter().position(|known| *known == name) {
                 seen.first(index, r)?;
-                registered.take(index, value)?;
+                Reader::document(value, |r| registered.read(index, r))?;
             }
             upstream.take(name, value, &mut named);
             // An ID token is not an access token, whatever its `typ` and
@@ -331,5 +324,17 @@ fn confirmation(cnf: Option<RawConfirmation>) -> Result<Option<Confirmation>, Ve
         Some(RawConfirmation { jkt: None }) => Err(VerifyError::Malformed(
             "cnf names a confirmation method other than jkt",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tollgate token's reader hands the registered claims to
+    /// `Registered::read` by their index there.
+    #[test]
+    fn tollgates_claims_start_with_the_registered_ones() {
+        assert_eq!(RawClaims::NAMES[..8], Registered::NAMES);
     }
 }

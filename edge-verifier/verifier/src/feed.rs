@@ -241,7 +241,7 @@ pub struct RevocationEntry {
 }
 
 /// The flat JSON shape of an entry.
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct EntryWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
@@ -264,14 +264,7 @@ impl RevocationEntry {
 
     fn read(r: &mut Reader<'_>) -> Result<Self, json::Error> {
         const NAMES: [&str; 6] = ["iss", "sid", "jti", "key", "before", "until"];
-        let mut wire = EntryWire {
-            iss: None,
-            sid: None,
-            jti: None,
-            key: None,
-            before: None,
-            until: 0,
-        };
+        let mut wire = EntryWire::default();
         let mut until = None;
         r.members(&NAMES, &mut |r, member| {
             match member {
@@ -355,12 +348,8 @@ impl TryFrom<EntryWire> for RevocationEntry {
 impl From<RevocationEntry> for EntryWire {
     fn from(entry: RevocationEntry) -> Self {
         let mut wire = EntryWire {
-            iss: None,
-            sid: None,
-            jti: None,
-            key: None,
-            before: None,
             until: entry.until,
+            ..EntryWire::default()
         };
         match entry.target.published() {
             Revoked::Sid(sid) => wire.sid = Some(sid),
