@@ -32,6 +32,8 @@ export async function startStubIssuer({ pageSize = 1000 } = {}) {
     keys: [],
     keysVersion: 1,
     requests: { feed: 0, jwks: 0 },
+    /** Requests that arrived (counted before any delay; `requests` after it). */
+    arrived: { feed: 0, jwks: 0 },
     /** Requests held open by `silent` and `stall`, released by `release()`. */
     held: new Set(),
   };
@@ -86,6 +88,8 @@ export async function startStubIssuer({ pageSize = 1000 } = {}) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://stub');
     const delay = url.pathname === '/v1/revocations' ? stub.delayMs.feed : url.pathname === '/.well-known/jwks.json' ? stub.delayMs.jwks : 0;
+    if (url.pathname === '/v1/revocations') stub.arrived.feed += 1;
+    if (url.pathname === '/.well-known/jwks.json') stub.arrived.jwks += 1;
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const fault = stub.fault?.match(url) ? stub.fault.kind : null;
     if (url.pathname === '/v1/revocations') stub.requests.feed += 1;

@@ -19,6 +19,9 @@
 //! fresh lease poll the cache for the answer instead of fetching
 //! themselves, until the lease would have expired or their own deadline.
 //!
+//! An answer is shared only if no newer one is there or on its way, so the
+//! copy in the cache never goes back in time.
+//!
 //! Cache operations that fail are treated as misses: the cache is an
 //! optimisation, never a dependency.
 
@@ -62,16 +65,18 @@ async fn lease(cache: &Cache, url: &str) -> Option<u64> {
     (now_ms() < taken.saturating_add(LEASE_MS)).then_some(taken)
 }
 
-async fn put(cache: &Cache, key: &str, text: &str, observed: u64) {
+/// Puts `text` under `key`, stamped `observed`; whether the cache took it.
+async fn put(cache: &Cache, key: &str, text: &str, observed: u64) -> bool {
     let headers = Headers::new();
     let stamped = headers.set(OBSERVED, &observed.to_string()).is_ok()
         && headers.set("cache-control", "public, max-age=5").is_ok()
         && headers.set("content-type", "application/json").is_ok();
     if !stamped {
-        return;
+        return false;
     }
-    if let Ok(response) = Response::ok(text).map(|r| r.with_headers(headers)) {
-        let _ = cache.put(key, response).await;
+    match Response::ok(text).map(|r| r.with_headers(headers)) {
+        Ok(response) => cache.put(key, response).await.is_ok(),
+        Err(_) => false,
     }
 }
 
@@ -137,14 +142,28 @@ where
         }
     }
     let started = now_ms();
-    put(&cache, &lease_key(url), "", started).await;
+    let _ = put(&cache, &lease_key(url), "", started).await;
     let result = fetch().await;
     let fetched = result.is_ok().then_some(started);
     (result, None, fetched)
 }
 
 /// Shares the issuer's answer `text` for `url`, fetched at `started`, with
-/// the other isolates of the data center.
+/// the other isolates of the data center: unless a newer answer is there
+/// or on its way (a lease taken after `started`). A slow fetch whose lease
+/// expired must not overwrite the answer of the isolate that fetched after
+/// it: the others would take the older copy for stale and wait on that
+/// newer lease, whose answer is gone, until it expired (seen as a 300 ms
+/// stall in bench/scale.js). A put the cache refuses (a local stand-in's
+/// storage busy) is tried once more, for the same reason.
 pub async fn share(url: &str, text: &str, started: u64) {
-    put(&Cache::default(), url, text, started).await;
+    let cache = Cache::default();
+    let newer = |stamped: Option<(String, u64)>| stamped.is_some_and(|(_, at)| at > started);
+    if newer(cached(&cache, url).await) || newer(cached(&cache, &lease_key(url)).await) {
+        return;
+    }
+    if !put(&cache, url, text, started).await {
+        Delay::from(POLL).await;
+        let _ = put(&cache, url, text, started).await;
+    }
 }
