@@ -8,7 +8,7 @@
 //! provider's access tokens carry a session claim; otherwise, or with only
 //! `sub`, every token of `sub` issued up to the logout is revoked.
 
-use serde_json::Value;
+use crate::json::Value;
 
 use super::{Event, EventCode as C, EventError, EventOptions, signed};
 use crate::feed::Revoked;

@@ -24,7 +24,7 @@ pub use set::{
 
 use core::fmt;
 
-use serde_json::{Map, Value};
+use crate::json::{self, Members, Reader, Value};
 
 use crate::algorithm::Algorithm;
 use crate::audience::Audience;
@@ -172,20 +172,18 @@ impl EventError {
     /// The body of a Back-Channel Logout 400 (OIDC BCL §2.8, RFC 6749
     /// §5.2's shape): `{"error":"invalid_request","error_description":...}`.
     pub fn logout_body(&self) -> String {
-        serde_json::json!({
-            "error": "invalid_request",
-            "error_description": self.to_string(),
-        })
-        .to_string()
+        let mut body = json::Object::new();
+        body.str("error", "invalid_request")
+            .str("error_description", &self.to_string());
+        body.finish()
     }
 
     /// The body of an RFC 8935 push 400: `{"err":...,"description":...}`.
     pub fn set_body(&self) -> String {
-        serde_json::json!({
-            "err": self.code.set_error(),
-            "description": self.to_string(),
-        })
-        .to_string()
+        let mut body = json::Object::new();
+        body.str("description", &self.to_string())
+            .str("err", self.code.set_error());
+        body.finish()
     }
 }
 
@@ -200,7 +198,7 @@ impl std::error::Error for EventError {}
 /// A token whose signature verified, with its provider's rules.
 pub(crate) struct Signed<'k> {
     pub(crate) upstream: &'k Upstream,
-    pub(crate) claims: Map<String, Value>,
+    pub(crate) claims: Members,
 }
 
 /// The checks both kinds share, up to and including the signature.
@@ -239,8 +237,10 @@ pub(crate) fn signed<'k>(
             C::UnsupportedAlg,
             "the algorithm is not one this provider signs with",
         ))?;
-    let claims: Map<String, Value> = serde_json::from_slice(&parts.payload)
-        .map_err(|_| malformed("the payload is not a JSON object"))?;
+    let claims = match Reader::document(&parts.payload, Value::read) {
+        Ok(Value::Object(claims)) => claims,
+        _ => return Err(malformed("the payload is not a JSON object")),
+    };
     if claims.get("iss").and_then(Value::as_str) != Some(options.issuer.as_str()) {
         return Err(EventError::new(
             C::WrongIssuer,
@@ -388,7 +388,7 @@ impl Signed<'_> {
 }
 
 pub(crate) fn string_in<'a>(
-    object: &'a Map<String, Value>,
+    object: &'a Members,
     name: &str,
 ) -> Result<Option<&'a str>, EventError> {
     match object.get(name) {
@@ -407,10 +407,7 @@ pub const MAX_ID_LEN: usize = 1024;
 /// An id member of `object`: a string of 1 to [`MAX_ID_LEN`] bytes without
 /// control characters (which neither a header nor a Postgres text column
 /// takes), or absent.
-pub(crate) fn id_in<'a>(
-    object: &'a Map<String, Value>,
-    name: &str,
-) -> Result<Option<&'a str>, EventError> {
+pub(crate) fn id_in<'a>(object: &'a Members, name: &str) -> Result<Option<&'a str>, EventError> {
     let Some(id) = string_in(object, name)? else {
         return Ok(None);
     };
@@ -423,24 +420,15 @@ pub(crate) fn id_in<'a>(
     Ok(Some(id))
 }
 
-/// A NumericDate member of `object`, a fraction rounded up (a cut-off at
-/// 100.7 covers a token issued at 100.4, whose `iat` reads 101); `Err` if
-/// it is there and not a number in range.
-pub(crate) fn date_in(object: &Map<String, Value>, name: &str) -> Result<Option<i64>, EventError> {
+/// A NumericDate member of `object`, a fraction rounded up exactly, as a
+/// token's `iat` is (a cut-off at 100.7 covers a token issued at 100.4,
+/// whose `iat` reads 101); `Err` if it is there and not a number in range.
+pub(crate) fn date_in(object: &Members, name: &str) -> Result<Option<i64>, EventError> {
     match object.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.is_finite() && f.abs() < 1e15)
-                    .map(|f| f.ceil() as i64)
-            })
-            .map(Some)
-            .ok_or(EventError::new(
-                EventCode::Malformed,
-                "a date claim is out of range",
-            )),
+        Some(number @ Value::Number(_)) => number.whole_seconds(true).map(Some).ok_or(
+            EventError::new(EventCode::Malformed, "a date claim is out of range"),
+        ),
         Some(_) => Err(EventError::new(
             EventCode::Malformed,
             "a date claim is not a number",

@@ -17,7 +17,7 @@
 //!
 //! "Up to the event" is the event's `event_timestamp`, else the SET's `iat`.
 
-use serde_json::{Map, Value};
+use crate::json::{Members, Value};
 
 use super::{
     Event, EventCode as C, EventError, EventOptions, Signed, date_in, id_in, signed, string_in,
@@ -170,7 +170,7 @@ fn map_subject(
     simple(subject, before, options)
 }
 
-fn format(subject: &Map<String, Value>) -> Result<&str, EventError> {
+fn format(subject: &Members) -> Result<&str, EventError> {
     string_in(subject, "format")?.ok_or(EventError::new(
         C::UnsupportedSubject,
         "the subject identifier has no `format`",
@@ -178,11 +178,7 @@ fn format(subject: &Map<String, Value>) -> Result<&str, EventError> {
 }
 
 /// A subject that names one user or one token.
-fn simple(
-    subject: &Map<String, Value>,
-    before: i64,
-    options: &EventOptions,
-) -> Result<Revoked, EventError> {
+fn simple(subject: &Members, before: i64, options: &EventOptions) -> Result<Revoked, EventError> {
     let iss = Some(options.issuer.clone());
     let need = |name| {
         id_in(subject, name)?.ok_or(EventError::new(
@@ -248,7 +244,7 @@ fn session_id(session: &Value) -> Result<&str, EventError> {
     session_id_of(session)
 }
 
-fn session_id_of(subject: &Map<String, Value>) -> Result<&str, EventError> {
+fn session_id_of(subject: &Members) -> Result<&str, EventError> {
     id_in(subject, "id")?.ok_or(EventError::new(
         C::Malformed,
         "the session subject has no `id`",

@@ -34,9 +34,13 @@ mod number;
 #[cfg(test)]
 mod oracle;
 mod read;
+#[cfg(feature = "native")]
+mod value;
 mod write;
 
 pub use read::Error;
 pub(crate) use read::{Kind, Reader, Seen};
+#[cfg(feature = "native")]
+pub(crate) use value::{Object as Members, Value};
 pub use write::Object;
 pub(crate) use write::string;

@@ -9,7 +9,7 @@ use tollgate_verifier::event::{
 use tollgate_verifier::{KeySet, Revoked};
 
 use crate::support::*;
-use crate::upstream::{IDP_A, IDP_B, jwks, key_a, key_b};
+use crate::upstream::{IDP_A, IDP_B, jwks, key_a, key_b, set_of, upstream_claims, verifier};
 
 fn keys() -> KeySet {
     KeySet::from_jwks(&jwks()).unwrap()
@@ -453,6 +453,38 @@ fn cut_off_moments_are_bounded_and_rounded_up() {
     );
     assert_eq!(at(json!(NOW + 3600)), NOW + 30);
     assert_eq!(at(json!(NOW as f64 - 4.5)), NOW - 4);
+}
+
+/// A cut-off and a token of the same second, in fractions an `f64` cannot
+/// tell apart (nanoseconds), round as one: the issuer's event and the
+/// verifier's `iat` both round exactly, so a token issued before the
+/// logout is cut off by it (through an `f64`, the cut-off fell a second
+/// before the token's rounded `iat`).
+#[test]
+fn a_cut_off_and_a_token_round_their_fractions_alike() {
+    let user = json!({"format": "iss_sub", "iss": IDP_A, "sub": "auth0|5f7c8ec7c33c6c004bbafe82"});
+    let claims = set_claims(
+        json!({CREDENTIAL_CHANGE_EVENT: {"event_timestamp": "AT"}}),
+        user,
+    )
+    .to_string()
+    .replace("\"AT\"", &format!("{}.00000005", NOW - 10));
+    let header = br#"{"alg":"ES256","kid":"shared","typ":"secevent+jwt"}"#;
+    let event = forge_raw(header, claims.as_bytes(), Sign::Es(&key_a()));
+    let event = judge_security_event(&event, &keys(), &options(), NOW).unwrap();
+    assert!(
+        matches!(event.revoked[0].target, Revoked::Subject { before, .. } if before == NOW - 9),
+        "{:?}",
+        event.revoked[0].target
+    );
+    let issued = upstream_claims(IDP_A).to_string().replace(
+        &format!("\"iat\":{}", NOW - 10),
+        &format!("\"iat\":{}.00000001", NOW - 10),
+    );
+    let header = br#"{"alg":"ES256","kid":"shared","typ":"JWT"}"#;
+    let token = forge_raw(header, issued.as_bytes(), Sign::Es(&key_a()));
+    let set = set_of(event.revoked);
+    assert_eq!(refusal(&verifier(), &token, NOW, &set), "revoked");
 }
 
 /// Ids a database column or a header could not hold are refused.

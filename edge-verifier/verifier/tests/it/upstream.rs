@@ -56,7 +56,7 @@ pub(crate) fn jwks() -> Jwks {
     jwks
 }
 
-fn verifier() -> Verifier {
+pub(crate) fn verifier() -> Verifier {
     Verifier::new(
         VerifierOptions::new(ISSUER, AUDIENCE),
         KeySet::from_jwks(&jwks()).unwrap(),
@@ -64,7 +64,7 @@ fn verifier() -> Verifier {
 }
 
 /// What Keycloak's access tokens carry.
-fn upstream_claims(iss: &str) -> Value {
+pub(crate) fn upstream_claims(iss: &str) -> Value {
     json!({
         "iss": iss,
         "sub": "auth0|5f7c8ec7c33c6c004bbafe82",
@@ -79,7 +79,7 @@ fn upstream_claims(iss: &str) -> Value {
     })
 }
 
-fn es_token(key: &p256::ecdsa::SigningKey, claims: &Value) -> String {
+pub(crate) fn es_token(key: &p256::ecdsa::SigningKey, claims: &Value) -> String {
     forge(
         &json!({"alg": "ES256", "kid": "shared", "typ": "JWT"}),
         claims,
@@ -242,7 +242,7 @@ fn types_audiences_and_required_claims() {
     assert!(verify(&verifier, &typed(&odd)).unwrap().roles.is_empty());
 }
 
-fn set_of(entries: Vec<RevocationEntry>) -> RevocationSet {
+pub(crate) fn set_of(entries: Vec<RevocationEntry>) -> RevocationSet {
     let mut set = RevocationSet::new();
     set.apply(&RevocationFeed {
         cursor: "c".into(),
