@@ -3,9 +3,11 @@
 //! Every JSON text that reaches a verifier from the network has a fixed
 //! shape: a token's header and claims, a DPoP proof's, the JWKS, a feed
 //! page. Each shape has a reader beside its type (`Header::read`,
-//! `RevocationFeed::from_json`, ...), built on the one pull [`Reader`]
-//! here, and each answer an adapter writes (a problem body, claims handed
-//! to JavaScript, a status page) goes through [`Object`].
+//! `RevocationFeed::from_json`, ...), built on the one pull `Reader` here;
+//! the upstream announcements the issuer judges, whose shapes nest and
+//! vary, are read whole into a `Value` by the same reader. Each answer an
+//! adapter writes (a problem body, claims handed to JavaScript, a status
+//! page) goes through [`Object`].
 //!
 //! Why not serde_json, which the crate used before: its generic
 //! deserializers, stamped out once per type, and its error messages (which
@@ -20,11 +22,11 @@
 //!   most 127 levels deep as serde_json did, and reads objects only where
 //!   an object is meant (serde's derived readers also took an array of the
 //!   fields in order, which no JOSE library writes);
-//! - refuses a member given twice wherever a type reads it ([`Seen`]);
+//! - refuses a member given twice wherever a type reads it (`Seen`);
 //! - borrows strings without escapes from the input, so a token's claims
 //!   are read with few allocations;
 //! - rounds a fractional NumericDate exactly, from its decimal digits
-//!   ([`Reader::numeric_date`]), where serde_json went through an `f64`.
+//!   (`Reader::numeric_date`), where serde_json went through an `f64`.
 //!
 //! The issuer still writes the wire types with serde (their `Serialize`
 //! derives); [`Object`] writes the same text for the shapes adapters
