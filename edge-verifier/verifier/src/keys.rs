@@ -158,7 +158,7 @@ impl Jwk {
         Ok(jwk)
     }
 
-    /// The members after `kty`, in [`Self::NAMES`]' order.
+    /// The members after `kty`, in `NAMES`' order.
     fn optional(&self) -> [&Option<String>; 10] {
         [
             &self.kid,
@@ -189,8 +189,8 @@ impl Jwk {
         ]
     }
 
-    /// The JWK as JSON: the members that are set, in [`Self::NAMES`]'
-    /// order (the text serde writes for it).
+    /// The JWK as JSON: the members that are set, in the order of the
+    /// struct's fields (the text serde writes for it).
     pub fn to_json(&self) -> String {
         let mut object = Object::new();
         object.str("kty", &self.kty);
