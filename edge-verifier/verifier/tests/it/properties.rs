@@ -100,3 +100,80 @@ proptest! {
         assert_coded(&keys.verifier(), &token);
     }
 }
+
+/// Any text, control characters, quotes and non-ASCII included.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof!["\\PC{0,12}", ".{0,12}", "[\"\\\\\u{0}-\u{1f}é😀]{0,6}"]
+}
+
+fn claims_of_any_shape() -> impl Strategy<Value = tollgate_verifier::AccessClaims> {
+    use tollgate_verifier::{AccessClaims, Audience, Confirmation};
+    (
+        (
+            text(),
+            text(),
+            prop_oneof![
+                text().prop_map(Audience::One),
+                prop::collection::vec(text(), 0..3).prop_map(Audience::Many)
+            ],
+        ),
+        (any::<i64>(), any::<i64>(), any::<Option<i64>>()),
+        (
+            prop::option::of(text()),
+            prop::option::of(text()),
+            prop::collection::vec(text(), 0..3),
+            prop::option::of(text()),
+            prop::option::of(text().prop_map(|jkt| Confirmation { jkt })),
+        ),
+    )
+        .prop_map(
+            |((iss, sub, aud), (iat, exp, nbf), (jti, sid, roles, email, cnf))| AccessClaims {
+                iss,
+                sub,
+                aud,
+                iat,
+                exp,
+                nbf,
+                jti,
+                sid,
+                roles,
+                email,
+                cnf,
+            },
+        )
+}
+
+fn jwk_of_any_shape() -> impl Strategy<Value = tollgate_verifier::Jwk> {
+    (text(), prop::collection::vec(prop::option::of(text()), 10)).prop_map(|(kty, o)| {
+        tollgate_verifier::Jwk {
+            kty,
+            kid: o[0].clone(),
+            iss: o[1].clone(),
+            alg: o[2].clone(),
+            key_use: o[3].clone(),
+            crv: o[4].clone(),
+            x: o[5].clone(),
+            y: o[6].clone(),
+            n: o[7].clone(),
+            e: o[8].clone(),
+            k: o[9].clone(),
+        }
+    })
+}
+
+proptest! {
+    /// The claims an adapter hands JavaScript are the text the issuer's
+    /// serde writes for them, byte for byte.
+    #[test]
+    fn claims_json_is_what_serde_writes(claims in claims_of_any_shape()) {
+        prop_assert_eq!(claims.to_json(), serde_json::to_string(&claims).unwrap());
+    }
+
+    /// A key's JSON (what WebCrypto imports) is serde's text too, and reads back as the key.
+    #[test]
+    fn jwk_json_is_what_serde_writes_and_reads_back(jwk in jwk_of_any_shape()) {
+        let text = jwk.to_json();
+        prop_assert_eq!(&text, &serde_json::to_string(&jwk).unwrap());
+        prop_assert_eq!(tollgate_verifier::Jwk::from_json(&text).unwrap(), jwk);
+    }
+}
