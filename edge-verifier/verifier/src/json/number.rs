@@ -122,8 +122,27 @@ fn split(parts: &Parts<'_>) -> Option<(u128, bool)> {
     Some((magnitude, fraction))
 }
 
+/// The value of a plain integer (optional `-`, at most 18 digits): the
+/// common case, without the general path's splitting.
+fn small_integer(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let magnitude = digits
+        .iter()
+        .fold(0i64, |acc, &digit| acc * 10 + i64::from(digit - b'0'));
+    Some(if negative { -magnitude } else { magnitude })
+}
+
 /// An integer written without fraction or exponent, in `i64`'s range.
 pub(super) fn integer(text: &[u8]) -> Option<i64> {
+    if let Some(value) = small_integer(text) {
+        return Some(value);
+    }
     let parts = parts(text);
     if !parts.written_whole {
         return None;
@@ -144,6 +163,9 @@ pub(super) fn unsigned(text: &[u8]) -> Option<u64> {
 
 /// A number's whole seconds, rounded up or down, in `i64`'s range.
 pub(super) fn whole(text: &[u8], round_up: bool) -> Option<i64> {
+    if let Some(value) = small_integer(text) {
+        return Some(value);
+    }
     let parts = parts(text);
     let (mut magnitude, fraction) = split(&parts)?;
     // Rounding away from zero: up for a positive number, down for a

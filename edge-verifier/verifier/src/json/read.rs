@@ -243,23 +243,25 @@ impl<'a> Reader<'a> {
         }
         let text = self.text;
         let start = self.at + 1;
-        let mut at = start;
-        loop {
-            match text.get(at) {
-                Some(b'"') => {
-                    let value = core::str::from_utf8(&text[start..at])
-                        .map_err(|_| self.fail("a string is not UTF-8"))?;
-                    self.at = at + 1;
-                    return Ok(Cow::Borrowed(value));
-                }
-                Some(b'\\') => break,
-                Some(0..=0x1f) => {
-                    self.at = at;
-                    return Err(self.fail("a control character in a string"));
-                }
-                Some(_) => at += 1,
-                None => return Err(self.fail("a string is not closed")),
+        // Up to the first byte that is not plain string content.
+        let mut at = start
+            + text[start..]
+                .iter()
+                .position(|&byte| SPECIAL[usize::from(byte)])
+                .unwrap_or(text.len() - start);
+        match text.get(at) {
+            Some(b'"') => {
+                let value = core::str::from_utf8(&text[start..at])
+                    .map_err(|_| self.fail("a string is not UTF-8"))?;
+                self.at = at + 1;
+                return Ok(Cow::Borrowed(value));
             }
+            Some(b'\\') => {}
+            Some(_) => {
+                self.at = at;
+                return Err(self.fail("a control character in a string"));
+            }
+            None => return Err(self.fail("a string is not closed")),
         }
         let mut out = text[start..at].to_vec();
         loop {
@@ -431,6 +433,21 @@ impl<'a> Reader<'a> {
         Ok(&self.text[start..self.at])
     }
 }
+
+/// The bytes that end plain string content: `"`, `\\` and the control
+/// characters, which a reader must look at and a writer escapes (as
+/// serde_json escapes nothing else). One load a byte.
+pub(super) const SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 /// Which known members an object has given: a type's reader marks each
 /// member it reads, so one given twice is refused (RFC 7515 §4 and RFC

@@ -3,6 +3,8 @@
 //! else), so what an adapter writes here reads the same as what the issuer
 //! writes with serde.
 
+use super::read::SPECIAL;
+
 /// A JSON object being written, member by member, in the order given.
 ///
 /// ```
@@ -132,7 +134,7 @@ fn push_string(text: &mut String, value: &str) {
     text.push('"');
     let mut plain = 0;
     for (at, &byte) in value.as_bytes().iter().enumerate() {
-        if !ESCAPED[usize::from(byte)] {
+        if !SPECIAL[usize::from(byte)] {
             continue;
         }
         let escape = match byte {
@@ -158,19 +160,6 @@ fn push_string(text: &mut String, value: &str) {
     text.push_str(&value[plain..]);
     text.push('"');
 }
-
-/// The bytes [`push_string`] escapes: `"`, `\\` and the control characters.
-const ESCAPED: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 0x20 {
-        table[byte] = true;
-        byte += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
 
 fn push_digits(text: &mut String, mut value: u64) {
     let mut digits = [0u8; 20];
