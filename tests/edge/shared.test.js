@@ -4,7 +4,7 @@
 // whose answers can be made slow on cue.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Miniflare } from 'miniflare';
+import { Miniflare, Response as WorkerResponse } from 'miniflare';
 import { startOrigin, workerOptions } from '../harness/edge.js';
 import { sleep } from '../harness/issuer.js';
 import { AUD, ISS, startStubIssuer } from '../harness/stub-issuer.js';
@@ -51,6 +51,16 @@ async function until(count, than, limitMs = 2000) {
   }
 }
 
+const FEED_URL = () => `${stub.url}/v1/revocations?since=a%3A0`;
+
+/** Puts `body` in the shared cache under `url`, stamped `stamp`, as an isolate does. */
+async function putShared(url, body, stamp) {
+  const caches = await mf.getCaches();
+  await caches.default.put(url, new WorkerResponse(body, {
+    headers: { 'x-tollgate-observed-ms': String(stamp), 'cache-control': 'public, max-age=5', 'content-type': 'application/json' },
+  }));
+}
+
 /** When the shared copy of the answer to `since=a:0` was fetched (its stamp). */
 async function sharedStamp() {
   const caches = await mf.getCaches();
@@ -85,4 +95,52 @@ test('a slow answer that lands after a newer one never replaces it in the shared
   await until(() => stub.requests.feed, stub.arrived.feed - 1, 2000);
   await sleep(slowStarted + 800 - Date.now());
   assert.equal(await sharedStamp(), newer, 'the older answer replaced the newer one');
+});
+
+test("an answer is still shared when the newer fetch that leased after it fails", async () => {
+  const token = await stub.mint();
+  for (const edge of edges) assert.equal((await send(edge, token)).status, 200);
+  await sleep(150);
+  const before = await sharedStamp();
+  // Isolate 0's fetch is slow: its lease expires before its answer lands.
+  stub.delayMs.feed = 600;
+  let arrived = stub.arrived.feed;
+  assert.equal((await send(edges[0], token)).status, 200);
+  await until(() => stub.arrived.feed, arrived);
+  const slowStarted = Date.now();
+  stub.delayMs.feed = 0;
+  // Isolate 1 leases after that and its fetch fails.
+  await sleep(350);
+  stub.fault = { kind: '500', match: (url) => url.pathname === '/v1/revocations' };
+  arrived = stub.arrived.feed;
+  assert.equal((await send(edges[1], token)).status, 200);
+  await until(() => stub.arrived.feed, arrived);
+  await sleep(50);
+  stub.fault = null;
+  // The slow answer lands, and is the newest there is: it is shared.
+  await sleep(slowStarted + 800 - Date.now());
+  const after = await sharedStamp();
+  assert.ok(after > before, 'the slow answer was not shared');
+  assert.ok(Math.abs(after - slowStarted) < 100, `the shared copy is the slow fetch's (stamped ${after - slowStarted} ms from its start)`);
+});
+
+test('an answer fetched a moment before a racing lease serves those waiting on that lease', async () => {
+  const token = await stub.mint();
+  for (const edge of edges) assert.equal((await send(edge, token)).status, 200);
+  await sleep(300);
+  // What two isolates that leased 20 ms apart leave when the older answer
+  // is put last: that answer, and the newer lease, still live.
+  const page = await (await fetch(FEED_URL())).text();
+  const answered = Date.now() - 150;
+  await putShared(FEED_URL(), page, answered);
+  await putShared(`${FEED_URL()}&tollgate-lease`, '', answered + 20);
+  // Isolate 2 refreshes: the copy is too old to serve as it is, so it
+  // goes on to the issuer at once, rather than waiting out that lease
+  // (another 170 ms) for an answer no fresher than the one it has.
+  const arrived = stub.arrived.feed;
+  const asked = Date.now();
+  assert.equal((await send(edges[2], token)).status, 200);
+  await until(() => stub.arrived.feed, arrived);
+  const waited = Date.now() - asked;
+  assert.ok(waited < 120, `waited ${waited} ms on a lease its copy already answers`);
 });

@@ -19,8 +19,10 @@
 //! fresh lease poll the cache for the answer instead of fetching
 //! themselves, until the lease would have expired or their own deadline.
 //!
-//! An answer is shared only if no newer one is there or on its way, so the
-//! copy in the cache never goes back in time.
+//! An answer is shared only if no newer one is cached already, so a slow
+//! fetch cannot put the copy back in time (the check and the put are two
+//! operations, so two puts in the same few milliseconds can still land in
+//! either order).
 //!
 //! Cache operations that fail are treated as misses: the cache is an
 //! optimisation, never a dependency.
@@ -35,6 +37,13 @@ const OBSERVED: &str = "x-tollgate-observed-ms";
 /// How long a lease holds other isolates back, at most: a little more than
 /// a far issuer's round trip. A lease whose answer has landed holds nobody.
 const LEASE_MS: u64 = 300;
+
+/// Leases taken this close after an answer's fetch started are one race
+/// (isolates that each missed the other's lease, a cache write or two
+/// apart): that answer serves those waiting on them. It may be the older
+/// one, put last; waiting out the newer lease for an answer at most this
+/// much fresher would stall every waiter for the lease's life.
+const RACE_MS: u64 = 50;
 
 /// The longest a background refresh waits before its first look.
 const STAGGER_MS: u64 = 40;
@@ -117,14 +126,15 @@ where
         // Fresh enough; or the answer of the lease this isolate waited on,
         // stamped when that fetch started, so a little older than asked
         // (the Syncer counts the state's age from the stamp).
-        let wanted = |o: u64| o >= fresh || waiting_on.is_some_and(|t| o >= t);
+        let wanted =
+            |o: u64| o >= fresh || waiting_on.is_some_and(|t| o.saturating_add(RACE_MS) >= t);
         if let Some((text, o)) = hit.as_ref().filter(|(_, o)| wanted(*o)) {
             return (Ok(text.clone()), Some(*o), None);
         }
         let pending_lease = match lease(&cache, url).await {
             // A lease whose answer has not landed yet.
             Some(taken)
-                if observed.is_none_or(|o| o < taken)
+                if observed.is_none_or(|o| o.saturating_add(RACE_MS) < taken)
                     && now_ms() < deadline_ms.min(taken.saturating_add(LEASE_MS)) =>
             {
                 Some(taken)
@@ -149,21 +159,31 @@ where
 }
 
 /// Shares the issuer's answer `text` for `url`, fetched at `started`, with
-/// the other isolates of the data center: unless a newer answer is there
-/// or on its way (a lease taken after `started`). A slow fetch whose lease
-/// expired must not overwrite the answer of the isolate that fetched after
-/// it: the others would take the older copy for stale and wait on that
-/// newer lease, whose answer is gone, until it expired (seen as a 300 ms
-/// stall in bench/scale.js). A put the cache refuses (a local stand-in's
-/// storage busy) is tried once more, for the same reason.
+/// the other isolates of the data center, unless the cache holds a newer
+/// answer already. A slow fetch whose lease expired must not overwrite the
+/// answer of the isolate that fetched after it: the others would take the
+/// older copy for stale and wait on that newer lease, whose answer is gone,
+/// until it expired (seen as a 300 ms stall in bench/scale.js). A newer
+/// lease alone does not hold an answer back: that fetch may fail. A put the
+/// cache refuses (a local stand-in's storage busy) is tried once more.
 pub async fn share(url: &str, text: &str, started: u64) {
     let cache = Cache::default();
-    let newer = |stamped: Option<(String, u64)>| stamped.is_some_and(|(_, at)| at > started);
-    if newer(cached(&cache, url).await) || newer(cached(&cache, &lease_key(url)).await) {
-        return;
+    for attempt in 0..2 {
+        if attempt > 0 {
+            Delay::from(POLL).await;
+        }
+        if stamp(&cache, url).await.is_some_and(|at| at > started) {
+            return;
+        }
+        if put(&cache, url, text, started).await {
+            return;
+        }
     }
-    if !put(&cache, url, text, started).await {
-        Delay::from(POLL).await;
-        let _ = put(&cache, url, text, started).await;
-    }
+}
+
+/// When the cached answer for `url` was fetched, if one is cached (its
+/// body left unread).
+async fn stamp(cache: &Cache, url: &str) -> Option<u64> {
+    let hit = cache.get(url, false).await.ok()??;
+    hit.headers().get(OBSERVED).ok()??.parse().ok()
 }
