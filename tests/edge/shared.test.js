@@ -142,5 +142,5 @@ test('an answer fetched a moment before a racing lease serves those waiting on t
   assert.equal((await send(edges[2], token)).status, 200);
   await until(() => stub.arrived.feed, arrived);
   const waited = Date.now() - asked;
-  assert.ok(waited < 120, `waited ${waited} ms on a lease its copy already answers`);
+  assert.ok(waited < 140, `waited ${waited} ms on a lease its copy already answers`);
 });
