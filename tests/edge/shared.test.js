@@ -142,3 +142,18 @@ test('an answer fetched a moment before a racing lease serves those waiting on t
   const waited = Date.now() - asked;
   assert.ok(waited < 140, `waited ${waited} ms on a lease its copy already answers`);
 });
+
+test("a lease stamped in the future (a clock ahead) holds nobody past a lease's life", async () => {
+  const token = await stub.mint();
+  for (const edge of edges) assert.equal((await send(edge, token)).status, 200);
+  await sleep(300);
+  // An isolate whose clock runs 10 s ahead took a lease; its answer never
+  // lands.
+  await putShared(`${FEED_URL()}&tollgate-lease`, '', Date.now() + 10_000);
+  const arrived = stub.arrived.feed;
+  const asked = Date.now();
+  assert.equal((await send(edges[2], token)).status, 200);
+  await until(() => stub.arrived.feed, arrived, 6000);
+  const waited = Date.now() - asked;
+  assert.ok(waited < 500, `waited ${waited} ms on a lease from the future`);
+});

@@ -68,10 +68,14 @@ async fn cached(cache: &Cache, url: &str) -> Option<(String, u64)> {
     Some((text, observed))
 }
 
-/// When the live lease on `url` was taken, if one is.
+/// When the live lease on `url` was taken, if one is. A lease stamped
+/// further ahead than a lease lives comes from a clock that runs ahead,
+/// and holds nobody.
 async fn lease(cache: &Cache, url: &str) -> Option<u64> {
     let (_, taken) = cached(cache, &lease_key(url)).await?;
-    (now_ms() < taken.saturating_add(LEASE_MS)).then_some(taken)
+    let now = now_ms();
+    (now < taken.saturating_add(LEASE_MS) && taken <= now.saturating_add(LEASE_MS))
+        .then_some(taken)
 }
 
 /// Puts `text` under `key`, stamped `observed`; whether the cache took it.
@@ -120,6 +124,9 @@ where
         Delay::from(Duration::from_millis(wait)).await;
     }
     let mut waiting_on = None;
+    // However a lease is stamped (an isolate's clock can run ahead), it
+    // holds this isolate no longer than a lease lives, from now.
+    let wait_until = now_ms().saturating_add(LEASE_MS).min(deadline_ms);
     loop {
         let hit = cached(&cache, url).await;
         let observed = hit.as_ref().map(|(_, observed)| *observed);
@@ -135,7 +142,7 @@ where
             // A lease whose answer has not landed yet.
             Some(taken)
                 if observed.is_none_or(|o| o.saturating_add(RACE_MS) < taken)
-                    && now_ms() < deadline_ms.min(taken.saturating_add(LEASE_MS)) =>
+                    && now_ms() < wait_until.min(taken.saturating_add(LEASE_MS)) =>
             {
                 Some(taken)
             }
