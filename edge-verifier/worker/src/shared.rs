@@ -74,8 +74,7 @@ async fn cached(cache: &Cache, url: &str) -> Option<(String, u64)> {
 async fn lease(cache: &Cache, url: &str) -> Option<u64> {
     let (_, taken) = cached(cache, &lease_key(url)).await?;
     let now = now_ms();
-    (now < taken.saturating_add(LEASE_MS) && taken <= now.saturating_add(LEASE_MS))
-        .then_some(taken)
+    (now < taken.saturating_add(LEASE_MS) && taken <= now.saturating_add(LEASE_MS)).then_some(taken)
 }
 
 /// Puts `text` under `key`, stamped `observed`; whether the cache took it.
