@@ -62,7 +62,7 @@ mod fetch;
 mod settings;
 
 pub use admission::{Admission, Catchup, Next, ReplayMode};
-pub use fetch::{Fetch, FetchKind, Outcome};
+pub use fetch::{Fetch, FetchKind, Outcome, SHARED_STAMP_AHEAD_MS, believable_stamp};
 pub(crate) use settings::millis_text;
 pub use settings::{
     DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, MIN_JWKS_COOLDOWN_MS, SyncOptions, SyncSettings,
@@ -409,6 +409,22 @@ impl Syncer {
             self.fail(now_ms, format!("no complete answer within {budget} ms"));
             return None;
         }
+        if let Outcome::Body {
+            observed_ms: Some(stamp),
+            ..
+        } = outcome
+            && !believable_stamp(stamp, now_ms)
+        {
+            // A shared copy from a clock that runs ahead: the issuer's own
+            // answer instead, in the same run.
+            return match self.continue_run(kind, now_ms) {
+                Ok(fetch) => Some(self.of_the_issuer(fetch)),
+                Err(error) => {
+                    self.fail(now_ms, error);
+                    None
+                }
+            };
+        }
         let (text, observed) = match outcome {
             Outcome::Body { text, observed_ms } => (text, observed_ms.unwrap_or(started_ms)),
             Outcome::Failed(error) => {
@@ -652,6 +668,16 @@ impl Syncer {
         } else {
             let path = RevocationFeed::request_path(self.feed.cursor());
             self.next_fetch(FetchKind::Feed, now_ms).with_path(path)
+        }
+    }
+
+    /// `fetch` again, from the issuer: no shared copy will do.
+    fn of_the_issuer(&self, mut fetch: Fetch) -> Fetch {
+        fetch.shared_fresh_ms = None;
+        fetch.shared_useful_ms = None;
+        match fetch.kind {
+            FetchKind::Feed => fetch.with_path(RevocationFeed::request_path(self.feed.cursor())),
+            FetchKind::Jwks => fetch,
         }
     }
 

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 use tollgate_verifier::{
-    Fetch, FetchKind, Jwks, Outcome, REPORT_GRACE_MS, Request, Scheme, Step, SyncOptions, Syncer,
-    Uuid, VerifierOptions,
+    Fetch, FetchKind, Jwks, Outcome, REPORT_GRACE_MS, Request, SHARED_STAMP_AHEAD_MS, Scheme, Step,
+    SyncOptions, Syncer, Uuid, VerifierOptions, believable_stamp,
 };
 
 use crate::support::{AUDIENCE, ISSUER, Keys, NOW, claims_with, ed_token};
@@ -541,6 +541,61 @@ fn shared_answers_count_from_when_they_were_observed() {
     };
     s.on_response(refresh.id, T0 + 301, shared);
     assert_eq!(s.status(T0 + 301).age_ms, Some(51));
+}
+
+/// A shared copy stamped by a clock that runs ahead is not taken: its
+/// state would count as fresh for as long as the copy stays cached,
+/// whatever the age of its data. The same page is asked of the issuer
+/// instead, in the same run; a copy within the allowance is taken.
+#[test]
+fn a_shared_copy_stamped_in_the_future_is_asked_of_the_issuer_instead() {
+    let keys = Keys::new();
+    let mut s = warm(&keys, &[]);
+    let Step::Ready {
+        refresh: Some(refresh),
+    } = s.step(T0 + 300, T0 + 300)
+    else {
+        panic!("expected a background refresh");
+    };
+    let ahead = Outcome::Body {
+        text: &page("a:1", false, false, "1", &[]),
+        observed_ms: Some(T0 + 301 + SHARED_STAMP_AHEAD_MS + 1),
+    };
+    let again = s
+        .on_response(refresh.id, T0 + 301, ahead)
+        .expect("the issuer is asked instead");
+    assert_eq!((again.kind, &again.path), (FetchKind::Feed, &refresh.path));
+    assert_eq!(
+        (again.shared_fresh_ms, again.shared_useful_ms),
+        (None, None)
+    );
+    assert_eq!(s.status(T0 + 301).age_ms, Some(301), "the copy was taken");
+    let sid = Uuid::from_u128(51);
+    assert_eq!(
+        s.on_response(
+            again.id,
+            T0 + 320,
+            ok(&page("a:2", false, false, "1", &[sid]))
+        ),
+        None
+    );
+    // Counted from the run's start, as any issuer answer.
+    assert_eq!(s.status(T0 + 320).age_ms, Some(20));
+    assert_eq!(code(&s, &token_for(&keys, sid), T0 + 320), "revoked");
+
+    let Step::Ready {
+        refresh: Some(refresh),
+    } = s.step(T0 + 500, T0 + 500)
+    else {
+        panic!("expected a background refresh");
+    };
+    let within = Outcome::Body {
+        text: &page("a:2", false, false, "1", &[]),
+        observed_ms: Some(T0 + 500 + SHARED_STAMP_AHEAD_MS),
+    };
+    assert_eq!(s.on_response(refresh.id, T0 + 500, within), None);
+    assert_eq!(s.status(T0 + 500).age_ms, Some(0));
+    assert!(believable_stamp(T0 + 550, T0 + 500) && !believable_stamp(T0 + 551, T0 + 500));
 }
 
 /// Settings that would fail open are refused.
