@@ -13,6 +13,7 @@ let stub;
 let origin;
 let mf;
 let edges;
+let bounded;
 
 before(async () => {
   stub = await startStubIssuer();
@@ -30,9 +31,15 @@ before(async () => {
     FAIL_AFTER_MS: '20000',
     SHARED_FEED: 'on',
   };
-  mf = new Miniflare({ workers: [0, 1, 2].map((i) => ({ ...workerOptions(vars), name: `edge${i}` })) });
+  // A fourth isolate with the shipped bound (a request waits for a sync
+  // once the state is 1 s old), sent requests only by the test that needs it.
+  const shipped = { ...vars, REVOCATION_MAX_AGE_MS: '1000' };
+  mf = new Miniflare({
+    workers: [vars, vars, vars, shipped].map((v, i) => ({ ...workerOptions(v), name: `edge${i}` })),
+  });
   await mf.ready;
   edges = await Promise.all([0, 1, 2].map((i) => mf.getWorker(`edge${i}`)));
+  bounded = await mf.getWorker('edge3');
 });
 after(async () => {
   await mf.dispose();
@@ -156,4 +163,26 @@ test("a lease stamped in the future (a clock ahead) holds nobody past a lease's 
   await until(() => stub.arrived.feed, arrived, 6000);
   const waited = Date.now() - asked;
   assert.ok(waited < 500, `waited ${waited} ms on a lease from the future`);
+});
+
+// Last: it revokes, so the cursor moves on from `since=a:0`.
+test('a copy stamped in the future (a clock ahead) does not keep a revoked token alive past the bound', async () => {
+  const sid = crypto.randomUUID();
+  const token = await stub.mint({ sid });
+  assert.equal((await send(bounded, token)).status, 200);
+  // An isolate whose clock runs 10 s ahead shared the answer it fetched
+  // before the logout: to every clock but its own, it is from the future.
+  const before = await (await fetch(FEED_URL())).text();
+  await putShared(FEED_URL(), before, Date.now() + 10_000);
+  stub.revoke(sid);
+  const revoked = Date.now();
+  let status;
+  do {
+    await sleep(50);
+    status = (await send(bounded, token)).status;
+  } while (status === 200 && Date.now() - revoked < 2500);
+  const after = Date.now() - revoked;
+  assert.equal(status, 401, `the revoked token still passed ${after} ms after its logout`);
+  // REVOCATION_MAX_AGE_MS is 1000: refused within it (and a request's round trip).
+  assert.ok(after < 1200, `refused only ${after} ms after its logout`);
 });

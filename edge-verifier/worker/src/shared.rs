@@ -22,13 +22,17 @@
 //! An answer is shared only if no newer one is cached already, so a slow
 //! fetch cannot put the copy back in time (the check and the put are two
 //! operations, so two puts in the same few milliseconds can still land in
-//! either order).
+//! either order). A copy stamped in the future (by a clock that runs
+//! ahead; the crate's `believable_stamp` says how far is too far) is a
+//! miss, and any answer replaces it: taken, it would count as fresh for
+//! as long as it stayed cached.
 //!
 //! Cache operations that fail are treated as misses: the cache is an
 //! optimisation, never a dependency.
 
 use std::time::Duration;
 
+use tollgate_verifier::believable_stamp;
 use worker::{Cache, Date, Delay, Headers, Response};
 
 /// The response header that stamps when an answer was fetched (Unix ms).
@@ -127,7 +131,10 @@ where
     // holds this isolate no longer than a lease lives, from now.
     let wait_until = now_ms().saturating_add(LEASE_MS).min(deadline_ms);
     loop {
-        let hit = cached(&cache, url).await;
+        // A copy stamped in the future (a clock ahead) is a miss.
+        let hit = cached(&cache, url)
+            .await
+            .filter(|(_, o)| believable_stamp(*o, now_ms()));
         let observed = hit.as_ref().map(|(_, observed)| *observed);
         // Fresh enough; or the answer of the lease this isolate waited on,
         // stamped when that fetch started, so a little older than asked
@@ -178,7 +185,11 @@ pub async fn share(url: &str, text: &str, started: u64) {
         if attempt > 0 {
             Delay::from(POLL).await;
         }
-        if stamp(&cache, url).await.is_some_and(|at| at > started) {
+        // A newer answer stays; one stamped in the future is replaced.
+        if stamp(&cache, url)
+            .await
+            .is_some_and(|at| at > started && believable_stamp(at, now_ms()))
+        {
             return;
         }
         if put(&cache, url, text, started).await {
