@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use futures_util::future::Either;
 use tollgate_verifier::{
-    Admission, Fetch, Next, Outcome, ReplayMode, Request, SyncStatus, Syncer, Verdicts, Verified,
-    VerifierOptions, VerifyError,
+    Admission, Fetch, Next, Outcome, ReplayMode, Request, SharedLook, SyncStatus, Syncer, Verdicts,
+    Verified, VerifierOptions, VerifyError,
 };
 use worker::{AbortController, Context, Date, Delay, Fetch as WorkerFetch, Method};
 
@@ -128,22 +128,9 @@ fn spawn(config: &Config, ctx: &Context, fetch: Fetch) {
 async fn drive(config: &Config, mut fetch: Fetch) {
     loop {
         let url = format!("{}{}", config.issuer_url, fetch.path);
-        let shared = fetch
-            .shared_fresh_ms
-            .zip(fetch.shared_useful_ms)
-            .filter(|_| config.shared_feed);
-        let (result, observed_ms, to_share) = match shared {
-            Some((fresh, useful)) => {
-                shared::feed(
-                    &url,
-                    fresh,
-                    useful,
-                    fetch.deadline_ms,
-                    fetch.background,
-                    || get(&url, fetch.deadline_ms),
-                )
-                .await
-            }
+        let look = SharedLook::new(&fetch).filter(|_| config.shared_feed);
+        let (result, observed_ms, to_share) = match look {
+            Some(look) => shared::feed(&url, look, || get(&url, fetch.deadline_ms)).await,
             None => (get(&url, fetch.deadline_ms).await, None, None),
         };
         let outcome = match &result {

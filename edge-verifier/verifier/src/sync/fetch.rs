@@ -1,24 +1,6 @@
 //! What passes between the [`Syncer`](crate::Syncer) and the adapter that
 //! performs its I/O: a [`Fetch`] to make, and the [`Outcome`] reported back.
 
-/// How far ahead of a verifier's clock a shared copy's stamp may lie. A copy
-/// is stamped by the clock of the verifier that fetched it, and clocks
-/// within one data center agree to well within this; one stamped further
-/// ahead comes from a clock that runs ahead. Taken, it would count as
-/// fresh for as long as it stays cached (the state's age counts from no
-/// later than the run's start), whatever the age of its data, and a
-/// revoked token would pass past the bound.
-pub const SHARED_STAMP_AHEAD_MS: u64 = 50;
-
-/// Whether a shared copy stamped `observed_ms` may be used at `now_ms`:
-/// not one from the future (see [`SHARED_STAMP_AHEAD_MS`]). Adapters that
-/// share answers treat any other copy as a miss, and let an answer of their
-/// own replace it; the [`Syncer`](crate::Syncer) asks the issuer instead of
-/// taking one.
-pub fn believable_stamp(observed_ms: u64, now_ms: u64) -> bool {
-    observed_ms <= now_ms.saturating_add(SHARED_STAMP_AHEAD_MS)
-}
-
 /// What a fetch is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchKind {

@@ -14,7 +14,10 @@
 //! - `fetch`: [`Fetch`] and [`Outcome`], what passes between machine and adapter;
 //! - `admission`: [`Admission`] and [`Catchup`], one request's (or one
 //!   explicit sync's) way through the machine, down to what the adapter
-//!   does next ([`Next`]): spawn a fetch, sleep, check signatures, answer.
+//!   does next ([`Next`]): spawn a fetch, sleep, check signatures, answer;
+//! - `shared`: [`SharedLook`] and [`replaces`], which copies an adapter
+//!   that shares answers between verifiers (the edge's data-center cache)
+//!   takes, waits for, or puts.
 //!
 //! # The rules
 //! - No token is accepted before the JWKS and a whole snapshot are loaded.
@@ -60,12 +63,17 @@
 mod admission;
 mod fetch;
 mod settings;
+mod shared;
 
 pub use admission::{Admission, Catchup, Next, ReplayMode};
-pub use fetch::{Fetch, FetchKind, Outcome, SHARED_STAMP_AHEAD_MS, believable_stamp};
+pub use fetch::{Fetch, FetchKind, Outcome};
 pub(crate) use settings::millis_text;
 pub use settings::{
     DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, MIN_JWKS_COOLDOWN_MS, SyncOptions, SyncSettings,
+};
+pub use shared::{
+    LEASE_MS, Look, RACE_MS, SHARE_ATTEMPTS, SHARED_MAX_AGE_SECS, SHARED_STAMP_AHEAD_MS,
+    STAGGER_MS, SharedLook, believable_stamp, replaces,
 };
 
 use crate::bounds::ConfigError;
