@@ -179,24 +179,20 @@ impl RawClaims {
 
     /// Checks that every required claim is present.
     pub(crate) fn require(self) -> Result<AccessClaims, VerifyError> {
-        fn need<T>(value: Option<T>, name: &'static str) -> Result<T, VerifyError> {
-            value.ok_or(VerifyError::MissingClaim(name))
-        }
-        let r = self.registered;
-        Ok(AccessClaims {
-            iss: need(r.iss, "iss")?,
-            sub: need(r.sub, "sub")?,
-            aud: need(r.aud, "aud")?,
-            iat: need(r.iat, "iat")?,
-            exp: need(r.exp, "exp")?,
-            nbf: r.nbf,
-            jti: Some(uuid_text(need(self.jti, "jti")?)),
-            sid: Some(uuid_text(need(self.sid, "sid")?)),
-            roles: self.roles.unwrap_or_default(),
-            email: self.email,
-            cnf: confirmation(r.cnf)?,
-        })
+        let claims = self.registered.claims(
+            self.jti.map(uuid_text),
+            self.sid.map(uuid_text),
+            self.roles.unwrap_or_default(),
+            self.email,
+        )?;
+        need(claims.jti.as_ref(), "jti")?;
+        need(claims.sid.as_ref(), "sid")?;
+        Ok(claims)
     }
+}
+
+fn need<T>(value: Option<T>, name: &'static str) -> Result<T, VerifyError> {
+    value.ok_or(VerifyError::MissingClaim(name))
 }
 
 /// A UUID in its canonical text (lowercase, hyphenated), without going
@@ -240,6 +236,30 @@ struct Registered {
 impl Registered {
     const NAMES: [&'static str; 8] = ["iss", "sub", "aud", "iat", "exp", "nbf", "jti", "cnf"];
 
+    /// The claims of a token: these, `iss`, `sub`, `aud`, `iat` and `exp`
+    /// required (every token has them), with its issuer's own as read.
+    fn claims(
+        self,
+        jti: Option<String>,
+        sid: Option<String>,
+        roles: Vec<String>,
+        email: Option<String>,
+    ) -> Result<AccessClaims, VerifyError> {
+        Ok(AccessClaims {
+            iss: need(self.iss, "iss")?,
+            sub: need(self.sub, "sub")?,
+            aud: need(self.aud, "aud")?,
+            iat: need(self.iat, "iat")?,
+            exp: need(self.exp, "exp")?,
+            nbf: self.nbf,
+            jti,
+            sid,
+            roles,
+            email,
+            cnf: confirmation(self.cnf)?,
+        })
+    }
+
     /// Reads the claim `NAMES[index]`.
     fn read(&mut self, index: usize, r: &mut Reader<'_>) -> Result<(), json::Error> {
         match index {
@@ -262,9 +282,6 @@ pub(crate) fn upstream_claims(
     payload: &[u8],
     upstream: &crate::upstream::Upstream,
 ) -> Result<AccessClaims, VerifyError> {
-    fn need<T>(value: Option<T>, name: &'static str) -> Result<T, VerifyError> {
-        value.ok_or(VerifyError::MissingClaim(name))
-    }
     let malformed = || VerifyError::Malformed("payload is not a JSON object of valid claims");
     // One pass over the members: a registered claim typed (one given twice
     // is malformed, as in tollgate's own tokens); the provider's own claims
@@ -302,19 +319,8 @@ pub(crate) fn upstream_claims(
     if upstream.has_session_claim() && named.sid.is_none() {
         return Err(VerifyError::MissingClaim("the session claim"));
     }
-    Ok(AccessClaims {
-        iss: need(registered.iss, "iss")?,
-        sub: need(registered.sub, "sub")?,
-        aud: need(registered.aud, "aud")?,
-        iat: need(registered.iat, "iat")?,
-        exp: need(registered.exp, "exp")?,
-        nbf: registered.nbf,
-        jti: registered.jti,
-        sid: named.sid,
-        roles: named.roles,
-        email: named.email,
-        cnf: confirmation(registered.cnf)?,
-    })
+    let jti = registered.jti.take();
+    registered.claims(jti, named.sid, named.roles, named.email)
 }
 
 fn confirmation(cnf: Option<RawConfirmation>) -> Result<Option<Confirmation>, VerifyError> {
