@@ -175,11 +175,13 @@ async function webCryptoOk(attempt, which, alg, bound) {
     // Views of the bytes where they lie in wasm memory, no copy: WebCrypto
     // copies them as it is called, before anything else runs in wasm. The
     // buffer is taken after the last call in (a memory that grows replaces it).
-    const at = [attempt.signatureAt(which), attempt.signatureLength(which)];
-    const message = [attempt.messageAt(which), attempt.messageLength(which)];
+    const signatureAt = attempt.signatureAt(which);
+    const signatureLength = attempt.signatureLength(which);
+    const messageAt = attempt.messageAt(which);
+    const messageLength = attempt.messageLength(which);
     const { buffer } = bound.memory;
-    const signature = new Uint8Array(buffer, ...at);
-    return await crypto.subtle.verify(VERIFY[alg], key, signature, new Uint8Array(buffer, ...message));
+    const signature = new Uint8Array(buffer, signatureAt, signatureLength);
+    return await crypto.subtle.verify(VERIFY[alg], key, signature, new Uint8Array(buffer, messageAt, messageLength));
   } catch {
     return false;
   }
