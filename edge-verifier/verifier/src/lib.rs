@@ -102,9 +102,9 @@ pub use request::{
 pub use revocation::RevocationSet;
 pub use sync::{
     Admission, Catchup, DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, Fetch, FetchKind, LEASE_MS,
-    Look, MIN_JWKS_COOLDOWN_MS, Next, Outcome, POLL_MS, RACE_MS, REPORT_GRACE_MS, ReplayMode,
-    SHARE_ATTEMPTS, SHARED_MAX_AGE_SECS, SHARED_STAMP_AHEAD_MS, STAGGER_MS, SharedLook, Step,
-    SyncOptions, SyncSettings, SyncStatus, Syncer, believable_stamp, replaces,
+    LEASE_POLL_MS, Look, MIN_JWKS_COOLDOWN_MS, Next, Outcome, POLL_MS, RACE_MS, REPORT_GRACE_MS,
+    ReplayMode, SHARE_ATTEMPTS, SHARED_MAX_AGE_SECS, SHARED_STAMP_AHEAD_MS, STAGGER_MS, SharedLook,
+    Step, SyncOptions, SyncSettings, SyncStatus, Syncer, believable_stamp, replaces,
 };
 pub use upstream::{DEFAULT_MAX_TOKEN_LIFETIME_SECS, MAX_ROLE_LEN, MAX_ROLES, UpstreamRules};
 pub use verify::{

@@ -26,14 +26,15 @@
 
 use std::time::Duration;
 
-use tollgate_verifier::{Look, SHARE_ATTEMPTS, SHARED_MAX_AGE_SECS, SharedLook, replaces};
+use tollgate_verifier::{
+    LEASE_POLL_MS, Look, SHARE_ATTEMPTS, SHARED_MAX_AGE_SECS, SharedLook, replaces,
+};
 use worker::{Cache, Date, Delay, Headers, Response};
 
 /// The response header that stamps when an answer was fetched (Unix ms).
 const OBSERVED: &str = "x-tollgate-observed-ms";
 
-/// How often an isolate waiting on another's lease looks again.
-const POLL: Duration = Duration::from_millis(10);
+const POLL: Duration = Duration::from_millis(LEASE_POLL_MS);
 
 fn now_ms() -> u64 {
     Date::now().as_millis()

@@ -72,8 +72,8 @@ pub use settings::{
     DEFAULT_FAIL_AFTER_MS, DEFAULT_MAX_AGE_MS, MIN_JWKS_COOLDOWN_MS, SyncOptions, SyncSettings,
 };
 pub use shared::{
-    LEASE_MS, Look, RACE_MS, SHARE_ATTEMPTS, SHARED_MAX_AGE_SECS, SHARED_STAMP_AHEAD_MS,
-    STAGGER_MS, SharedLook, believable_stamp, replaces,
+    LEASE_MS, LEASE_POLL_MS, Look, RACE_MS, SHARE_ATTEMPTS, SHARED_MAX_AGE_SECS,
+    SHARED_STAMP_AHEAD_MS, STAGGER_MS, SharedLook, believable_stamp, replaces,
 };
 
 use crate::bounds::ConfigError;

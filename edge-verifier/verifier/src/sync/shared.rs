@@ -43,6 +43,10 @@ pub const RACE_MS: u64 = 50;
 /// any lease is visible.
 pub const STAGGER_MS: u64 = 40;
 
+/// How often a verifier waiting on another's lease looks at the cache
+/// again (and waits before putting an answer the cache refused).
+pub const LEASE_POLL_MS: u64 = 10;
+
 /// How long the cache keeps a shared answer (its `Cache-Control: max-age`):
 /// it only bounds storage, the stamp says how old a copy is.
 pub const SHARED_MAX_AGE_SECS: u64 = 5;
