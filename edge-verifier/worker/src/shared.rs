@@ -45,24 +45,17 @@ fn lease_key(url: &str) -> String {
     format!("{url}{glue}tollgate-lease")
 }
 
-/// The cached answer for `url` and when it was observed, if there is one.
-async fn cached(cache: &Cache, url: &str) -> Option<(String, u64)> {
-    let mut hit = cache.get(url, false).await.ok()??;
-    let observed = hit.headers().get(OBSERVED).ok()??.parse().ok()?;
-    let text = hit.text().await.ok()?;
-    Some((text, observed))
-}
-
-/// When the lease on `url` was taken, if one is cached.
-async fn lease(cache: &Cache, url: &str) -> Option<u64> {
-    stamp(cache, &lease_key(url)).await
-}
-
-/// When the cached answer for `url` was fetched, if one is cached (its
-/// body left unread).
-async fn stamp(cache: &Cache, url: &str) -> Option<u64> {
+/// The cached answer for `url`, its body unread, and when it was
+/// observed, if there is one.
+async fn cached(cache: &Cache, url: &str) -> Option<(Response, u64)> {
     let hit = cache.get(url, false).await.ok()??;
-    hit.headers().get(OBSERVED).ok()??.parse().ok()
+    let observed = hit.headers().get(OBSERVED).ok()??.parse().ok()?;
+    Some((hit, observed))
+}
+
+/// When the cached answer (or lease) under `url` was stamped, if one is.
+async fn stamp(cache: &Cache, url: &str) -> Option<u64> {
+    cached(cache, url).await.map(|(_, observed)| observed)
 }
 
 /// Puts `text` under `key`, stamped `observed`; whether the cache took it.
@@ -107,16 +100,19 @@ where
     }
     loop {
         let hit = cached(&cache, url).await;
-        if let Some((text, o)) = hit.as_ref().filter(|(_, o)| look.takes(*o, now_ms())) {
-            return (Ok(text.clone()), Some(*o), None);
-        }
-        let copy = hit.as_ref().map(|(_, o)| *o);
-        match (
-            look.after_lease(copy, lease(&cache, url).await, now_ms()),
-            hit,
-        ) {
+        let copy = hit.as_ref().map(|(_, observed)| *observed);
+        let look_now = match copy {
+            Some(observed) if look.takes(observed, now_ms()) => Look::Take,
+            _ => look.after_lease(copy, stamp(&cache, &lease_key(url)).await, now_ms()),
+        };
+        match (look_now, hit) {
             (Look::Wait, _) => Delay::from(POLL).await,
-            (Look::Take, Some((text, o))) => return (Ok(text), Some(o), None),
+            // Its body is read only now: a snapshot page can weigh
+            // megabytes, and a look that waits on a lease reads none.
+            (Look::Take, Some((mut copy, observed))) => match copy.text().await {
+                Ok(text) => return (Ok(text), Some(observed), None),
+                Err(_) => break,
+            },
             _ => break,
         }
     }
