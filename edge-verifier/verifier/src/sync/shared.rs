@@ -14,7 +14,7 @@
 //! cached copy, wait on a lease, or fetch; [`replaces`] whether an answer
 //! may be put over the cached one.
 
-use super::Fetch;
+use super::fetch::Fetch;
 
 /// How far ahead of a verifier's clock a shared copy's stamp may lie. A copy
 /// is stamped by the clock of the verifier that fetched it, and clocks
